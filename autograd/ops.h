@@ -1,0 +1,95 @@
+// The differentiable ops. Each is defined in one place, autograd/ops/<family>.cpp: its shape
+// checks, its forward (a backend kernel call) and its backward, side by side. docs/architecture.md
+// lists where each op's kernels, tests and benchmarks live.
+//
+// Every op checks its inputs (shapes, dtypes, devices) and throws figs::Error naming itself and
+// the offending shapes. Outputs of image ops keep the input's memory format (channels-last in,
+// channels-last out).
+#pragma once
+
+#include <vector>
+
+#include "core/params.h"
+#include "core/tensor.h"
+
+namespace figs {
+
+// --- elementwise (ops/elementwise.cpp); binary ops broadcast numpy-style --------------------
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor pow(const Tensor& x, double exponent);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor relu6(const Tensor& x);
+Tensor add_scalar(const Tensor& x, double value);
+Tensor mul_scalar(const Tensor& x, double value);
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& x) { return neg(x); }
+inline Tensor operator+(const Tensor& x, double v) { return add_scalar(x, v); }
+inline Tensor operator+(double v, const Tensor& x) { return add_scalar(x, v); }
+inline Tensor operator-(const Tensor& x, double v) { return add_scalar(x, -v); }
+inline Tensor operator-(double v, const Tensor& x) { return add_scalar(neg(x), v); }
+inline Tensor operator*(const Tensor& x, double v) { return mul_scalar(x, v); }
+inline Tensor operator*(double v, const Tensor& x) { return mul_scalar(x, v); }
+inline Tensor operator/(const Tensor& x, double v) { return mul_scalar(x, 1.0 / v); }
+
+// --- reductions (ops/reduce.cpp) -------------------------------------------------------------
+Tensor sum(const Tensor& x);  // all elements -> 0-d tensor
+Tensor sum(const Tensor& x, const std::vector<int>& dims, bool keepdim = false);
+Tensor mean(const Tensor& x);
+Tensor mean(const Tensor& x, const std::vector<int>& dims, bool keepdim = false);
+// Sums a broadcast result back to `shape` (the gradient of broadcasting).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// --- linear algebra (ops/linear.cpp) ---------------------------------------------------------
+Tensor matmul(const Tensor& a, const Tensor& b);  // (M, K) @ (K, N)
+// x (N, in), weight (out, in), bias (out) or undefined -> x @ weight^T + bias.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// --- convolution (ops/conv.cpp) --------------------------------------------------------------
+// x (N, C_in, H, W), weight (C_out, C_in / groups, KH, KW), bias (C_out) or undefined.
+// groups = 1 dense, groups = C_in = C_out depthwise, 1x1 kernels pointwise.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              const Conv2dParams& params = {});
+
+// --- pooling (ops/pool.cpp) ------------------------------------------------------------------
+Tensor max_pool2d(const Tensor& x, const Pool2dParams& params);
+Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params);
+Tensor global_avg_pool2d(const Tensor& x);  // (N, C, H, W) -> (N, C, 1, 1)
+
+// --- batch normalisation (ops/batch_norm.cpp) -------------------------------------------------
+// x (N, C, H, W); gamma, beta, running_mean, running_var (C) or undefined. In training the
+// running statistics (if given) are updated in place; in eval they are required.
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                  const Tensor& running_mean, const Tensor& running_var,
+                  const BatchNormParams& params);
+
+// --- layout (ops/shape_ops.cpp): views where possible, differentiable -------------------------
+Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape);  // one -1 allowed
+Tensor flatten(const Tensor& x, int start_dim = 1);  // dims start_dim.. merged into one
+Tensor permute(const Tensor& x, const std::vector<int>& dims);
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+inline Tensor channel_slice(const Tensor& x, int64_t start, int64_t length) {
+  return narrow(x, 1, start, length);
+}
+Tensor expand(const Tensor& x, const Shape& shape);
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim = 1);
+Tensor contiguous(const Tensor& x, MemoryFormat format = MemoryFormat::Contiguous);
+
+// --- classification (ops/loss.cpp) -----------------------------------------------------------
+Tensor log_softmax(const Tensor& x);  // over dim 1 of (N, K)
+// Mean over the batch of the cross-entropy of logits (N, K) against int64 labels (N), with
+// optional label smoothing in [0, 1). Fused and numerically stable.
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double label_smoothing = 0.0);
+
+}  // namespace figs

@@ -1,0 +1,88 @@
+// Elementwise ops: one backend kernel each way. Binary ops broadcast; their backward sums the
+// gradient back to each input's shape (sum_to).
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "autograd/ops/common.h"
+#include "core/backend.h"
+
+namespace figs {
+
+namespace {
+
+// Output buffer of `shape`, in `like`'s memory format when the shapes agree.
+Tensor empty_output(const Shape& shape, const Tensor& like) {
+  const MemoryFormat f = like.shape() == shape ? like.memory_format() : MemoryFormat::Contiguous;
+  return empty(shape, {like.dtype(), like.device(), f});
+}
+
+Tensor unary_op(UnaryOp op, double alpha, const Tensor& x) {
+  const char* name = unary_op_name(op);
+  ops::check_floating(name, x);
+  Tensor y = empty_like(x);
+  backend_of(x).unary(op, alpha, x, y);
+  if (any_requires_grad({&x})) {
+    // Saves x and y (detached: the graph must not own itself); the kernel picks what it reads.
+    record(name, {&x}, y, [op, alpha, x = x.detach(), yd = y.detach()](const Tensor& gy, InputGrads& g) {
+      Tensor gx = empty_like(x);
+      backend_of(x).unary_backward(op, alpha, x, yd, gy, gx);
+      g.set(0, gx);
+    });
+  }
+  return y;
+}
+
+Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const char* name = binary_op_name(op);
+  ops::check_compatible(name, a, b);
+  ops::check_floating(name, a);
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
+  Tensor out = empty_output(shape, a);
+  backend_of(out).binary(op, a, b, out);
+  if (any_requires_grad({&a, &b})) {
+    // Mul and Div read their inputs in backward; Add and Sub read nothing.
+    const bool saves = op == BinaryOp::Mul || op == BinaryOp::Div;
+    record(name, {&a, &b}, out,
+           [op, a = saves ? a.detach() : Tensor(), b = saves ? b.detach() : Tensor(),
+            sa = a.shape(), sb = b.shape()](const Tensor& gy, InputGrads& g) {
+             switch (op) {
+               case BinaryOp::Add:
+                 if (g.needs(0)) g.set(0, sum_to(gy, sa));
+                 if (g.needs(1)) g.set(1, sum_to(gy, sb));
+                 break;
+               case BinaryOp::Sub:
+                 if (g.needs(0)) g.set(0, sum_to(gy, sa));
+                 if (g.needs(1)) g.set(1, neg(sum_to(gy, sb)));
+                 break;
+               case BinaryOp::Mul:
+                 if (g.needs(0)) g.set(0, sum_to(mul(gy, b), sa));
+                 if (g.needs(1)) g.set(1, sum_to(mul(gy, a), sb));
+                 break;
+               case BinaryOp::Div:  // d(a/b)/db = -a / b^2
+                 if (g.needs(0)) g.set(0, sum_to(div(gy, b), sa));
+                 if (g.needs(1)) g.set(1, neg(sum_to(div(mul(gy, a), mul(b, b)), sb)));
+                 break;
+             }
+           });
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::Add, a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::Sub, a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::Mul, a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::Div, a, b); }
+
+Tensor neg(const Tensor& x) { return unary_op(UnaryOp::Neg, 0, x); }
+Tensor exp(const Tensor& x) { return unary_op(UnaryOp::Exp, 0, x); }
+Tensor log(const Tensor& x) { return unary_op(UnaryOp::Log, 0, x); }
+Tensor sqrt(const Tensor& x) { return unary_op(UnaryOp::Sqrt, 0, x); }
+Tensor pow(const Tensor& x, double exponent) { return unary_op(UnaryOp::Pow, exponent, x); }
+Tensor sigmoid(const Tensor& x) { return unary_op(UnaryOp::Sigmoid, 0, x); }
+Tensor relu(const Tensor& x) { return unary_op(UnaryOp::Relu, 0, x); }
+Tensor relu6(const Tensor& x) { return unary_op(UnaryOp::Relu6, 0, x); }
+Tensor add_scalar(const Tensor& x, double value) { return unary_op(UnaryOp::AddScalar, value, x); }
+Tensor mul_scalar(const Tensor& x, double value) { return unary_op(UnaryOp::MulScalar, value, x); }
+
+}  // namespace figs

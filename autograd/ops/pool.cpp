@@ -1,0 +1,67 @@
+// Pooling: max (with argmax indices saved for backward), average, and global average.
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "autograd/ops/common.h"
+#include "core/backend.h"
+
+namespace figs {
+
+namespace {
+Shape pool_output_shape(const char* op, const Tensor& x, const Pool2dParams& p) {
+  ops::check_floating(op, x);
+  ops::check_rank(op, "input", x, 4);
+  FIGS_CHECK(p.kernel_h >= 1 && p.kernel_w >= 1 && p.stride_h >= 1 && p.stride_w >= 1, op,
+             ": kernel and stride must be >= 1 (kernel ", p.kernel_h, "x", p.kernel_w, ", stride ",
+             p.stride_h, "x", p.stride_w, ")");
+  FIGS_CHECK(p.pad_h >= 0 && p.pad_w >= 0 && 2 * p.pad_h <= p.kernel_h && 2 * p.pad_w <= p.kernel_w,
+             op, ": padding (", p.pad_h, "x", p.pad_w, ") must be between 0 and half the kernel (",
+             p.kernel_h, "x", p.kernel_w, ")");
+  const int64_t oh = window_output_size(x.size(2), p.kernel_h, p.stride_h, p.pad_h, 1);
+  const int64_t ow = window_output_size(x.size(3), p.kernel_w, p.stride_w, p.pad_w, 1);
+  FIGS_CHECK(oh >= 1 && ow >= 1, op, ": input ", x.shape(), " is smaller than the ", p.kernel_h, "x",
+             p.kernel_w, " window");
+  return {x.size(0), x.size(1), oh, ow};
+}
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
+  const Shape shape = pool_output_shape("max_pool2d", x, p);
+  Tensor y = empty(shape, {x.dtype(), x.device(), x.memory_format()});
+  Tensor indices = empty(shape, {DType::Int64, x.device(), x.memory_format()});
+  backend_of(x).max_pool2d_forward(p, x, y, indices);
+  if (any_requires_grad({&x})) {
+    record("max_pool2d", {&x}, y,
+           [p, indices, shape = x.shape(), dtype = x.dtype(), format = x.memory_format()](
+               const Tensor& gy, InputGrads& g) {
+             Tensor gx = empty(shape, {dtype, gy.device(), format});
+             backend_of(gy).max_pool2d_backward(p, gy, indices, gx);
+             g.set(0, gx);
+           });
+  }
+  return y;
+}
+
+Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p) {
+  const Shape shape = pool_output_shape("avg_pool2d", x, p);
+  Tensor y = empty(shape, {x.dtype(), x.device(), x.memory_format()});
+  backend_of(x).avg_pool2d_forward(p, x, y);
+  if (any_requires_grad({&x})) {
+    // Only x's shape and layout are needed: avg pool's backward does not read x.
+    record("avg_pool2d", {&x}, y,
+           [p, shape = x.shape(), dtype = x.dtype(), format = x.memory_format()](
+               const Tensor& gy, InputGrads& g) {
+             Tensor gx = empty(shape, {dtype, gy.device(), format});
+             backend_of(gy).avg_pool2d_backward(p, gy, gx);
+             g.set(0, gx);
+           });
+  }
+  return y;
+}
+
+Tensor global_avg_pool2d(const Tensor& x) {
+  ops::check_floating("global_avg_pool2d", x);
+  ops::check_rank("global_avg_pool2d", "input", x, 4);
+  return mean(x, {2, 3}, /*keepdim=*/true);
+}
+
+}  // namespace figs

@@ -1,0 +1,80 @@
+// Reductions: sum and mean over all or some dims, and sum_to (the adjoint of broadcasting).
+#include <algorithm>
+
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "autograd/ops/common.h"
+#include "core/backend.h"
+#include "core/view.h"
+
+namespace figs {
+
+namespace {
+
+// Sums x over the dims where `kept` (same rank) has size 1 and x does not; result has kept's shape.
+Tensor sum_keepdim(const Tensor& x, const Shape& kept) {
+  Tensor out = empty(kept, {x.dtype(), x.device()});
+  backend_of(x).sum(x, out);
+  if (any_requires_grad({&x})) {
+    record("sum", {&x}, out, [shape = x.shape()](const Tensor& gy, InputGrads& g) {
+      g.set(0, contiguous(expand(gy, shape)));
+    });
+  }
+  return out;
+}
+
+Shape kept_shape(const Tensor& x, const std::vector<int>& dims, const char* op) {
+  Shape kept = x.shape();
+  for (int d : dims) kept[normalize_dim(d, x.dim(), op)] = 1;
+  return kept;
+}
+
+std::vector<int64_t> dropped_shape(const Tensor& x, const std::vector<int>& dims, const char* op) {
+  std::vector<bool> reduced(x.dim(), false);
+  for (int d : dims) reduced[normalize_dim(d, x.dim(), op)] = true;
+  std::vector<int64_t> out;
+  for (int i = 0; i < x.dim(); ++i)
+    if (!reduced[i]) out.push_back(x.size(i));
+  return out;
+}
+
+}  // namespace
+
+Tensor sum(const Tensor& x, const std::vector<int>& dims, bool keepdim) {
+  ops::check_floating("sum", x);
+  Tensor kept = sum_keepdim(x, kept_shape(x, dims, "sum"));
+  return keepdim ? kept : reshape(kept, dropped_shape(x, dims, "sum"));
+}
+
+Tensor sum(const Tensor& x) {
+  std::vector<int> all(x.dim());
+  for (int i = 0; i < x.dim(); ++i) all[i] = i;
+  return sum(x, all, false);
+}
+
+Tensor mean(const Tensor& x, const std::vector<int>& dims, bool keepdim) {
+  ops::check_floating("mean", x);
+  const Shape kept = kept_shape(x, dims, "mean");
+  FIGS_CHECK(kept.numel() > 0 && x.numel() > 0, "mean: empty reduction of ", x.describe());
+  return mul_scalar(sum(x, dims, keepdim), static_cast<double>(kept.numel()) / x.numel());
+}
+
+Tensor mean(const Tensor& x) {
+  FIGS_CHECK(x.numel() > 0, "mean: empty tensor ", x.describe());
+  return mul_scalar(sum(x), 1.0 / x.numel());
+}
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  FIGS_CHECK(broadcast_shapes(shape, x.shape(), "sum_to") == x.shape(), "sum_to: ", x.describe(),
+             " is not a broadcast of ", shape);
+  if (x.shape() == shape) return x;
+  // Leading dims that broadcasting added are summed and dropped; size-1 dims summed and kept.
+  const int lead = x.dim() - shape.rank();
+  std::vector<int> dims;
+  for (int i = 0; i < x.dim(); ++i)
+    if (i < lead || (shape[i - lead] == 1 && x.size(i) != 1)) dims.push_back(i);
+  Tensor kept = sum(x, dims, true);
+  return reshape(kept, shape.vec());
+}
+
+}  // namespace figs

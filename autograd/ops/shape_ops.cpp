@@ -1,0 +1,108 @@
+// Layout ops. reshape/permute/narrow/expand are views (raw:: in core/view.h) whose backward
+// maps the gradient back; concat and contiguous copy.
+#include <numeric>
+
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "core/backend.h"
+#include "core/view.h"
+
+namespace figs {
+
+Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape) {
+  Tensor y = raw::reshape(x.detach(), shape);
+  if (any_requires_grad({&x})) {
+    record("reshape", {&x}, y, [shape = x.shape()](const Tensor& gy, InputGrads& g) {
+      g.set(0, reshape(gy, shape.vec()));
+    });
+  }
+  return y;
+}
+
+Tensor flatten(const Tensor& x, int start_dim) {
+  const int start = normalize_dim(start_dim, x.dim(), "flatten");
+  std::vector<int64_t> shape(x.shape().begin(), x.shape().begin() + start);
+  shape.push_back(-1);
+  if (x.numel() == 0) shape.back() = 0;
+  return reshape(x, shape);
+}
+
+Tensor permute(const Tensor& x, const std::vector<int>& dims) {
+  Tensor y = raw::permute(x.detach(), dims);
+  if (any_requires_grad({&x})) {
+    std::vector<int> inverse(dims.size());
+    for (size_t i = 0; i < dims.size(); ++i) inverse[normalize_dim(dims[i], x.dim(), "permute")] = static_cast<int>(i);
+    record("permute", {&x}, y, [inverse](const Tensor& gy, InputGrads& g) { g.set(0, permute(gy, inverse)); });
+  }
+  return y;
+}
+
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  Tensor y = raw::narrow(x.detach(), dim, start, length);
+  if (any_requires_grad({&x})) {
+    const int d = normalize_dim(dim, x.dim(), "narrow");
+    record("narrow", {&x}, y,
+           [d, start, length, shape = x.shape(), format = x.memory_format()](const Tensor& gy, InputGrads& g) {
+             Tensor gx = zeros(shape, {gy.dtype(), gy.device(), format});
+             raw::copy_(raw::narrow(gx, d, start, length), gy);
+             g.set(0, gx);
+           });
+  }
+  return y;
+}
+
+Tensor expand(const Tensor& x, const Shape& shape) {
+  Tensor y = raw::expand(x.detach(), shape);
+  if (any_requires_grad({&x})) {
+    record("expand", {&x}, y, [shape = x.shape()](const Tensor& gy, InputGrads& g) { g.set(0, sum_to(gy, shape)); });
+  }
+  return y;
+}
+
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
+  FIGS_CHECK(!xs.empty(), "concat: no inputs");
+  const Tensor& first = xs.front();
+  FIGS_CHECK(first.defined(), "concat: input 0 is undefined");
+  const int d = normalize_dim(dim, first.dim(), "concat");
+  Shape shape = first.shape();
+  shape[d] = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const Tensor& x = xs[i];
+    FIGS_CHECK(x.defined() && x.dim() == first.dim() && x.dtype() == first.dtype() && x.device() == first.device(),
+               "concat: input ", i, " (", x.describe(), ") does not match input 0 (", first.describe(), ")");
+    for (int k = 0; k < x.dim(); ++k)
+      FIGS_CHECK(k == d || x.size(k) == first.size(k), "concat: input ", i, " has shape ", x.shape(),
+                 ", input 0 has ", first.shape(), "; only dim ", d, " may differ");
+    shape[d] += x.size(d);
+  }
+  Tensor y = empty(shape, {first.dtype(), first.device(), first.memory_format()});
+  std::vector<int64_t> starts;
+  int64_t at = 0;
+  for (const Tensor& x : xs) {
+    starts.push_back(at);
+    raw::copy_(raw::narrow(y, d, at, x.size(d)), x.detach());
+    at += x.size(d);
+  }
+  bool needs = false;
+  for (const Tensor& x : xs) needs = needs || any_requires_grad({&x});
+  if (needs) {
+    std::vector<int64_t> lengths;
+    for (const Tensor& x : xs) lengths.push_back(x.size(d));
+    record("concat", xs, y, [d, starts, lengths](const Tensor& gy, InputGrads& g) {
+      for (size_t i = 0; i < starts.size(); ++i)
+        if (g.needs(i)) g.set(i, narrow(gy, d, starts[i], lengths[i]));
+    });
+  }
+  return y;
+}
+
+Tensor contiguous(const Tensor& x, MemoryFormat format) {
+  if (x.is_contiguous(format)) return x;
+  Tensor y = raw::contiguous(x.detach(), format);
+  if (any_requires_grad({&x})) {
+    record("contiguous", {&x}, y, [](const Tensor& gy, InputGrads& g) { g.set(0, gy); });
+  }
+  return y;
+}
+
+}  // namespace figs

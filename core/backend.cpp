@@ -1,0 +1,128 @@
+#include "core/backend.h"
+
+#include <array>
+
+#include "figs_build_config.h"
+
+namespace figs {
+
+void Backend::missing(const char* kernel) const {
+  fail(kernel, ": the ", name(), " backend has no kernel for it yet");
+}
+
+void Backend::copy(const Tensor&, const Tensor&) { missing("copy"); }
+void Backend::copy_from_host(const Tensor&, const Tensor&) { missing("copy_from_host"); }
+void Backend::copy_to_host(const Tensor&, const Tensor&) { missing("copy_to_host"); }
+void Backend::fill(const Tensor&, double) { missing("fill"); }
+void Backend::fill_uniform(const Tensor&, const RngDraw&, double, double) { missing("fill_uniform"); }
+void Backend::fill_normal(const Tensor&, const RngDraw&, double, double) { missing("fill_normal"); }
+void Backend::unary(UnaryOp op, double, const Tensor&, const Tensor&) { missing(unary_op_name(op)); }
+void Backend::unary_backward(UnaryOp op, double, const Tensor&, const Tensor&, const Tensor&,
+                             const Tensor&) {
+  missing(unary_op_name(op));
+}
+void Backend::binary(BinaryOp op, const Tensor&, const Tensor&, const Tensor&) {
+  missing(binary_op_name(op));
+}
+void Backend::sum(const Tensor&, const Tensor&) { missing("sum"); }
+void Backend::matmul(const Tensor&, const Tensor&, const Tensor&) { missing("matmul"); }
+void Backend::conv2d_forward(const Conv2dParams&, const Tensor&, const Tensor&, const Tensor&,
+                             const Tensor&) {
+  missing("conv2d_forward");
+}
+void Backend::conv2d_backward_data(const Conv2dParams&, const Tensor&, const Tensor&,
+                                   const Tensor&) {
+  missing("conv2d_backward_data");
+}
+void Backend::conv2d_backward_weight(const Conv2dParams&, const Tensor&, const Tensor&,
+                                     const Tensor&, const Tensor&) {
+  missing("conv2d_backward_weight");
+}
+void Backend::max_pool2d_forward(const Pool2dParams&, const Tensor&, const Tensor&, const Tensor&) {
+  missing("max_pool2d_forward");
+}
+void Backend::max_pool2d_backward(const Pool2dParams&, const Tensor&, const Tensor&,
+                                  const Tensor&) {
+  missing("max_pool2d_backward");
+}
+void Backend::avg_pool2d_forward(const Pool2dParams&, const Tensor&, const Tensor&) {
+  missing("avg_pool2d_forward");
+}
+void Backend::avg_pool2d_backward(const Pool2dParams&, const Tensor&, const Tensor&) {
+  missing("avg_pool2d_backward");
+}
+void Backend::batch_norm_forward_training(const BatchNormParams&, const Tensor&, const Tensor&,
+                                          const Tensor&, const Tensor&, const Tensor&,
+                                          const Tensor&, const Tensor&, const Tensor&) {
+  missing("batch_norm_forward_training");
+}
+void Backend::batch_norm_forward_inference(const BatchNormParams&, const Tensor&, const Tensor&,
+                                           const Tensor&, const Tensor&, const Tensor&,
+                                           const Tensor&) {
+  missing("batch_norm_forward_inference");
+}
+void Backend::batch_norm_backward(const BatchNormParams&, const Tensor&, const Tensor&,
+                                  const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                  const Tensor&, const Tensor&) {
+  missing("batch_norm_backward");
+}
+void Backend::log_softmax_forward(const Tensor&, const Tensor&) { missing("log_softmax_forward"); }
+void Backend::log_softmax_backward(const Tensor&, const Tensor&, const Tensor&) {
+  missing("log_softmax_backward");
+}
+void Backend::cross_entropy_forward(const Tensor&, const Tensor&, double, const Tensor&) {
+  missing("cross_entropy_forward");
+}
+void Backend::cross_entropy_backward(const Tensor&, const Tensor&, double, const Tensor&,
+                                     const Tensor&) {
+  missing("cross_entropy_backward");
+}
+
+const char* unary_op_name(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Neg: return "neg";
+    case UnaryOp::Exp: return "exp";
+    case UnaryOp::Log: return "log";
+    case UnaryOp::Sqrt: return "sqrt";
+    case UnaryOp::Pow: return "pow";
+    case UnaryOp::Sigmoid: return "sigmoid";
+    case UnaryOp::Relu: return "relu";
+    case UnaryOp::Relu6: return "relu6";
+    case UnaryOp::AddScalar: return "add_scalar";
+    case UnaryOp::MulScalar: return "mul_scalar";
+  }
+  return "?";
+}
+
+const char* binary_op_name(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::Add: return "add";
+    case BinaryOp::Sub: return "sub";
+    case BinaryOp::Mul: return "mul";
+    case BinaryOp::Div: return "div";
+  }
+  return "?";
+}
+
+namespace {
+std::array<Backend*, kNumDeviceTypes>& registry() {
+  static std::array<Backend*, kNumDeviceTypes> backends{};
+  return backends;
+}
+}  // namespace
+
+void register_backend(DeviceType type, Backend* backend) {
+  registry()[static_cast<int>(type)] = backend;
+}
+
+Backend& backend_for(Device device) {
+  Backend* b = registry()[static_cast<int>(device.type)];
+  if (b == nullptr) {
+    if (device.is_cuda() && !FIGS_WITH_CUDA)
+      fail("device ", device, ": figs was built without CUDA (configure with -DFIGS_WITH_CUDA=ON)");
+    fail("device ", device, ": no backend is registered for it");
+  }
+  return *b;
+}
+
+}  // namespace figs

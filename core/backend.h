@@ -1,0 +1,111 @@
+// The kernel set that ops call, one implementation per device type.
+//
+// core knows this interface, not the backends: cpu/ and cuda/ each register an implementation
+// at load time (register_backend). Ops in autograd/ validate shapes, allocate outputs and then
+// call exactly one of these kernels per step of their forward or backward, so a new backend
+// is "implement this class". Every kernel receives outputs already allocated with the right
+// shape; inputs and outputs may have any strides (contiguous, channels-last, views) and a
+// kernel must honour them (or make a contiguous copy itself, and say so where it matters).
+//
+// A kernel a backend does not implement throws an Error naming the backend and the kernel;
+// nothing falls back silently to another device.
+#pragma once
+
+#include <memory>
+
+#include "core/params.h"
+#include "core/rng.h"
+#include "core/tensor.h"
+
+namespace figs {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+  virtual DeviceType device_type() const = 0;
+
+  // --- memory -----------------------------------------------------------------------------
+  virtual std::shared_ptr<Storage> allocate(size_t nbytes, Device device) = 0;
+  // dst = src, same shape, both on this backend's device, any strides; converts the dtype
+  // when they differ.
+  virtual void copy(const Tensor& src, const Tensor& dst);
+  // Between this device and the host; both tensors contiguous, same shape and dtype.
+  virtual void copy_from_host(const Tensor& host_src, const Tensor& dst);
+  virtual void copy_to_host(const Tensor& src, const Tensor& host_dst);
+
+  // --- fills ------------------------------------------------------------------------------
+  virtual void fill(const Tensor& out, double value);
+  virtual void fill_uniform(const Tensor& out, const RngDraw& draw, double low, double high);
+  virtual void fill_normal(const Tensor& out, const RngDraw& draw, double mean, double stddev);
+
+  // --- elementwise and reductions ----------------------------------------------------------
+  virtual void unary(UnaryOp op, double alpha, const Tensor& x, const Tensor& y);
+  // gx = gy * d op(x) / dx; y = op(x) is passed because some derivatives read it (exp, sigmoid).
+  virtual void unary_backward(UnaryOp op, double alpha, const Tensor& x, const Tensor& y,
+                              const Tensor& gy, const Tensor& gx);
+  // out = a (op) b with a and b broadcast to out's shape.
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out);
+  // out = sum of x over the dims where out has size 1 and x does not (same rank).
+  virtual void sum(const Tensor& x, const Tensor& out);
+  // out (M, N) = a (M, K) @ b (K, N); transposes are views with swapped strides.
+  virtual void matmul(const Tensor& a, const Tensor& b, const Tensor& out);
+
+  // --- convolution (x: (N, C_in, H, W), w: (C_out, C_in / groups, KH, KW), bias: (C_out)) ----
+  virtual void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                              const Tensor& bias, const Tensor& y);
+  virtual void conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, const Tensor& w,
+                                    const Tensor& gx);
+  // gbias may be undefined (no bias).
+  virtual void conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x,
+                                      const Tensor& gw, const Tensor& gbias);
+
+  // --- pooling ------------------------------------------------------------------------------
+  // indices (int64, y's shape) holds the argmax as ih * W + iw within its (n, c) plane.
+  virtual void max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
+                                  const Tensor& indices);
+  virtual void max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& indices,
+                                   const Tensor& gx);
+  virtual void avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y);
+  virtual void avg_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& gx);
+
+  // --- batch normalisation over (N, H, W) per channel -----------------------------------------
+  // Training: y from batch statistics; writes save_mean and save_invstd (C) and, when defined,
+  // updates running_mean/running_var in place. gamma/beta may be undefined (no affine).
+  virtual void batch_norm_forward_training(const BatchNormParams& p, const Tensor& x,
+                                           const Tensor& gamma, const Tensor& beta,
+                                           const Tensor& running_mean, const Tensor& running_var,
+                                           const Tensor& y, const Tensor& save_mean,
+                                           const Tensor& save_invstd);
+  virtual void batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x,
+                                            const Tensor& gamma, const Tensor& beta,
+                                            const Tensor& running_mean,
+                                            const Tensor& running_var, const Tensor& y);
+  // mean/invstd are the saved batch statistics (p.training) or derived from the running ones.
+  // ggamma and gbeta may be undefined when there is no affine transform.
+  virtual void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x,
+                                   const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
+                                   const Tensor& gx, const Tensor& ggamma, const Tensor& gbeta);
+
+  // --- classification ---------------------------------------------------------------------------
+  // Over dim 1 of (N, K).
+  virtual void log_softmax_forward(const Tensor& x, const Tensor& y);
+  virtual void log_softmax_backward(const Tensor& y, const Tensor& gy, const Tensor& gx);
+  // loss (0-d) = mean over n of -sum_k q[n,k] log softmax(logits)[n,k], with
+  // q = (1 - smoothing) * onehot(labels) + smoothing / K. labels: int64 (N), already range-checked.
+  virtual void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double smoothing,
+                                     const Tensor& loss);
+  virtual void cross_entropy_backward(const Tensor& logits, const Tensor& labels, double smoothing,
+                                      const Tensor& gloss, const Tensor& glogits);
+
+ protected:
+  [[noreturn]] void missing(const char* kernel) const;
+};
+
+// Registration, done once per backend at library load (see cpu/cpu_backend.cpp).
+void register_backend(DeviceType type, Backend* backend);
+// The backend for a device; throws a clear Error when there is none (e.g. built without CUDA).
+Backend& backend_for(Device device);
+inline Backend& backend_of(const Tensor& t) { return backend_for(t.device()); }
+
+}  // namespace figs

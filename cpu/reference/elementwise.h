@@ -1,0 +1,133 @@
+// Reference kernels: fills, copies, unary and binary elementwise ops.
+#pragma once
+
+#include <cmath>
+
+#include "core/params.h"
+#include "core/rng.h"
+#include "cpu/reference/strided.h"
+
+namespace figs::cpu::ref {
+
+template <class T>
+void fill(const Tensor& out, double value) {
+  T* p = out.data<T>();
+  for_each_offset<1>(out.shape(), {out.strides()}, [&](auto o) { p[o[0]] = static_cast<T>(value); });
+}
+
+template <class S, class D>
+void copy(const Tensor& src, const Tensor& dst) {
+  const S* s = src.data<S>();
+  D* d = dst.data<D>();
+  for_each_offset<2>(dst.shape(), {src.strides(), dst.strides()},
+                     [&](auto o) { d[o[1]] = static_cast<D>(s[o[0]]); });
+}
+
+// Element i (row-major) takes its numbers from philox_draw(seed, stream, counter + i).
+template <class T>
+void fill_uniform(const Tensor& out, const RngDraw& draw, double low, double high) {
+  T* p = out.data<T>();
+  uint64_t i = 0;
+  for_each_offset<1>(out.shape(), {out.strides()}, [&](auto o) {
+    const PhiloxBlock b = philox_draw(draw.seed, draw.stream, draw.counter + i++);
+    const double u = std::is_same_v<T, float> ? uniform_open_f32(b.w[0]) : uniform_open_f64(b.w[0], b.w[1]);
+    p[o[0]] = static_cast<T>(low + (high - low) * u);
+  });
+}
+
+// Box-Muller on the block's words: radius from the first uniform, angle from the second.
+template <class T>
+void fill_normal(const Tensor& out, const RngDraw& draw, double mean, double stddev) {
+  T* p = out.data<T>();
+  uint64_t i = 0;
+  for_each_offset<1>(out.shape(), {out.strides()}, [&](auto o) {
+    const PhiloxBlock b = philox_draw(draw.seed, draw.stream, draw.counter + i++);
+    double u1, u2;
+    if constexpr (std::is_same_v<T, float>) {
+      u1 = uniform_open_f32(b.w[0]);
+      u2 = uniform_open_f32(b.w[1]);
+    } else {
+      u1 = uniform_open_f64(b.w[0], b.w[1]);
+      u2 = uniform_open_f64(b.w[2], b.w[3]);
+    }
+    const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+    p[o[0]] = static_cast<T>(mean + stddev * z);
+  });
+}
+
+template <class T>
+T unary_value(UnaryOp op, T alpha, T x) {
+  switch (op) {
+    case UnaryOp::Neg: return -x;
+    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Log: return std::log(x);
+    case UnaryOp::Sqrt: return std::sqrt(x);
+    case UnaryOp::Pow: return std::pow(x, alpha);
+    case UnaryOp::Sigmoid: return x >= 0 ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x));
+    case UnaryOp::Relu: return x > 0 ? x : T(0);
+    case UnaryOp::Relu6: return x <= 0 ? T(0) : (x >= 6 ? T(6) : x);
+    case UnaryOp::AddScalar: return x + alpha;
+    case UnaryOp::MulScalar: return x * alpha;
+  }
+  return x;
+}
+
+// d op(x) / dx, from x and y = op(x). At the kinks of relu/relu6 the derivative is taken as 0.
+template <class T>
+T unary_derivative(UnaryOp op, T alpha, T x, T y) {
+  switch (op) {
+    case UnaryOp::Neg: return T(-1);
+    case UnaryOp::Exp: return y;
+    case UnaryOp::Log: return T(1) / x;
+    case UnaryOp::Sqrt: return T(0.5) / y;
+    case UnaryOp::Pow: return alpha * std::pow(x, alpha - T(1));
+    case UnaryOp::Sigmoid: return y * (T(1) - y);
+    case UnaryOp::Relu: return x > 0 ? T(1) : T(0);
+    case UnaryOp::Relu6: return (x > 0 && x < 6) ? T(1) : T(0);
+    case UnaryOp::AddScalar: return T(1);
+    case UnaryOp::MulScalar: return alpha;
+  }
+  return T(0);
+}
+
+template <class T>
+void unary(UnaryOp op, double alpha, const Tensor& x, const Tensor& y) {
+  const T* px = x.data<T>();
+  T* py = y.data<T>();
+  const T a = static_cast<T>(alpha);
+  for_each_offset<2>(y.shape(), {x.strides(), y.strides()},
+                     [&](auto o) { py[o[1]] = unary_value(op, a, px[o[0]]); });
+}
+
+template <class T>
+void unary_backward(UnaryOp op, double alpha, const Tensor& x, const Tensor& y, const Tensor& gy,
+                    const Tensor& gx) {
+  const T *px = x.data<T>(), *py = y.data<T>(), *pgy = gy.data<T>();
+  T* pgx = gx.data<T>();
+  const T a = static_cast<T>(alpha);
+  for_each_offset<4>(gx.shape(), {x.strides(), y.strides(), gy.strides(), gx.strides()}, [&](auto o) {
+    pgx[o[3]] = pgy[o[2]] * unary_derivative(op, a, px[o[0]], py[o[1]]);
+  });
+}
+
+template <class T>
+void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  const T *pa = a.data<T>(), *pb = b.data<T>();
+  T* po = out.data<T>();
+  const Shape& s = out.shape();
+  const std::array<Strides, 3> st{broadcast_strides(a.shape(), a.strides(), s),
+                                  broadcast_strides(b.shape(), b.strides(), s), out.strides()};
+  for_each_offset<3>(s, st, [&](auto o) {
+    const T x = pa[o[0]], y = pb[o[1]];
+    T r{};
+    switch (op) {
+      case BinaryOp::Add: r = x + y; break;
+      case BinaryOp::Sub: r = x - y; break;
+      case BinaryOp::Mul: r = x * y; break;
+      case BinaryOp::Div: r = x / y; break;
+    }
+    po[o[2]] = r;
+  });
+}
+
+}  // namespace figs::cpu::ref

@@ -1,0 +1,17 @@
+// figs: everything a program embedding the engine needs, in one include.
+//   #include <figs/figs.h>     (installed)   — link figs::figs via find_package(figs)
+#pragma once
+
+#include "autograd/engine.h"
+#include "autograd/gradcheck.h"
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "core/autograd_meta.h"
+#include "core/backend.h"
+#include "core/build_info.h"
+#include "core/error.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "core/tensor.h"
+#include "core/view.h"
+#include "cuda/cuda.h"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine: installs the build dependencies,
+# configures a Release build (CUDA on when nvcc exists), builds, and runs every test with CTest.
+#   bash scripts/test.sh            (BUILD_DIR=build by default; JOBS=<n> to override parallelism)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD_DIR=${BUILD_DIR:-build}
+JOBS=${JOBS:-$(nproc)}
+PACKAGES=(cmake ninja-build g++ libgtest-dev libbenchmark-dev
+          libdnnl-dev ocl-icd-opencl-dev)
+
+missing=()
+for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+echo "== configure ($BUILD_DIR)"
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFIGS_BUILD_TESTS=ON -DFIGS_BUILD_BENCHMARKS=ON
+echo "== build"
+cmake --build "$BUILD_DIR" -j "$JOBS"
+echo "== test"
+start=$(date +%s)
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" --timeout 900
+echo "== all tests passed in $(( $(date +%s) - start )) s"
