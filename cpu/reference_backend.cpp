@@ -158,12 +158,5 @@ ReferenceBackend& reference_backend() {
   return instance;
 }
 
-namespace {
-// Registers the CPU device's backend when the library loads (see core/backend.h).
-const bool registered = [] {
-  register_backend(DeviceType::CPU, &reference_backend());
-  return true;
-}();
-}  // namespace
 
 }  // namespace figs::cpu

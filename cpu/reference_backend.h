@@ -1,6 +1,7 @@
 // The reference CPU backend: every kernel of core/backend.h as the plain loops of
 // cpu/reference/, for float32 and float64. It is the oracle that faster kernels (oneDNN,
-// vectorised, CUDA) are tested against, and what the CPU device runs until those land.
+// vectorised, CUDA) are tested against; cpu::CpuBackend (cpu/cpu_backend.h) derives from it and
+// overrides the kernels it has faster versions of.
 #pragma once
 
 #include "core/backend.h"
@@ -61,7 +62,7 @@ class ReferenceBackend : public Backend {
                               const Tensor& gloss, const Tensor& glogits) override;
 };
 
-// The process-wide instance (also registered as the CPU device's backend).
+// A process-wide instance: the oracle tests compare fast kernels with.
 ReferenceBackend& reference_backend();
 
 }  // namespace figs::cpu

@@ -1,0 +1,171 @@
+#include "cpu/cpu_backend.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "cpu/fast/kernels.h"
+#include "cpu/kernel_stats.h"
+#include "figs_build_config.h"
+
+#if FIGS_WITH_ONEDNN
+#include "cpu/onednn/kernels.h"
+#endif
+
+namespace figs::cpu {
+
+namespace {
+
+KernelMode mode_from_environment() {
+  const char* v = std::getenv("FIGS_CPU_KERNELS");
+  if (v == nullptr || std::strcmp(v, "fast") == 0 || *v == '\0') return KernelMode::Fast;
+  if (std::strcmp(v, "reference") == 0) return KernelMode::Reference;
+  fail("FIGS_CPU_KERNELS=", v, ": expected 'fast' or 'reference'");
+}
+
+std::atomic<KernelMode>& mode() {
+  static std::atomic<KernelMode> m{mode_from_environment()};
+  return m;
+}
+
+// The own vectorised kernels run when the mode allows, the CPU has AVX2+FMA and the dtype is f32.
+bool vectorised(const Tensor& t) {
+  return mode() == KernelMode::Fast && t.dtype() == DType::Float32 && fast::cpu_supported();
+}
+bool onednn_path(const Tensor& t) { return FIGS_WITH_ONEDNN && mode() == KernelMode::Fast && t.dtype() == DType::Float32; }
+
+}  // namespace
+
+KernelMode kernel_mode() { return mode(); }
+void set_kernel_mode(KernelMode m) { mode() = m; }
+const char* kernel_mode_name(KernelMode m) { return m == KernelMode::Fast ? "fast" : "reference"; }
+
+// A kernel served by an own vectorised kernel when it covers the case, else by the reference.
+#define FIGS_VECTORISED_OR_REFERENCE(kernel, probe, fast_call, ref_call) \
+  do {                                                                  \
+    if (vectorised(probe) && (fast_call)) {                             \
+      count_kernel(kernel, "avx2");                                     \
+    } else {                                                            \
+      ref_call;                                                         \
+      count_kernel(kernel, "reference");                                \
+    }                                                                   \
+  } while (false)
+
+#if FIGS_WITH_ONEDNN
+// A kernel served by oneDNN for float32, by the reference for float64 or in reference mode.
+#define FIGS_ONEDNN_OR_REFERENCE(kernel, probe, onednn_call, ref_call) \
+  do {                                                                 \
+    if (onednn_path(probe)) {                                             \
+      onednn_call;                                                     \
+      count_kernel(kernel, "onednn");                                  \
+    } else {                                                           \
+      ref_call;                                                        \
+      count_kernel(kernel, "reference");                               \
+    }                                                                  \
+  } while (false)
+#else
+#define FIGS_ONEDNN_OR_REFERENCE(kernel, probe, onednn_call, ref_call) \
+  do {                                                                 \
+    ref_call;                                                          \
+    count_kernel(kernel, "reference");                                 \
+  } while (false)
+#endif
+
+void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
+  FIGS_VECTORISED_OR_REFERENCE("copy", dst, fast::copy(src, dst), ReferenceBackend::copy(src, dst));
+}
+void CpuBackend::fill(const Tensor& out, double value) {
+  FIGS_VECTORISED_OR_REFERENCE("fill", out, fast::fill(out, value), ReferenceBackend::fill(out, value));
+}
+void CpuBackend::unary(UnaryOp op, double alpha, const Tensor& x, const Tensor& y) {
+  FIGS_VECTORISED_OR_REFERENCE("unary", x, fast::unary(op, alpha, x, y), ReferenceBackend::unary(op, alpha, x, y));
+}
+void CpuBackend::unary_backward(UnaryOp op, double alpha, const Tensor& x, const Tensor& y, const Tensor& gy,
+                                const Tensor& gx) {
+  FIGS_VECTORISED_OR_REFERENCE("unary_backward", x, fast::unary_backward(op, alpha, x, y, gy, gx),
+                               ReferenceBackend::unary_backward(op, alpha, x, y, gy, gx));
+}
+void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  FIGS_VECTORISED_OR_REFERENCE("binary", out, fast::binary(op, a, b, out), ReferenceBackend::binary(op, a, b, out));
+}
+void CpuBackend::sum(const Tensor& x, const Tensor& out) {
+  FIGS_VECTORISED_OR_REFERENCE("sum", x, fast::sum(x, out), ReferenceBackend::sum(x, out));
+}
+void CpuBackend::max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& indices) {
+  FIGS_VECTORISED_OR_REFERENCE("max_pool2d_forward", x, fast::max_pool2d_forward(p, x, y, indices),
+                               ReferenceBackend::max_pool2d_forward(p, x, y, indices));
+}
+void CpuBackend::max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& indices,
+                                     const Tensor& gx) {
+  FIGS_VECTORISED_OR_REFERENCE("max_pool2d_backward", gx, fast::max_pool2d_backward(p, gy, indices, gx),
+                               ReferenceBackend::max_pool2d_backward(p, gy, indices, gx));
+}
+
+void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
+  FIGS_ONEDNN_OR_REFERENCE("matmul", out, onednn::matmul(a, b, out), ReferenceBackend::matmul(a, b, out));
+}
+void CpuBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& bias,
+                                const Tensor& y) {
+  FIGS_ONEDNN_OR_REFERENCE("conv2d_forward", y, onednn::conv2d_forward(p, x, w, bias, y),
+                           ReferenceBackend::conv2d_forward(p, x, w, bias, y));
+}
+void CpuBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, const Tensor& w, const Tensor& gx) {
+  FIGS_ONEDNN_OR_REFERENCE("conv2d_backward_data", gx, onednn::conv2d_backward_data(p, gy, w, gx),
+                           ReferenceBackend::conv2d_backward_data(p, gy, w, gx));
+}
+void CpuBackend::conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
+                                        const Tensor& gbias) {
+  FIGS_ONEDNN_OR_REFERENCE("conv2d_backward_weight", gw, onednn::conv2d_backward_weight(p, gy, x, gw, gbias),
+                           ReferenceBackend::conv2d_backward_weight(p, gy, x, gw, gbias));
+}
+void CpuBackend::avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y) {
+  FIGS_ONEDNN_OR_REFERENCE("avg_pool2d_forward", x, onednn::avg_pool2d_forward(p, x, y),
+                           ReferenceBackend::avg_pool2d_forward(p, x, y));
+}
+void CpuBackend::avg_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& gx) {
+  FIGS_ONEDNN_OR_REFERENCE("avg_pool2d_backward", gx, onednn::avg_pool2d_backward(p, gy, gx),
+                           ReferenceBackend::avg_pool2d_backward(p, gy, gx));
+}
+void CpuBackend::batch_norm_forward_training(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                                             const Tensor& beta, const Tensor& running_mean,
+                                             const Tensor& running_var, const Tensor& y, const Tensor& save_mean,
+                                             const Tensor& save_invstd) {
+  FIGS_ONEDNN_OR_REFERENCE(
+      "batch_norm_forward_training", x,
+      onednn::batch_norm_forward_training(p, x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd),
+      ReferenceBackend::batch_norm_forward_training(p, x, gamma, beta, running_mean, running_var, y, save_mean,
+                                                    save_invstd));
+}
+void CpuBackend::batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                                              const Tensor& beta, const Tensor& running_mean,
+                                              const Tensor& running_var, const Tensor& y) {
+  FIGS_ONEDNN_OR_REFERENCE(
+      "batch_norm_forward_inference", x,
+      onednn::batch_norm_forward_inference(p, x, gamma, beta, running_mean, running_var, y),
+      ReferenceBackend::batch_norm_forward_inference(p, x, gamma, beta, running_mean, running_var, y));
+}
+void CpuBackend::batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                                     const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
+                                     const Tensor& gbeta) {
+  FIGS_ONEDNN_OR_REFERENCE("batch_norm_backward", x,
+                           onednn::batch_norm_backward(p, gy, x, gamma, mean, invstd, gx, ggamma, gbeta),
+                           ReferenceBackend::batch_norm_backward(p, gy, x, gamma, mean, invstd, gx, ggamma, gbeta));
+}
+
+#undef FIGS_VECTORISED_OR_REFERENCE
+#undef FIGS_ONEDNN_OR_REFERENCE
+
+CpuBackend& cpu_backend() {
+  static CpuBackend instance;
+  return instance;
+}
+
+namespace {
+// Registers the CPU device's backend when the library loads (see core/backend.h).
+const bool registered = [] {
+  register_backend(DeviceType::CPU, &cpu_backend());
+  return true;
+}();
+}  // namespace
+
+}  // namespace figs::cpu

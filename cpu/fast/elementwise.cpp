@@ -1,0 +1,208 @@
+// Vectorised elementwise kernels. Loops are written over plain float arrays so the compiler
+// vectorises them (AVX2, -O3); transcendental functions stay scalar libm calls (exact to the
+// reference up to libm's rounding).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/parallel.h"
+#include "cpu/fast/kernels.h"
+
+namespace figs::cpu::fast {
+
+namespace {
+
+constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk
+
+bool is_dense(const Tensor& t) {
+  return t.is_contiguous() || t.is_contiguous(MemoryFormat::ChannelsLast);
+}
+bool same_dense_layout(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && is_dense(a) && is_dense(b) && a.memory_format() == b.memory_format();
+}
+bool is_f32(const Tensor& t) { return t.dtype() == DType::Float32; }
+
+template <class Fn>
+void for_chunks(int64_t n, const Fn& fn) {
+  parallel_for(0, n, kGrain, fn);
+}
+
+// y[i] = f(x[i]) for the ops whose loops vectorise; returns false for the others.
+template <class F>
+void map(const float* x, float* y, int64_t n, F f) {
+  for_chunks(n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) y[i] = f(x[i]);
+  });
+}
+
+}  // namespace
+
+bool cpu_supported() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+
+bool fill(const Tensor& out, double value) {
+  if (!is_f32(out) || !is_dense(out)) return false;
+  float* p = out.data<float>();
+  const float v = static_cast<float>(value);
+  for_chunks(out.numel(), [&](int64_t b, int64_t e) { std::fill(p + b, p + e, v); });
+  return true;
+}
+
+bool copy(const Tensor& src, const Tensor& dst) {
+  if (src.dtype() != dst.dtype() || !same_dense_layout(src, dst)) return false;
+  const size_t bytes = dtype_size(src.dtype());
+  const char* s = static_cast<const char*>(src.raw_data());
+  char* d = static_cast<char*>(dst.raw_data());
+  for_chunks(src.numel(), [&](int64_t b, int64_t e) { std::memcpy(d + b * bytes, s + b * bytes, (e - b) * bytes); });
+  return true;
+}
+
+bool unary(UnaryOp op, double alpha, const Tensor& x, const Tensor& y) {
+  if (!is_f32(x) || !same_dense_layout(x, y)) return false;
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+  const int64_t n = x.numel();
+  const float a = static_cast<float>(alpha);
+  switch (op) {
+    case UnaryOp::Neg: map(px, py, n, [](float v) { return -v; }); break;
+    case UnaryOp::Relu: map(px, py, n, [](float v) { return v > 0.f ? v : 0.f; }); break;
+    case UnaryOp::Relu6: map(px, py, n, [](float v) { return std::min(std::max(v, 0.f), 6.f); }); break;
+    case UnaryOp::AddScalar: map(px, py, n, [a](float v) { return v + a; }); break;
+    case UnaryOp::MulScalar: map(px, py, n, [a](float v) { return v * a; }); break;
+    case UnaryOp::Sqrt: map(px, py, n, [](float v) { return std::sqrt(v); }); break;
+    case UnaryOp::Exp: map(px, py, n, [](float v) { return std::exp(v); }); break;
+    case UnaryOp::Log: map(px, py, n, [](float v) { return std::log(v); }); break;
+    case UnaryOp::Pow: map(px, py, n, [a](float v) { return std::pow(v, a); }); break;
+    case UnaryOp::Sigmoid:
+      map(px, py, n, [](float v) { return v >= 0 ? 1.f / (1.f + std::exp(-v)) : std::exp(v) / (1.f + std::exp(v)); });
+      break;
+  }
+  return true;
+}
+
+bool unary_backward(UnaryOp op, double alpha, const Tensor& x, const Tensor& y, const Tensor& gy, const Tensor& gx) {
+  if (!is_f32(x) || !same_dense_layout(x, y) || !same_dense_layout(x, gy) || !same_dense_layout(x, gx)) return false;
+  const float *px = x.data<float>(), *py = y.data<float>(), *pg = gy.data<float>();
+  float* out = gx.data<float>();
+  const float a = static_cast<float>(alpha);
+  auto zip = [&](auto f) {
+    for_chunks(x.numel(), [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) out[i] = f(px[i], py[i], pg[i]);
+    });
+  };
+  switch (op) {
+    case UnaryOp::Neg: zip([](float, float, float g) { return -g; }); break;
+    case UnaryOp::Relu: zip([](float v, float, float g) { return v > 0.f ? g : 0.f; }); break;
+    case UnaryOp::Relu6: zip([](float v, float, float g) { return (v > 0.f && v < 6.f) ? g : 0.f; }); break;
+    case UnaryOp::AddScalar: zip([](float, float, float g) { return g; }); break;
+    case UnaryOp::MulScalar: zip([a](float, float, float g) { return g * a; }); break;
+    case UnaryOp::Exp: zip([](float, float r, float g) { return g * r; }); break;
+    case UnaryOp::Log: zip([](float v, float, float g) { return g / v; }); break;
+    case UnaryOp::Sqrt: zip([](float, float r, float g) { return g * (0.5f / r); }); break;
+    case UnaryOp::Pow: zip([a](float v, float, float g) { return g * a * std::pow(v, a - 1.f); }); break;
+    case UnaryOp::Sigmoid: zip([](float, float r, float g) { return g * r * (1.f - r); }); break;
+  }
+  return true;
+}
+
+namespace {
+
+template <BinaryOp Op>
+inline float apply(float x, float y) {
+  if constexpr (Op == BinaryOp::Add) return x + y;
+  if constexpr (Op == BinaryOp::Sub) return x - y;
+  if constexpr (Op == BinaryOp::Mul) return x * y;
+  return x / y;
+}
+
+// Per-channel operand: shape (C, 1, 1) or (1, C, 1, 1) against an (N, C, H, W) tensor (numpy
+// rules align a rank-1 (C) with W, so it is not per-channel), with unit stride along C.
+bool is_per_channel_of(const Tensor& v, const Tensor& full) {
+  if (full.dim() != 4 || v.dim() < 3 || v.dim() > 4) return false;
+  const int lead = 4 - v.dim();
+  for (int d = 0; d < v.dim(); ++d)
+    if (v.size(d) != (d + lead == 1 ? full.size(1) : 1)) return false;
+  return full.size(1) == 1 || v.stride(1 - lead) == 1;
+}
+
+// out = full (op) vec[c]  (vec_first: out = vec[c] (op) full)
+template <BinaryOp Op>
+void channel_broadcast(const Tensor& full, const float* vec, bool vec_first, const Tensor& out) {
+  const int64_t N = full.size(0), C = full.size(1), HW = full.size(2) * full.size(3);
+  const float* x = full.data<float>();
+  float* y = out.data<float>();
+  if (full.memory_format() == MemoryFormat::ChannelsLast) {
+    parallel_for(0, N * HW, std::max<int64_t>(kGrain / std::max<int64_t>(C, 1), 1), [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const float* xr = x + p * C;
+        float* yr = y + p * C;
+        if (vec_first)
+          for (int64_t c = 0; c < C; ++c) yr[c] = apply<Op>(vec[c], xr[c]);
+        else
+          for (int64_t c = 0; c < C; ++c) yr[c] = apply<Op>(xr[c], vec[c]);
+      }
+    });
+  } else {
+    parallel_for(0, N * C, std::max<int64_t>(kGrain / std::max<int64_t>(HW, 1), 1), [&](int64_t b, int64_t e) {
+      for (int64_t plane = b; plane < e; ++plane) {
+        const float v = vec[plane % C];
+        const float* xr = x + plane * HW;
+        float* yr = y + plane * HW;
+        if (vec_first)
+          for (int64_t i = 0; i < HW; ++i) yr[i] = apply<Op>(v, xr[i]);
+        else
+          for (int64_t i = 0; i < HW; ++i) yr[i] = apply<Op>(xr[i], v);
+      }
+    });
+  }
+}
+
+template <BinaryOp Op>
+bool binary_impl(const Tensor& a, const Tensor& b, const Tensor& out) {
+  if (same_dense_layout(a, out) && same_dense_layout(b, out)) {
+    const float *pa = a.data<float>(), *pb = b.data<float>();
+    float* po = out.data<float>();
+    for_chunks(out.numel(), [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) po[i] = apply<Op>(pa[i], pb[i]);
+    });
+    return true;
+  }
+  for (const bool scalar_first : {false, true}) {
+    const Tensor& full = scalar_first ? b : a;
+    const Tensor& other = scalar_first ? a : b;
+    if (other.numel() == 1 && same_dense_layout(full, out)) {
+      const float s = *other.data<float>();
+      const float* pf = full.data<float>();
+      float* po = out.data<float>();
+      for_chunks(out.numel(), [&](int64_t st, int64_t e) {
+        if (scalar_first)
+          for (int64_t i = st; i < e; ++i) po[i] = apply<Op>(s, pf[i]);
+        else
+          for (int64_t i = st; i < e; ++i) po[i] = apply<Op>(pf[i], s);
+      });
+      return true;
+    }
+    if (same_dense_layout(full, out) && is_per_channel_of(other, full)) {
+      channel_broadcast<Op>(full, other.data<float>(), scalar_first, out);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
+  if (!is_f32(out) || !is_f32(a) || !is_f32(b)) return false;
+  switch (op) {
+    case BinaryOp::Add: return binary_impl<BinaryOp::Add>(a, b, out);
+    case BinaryOp::Sub: return binary_impl<BinaryOp::Sub>(a, b, out);
+    case BinaryOp::Mul: return binary_impl<BinaryOp::Mul>(a, b, out);
+    case BinaryOp::Div: return binary_impl<BinaryOp::Div>(a, b, out);
+  }
+  return false;
+}
+
+}  // namespace figs::cpu::fast

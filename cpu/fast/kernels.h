@@ -1,0 +1,29 @@
+// The CPU backend's own vectorised kernels (float32; compiled with AVX2 + FMA, see
+// CMakeLists.txt). Each returns true when it ran, false when the tensors' layout is one it does
+// not cover — the caller then runs the reference kernel and records that it did
+// (cpu/kernel_stats.h), so no fallback goes unseen.
+//
+// "Dense" below means: the elements fill their storage span with no gaps (plain contiguous or
+// channels-last), so an elementwise op can walk memory linearly when all operands share strides.
+#pragma once
+
+#include "core/params.h"
+#include "core/tensor.h"
+
+namespace figs::cpu::fast {
+
+// Whether this machine can run the kernels here (AVX2 and FMA).
+bool cpu_supported();
+
+bool fill(const Tensor& out, double value);
+bool copy(const Tensor& src, const Tensor& dst);  // same dtype, same dense strides: memcpy
+bool unary(UnaryOp op, double alpha, const Tensor& x, const Tensor& y);
+bool unary_backward(UnaryOp op, double alpha, const Tensor& x, const Tensor& y, const Tensor& gy, const Tensor& gx);
+// Same shape, a per-channel (C) operand of an (N, C, H, W) one (the mask's scale), or a scalar.
+bool binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out);
+// All elements, per channel of (N, C, H, W), or over rows of (N, K).
+bool sum(const Tensor& x, const Tensor& out);
+bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& indices);
+bool max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& indices, const Tensor& gx);
+
+}  // namespace figs::cpu::fast

@@ -1,0 +1,111 @@
+// Max pooling with argmax indices (oneDNN's max pooling keeps an opaque workspace instead, which
+// our Backend contract does not carry). NCHW walks planes; channels-last walks pixels with the
+// channel loop innermost (vectorised).
+#include <limits>
+#include <vector>
+
+#include "core/parallel.h"
+#include "cpu/fast/kernels.h"
+
+namespace figs::cpu::fast {
+
+namespace {
+bool pool_layout_ok(const Tensor& a, const Tensor& b) {
+  return a.dtype() == DType::Float32 && a.memory_format() == b.memory_format() &&
+         (a.is_contiguous() || a.is_contiguous(MemoryFormat::ChannelsLast)) &&
+         (b.is_contiguous() || b.is_contiguous(MemoryFormat::ChannelsLast));
+}
+}  // namespace
+
+bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& indices) {
+  if (!pool_layout_ok(x, y) || indices.strides() != y.strides()) return false;
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), OH = y.size(2), OW = y.size(3);
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+  int64_t* pi = indices.data<int64_t>();
+  if (x.memory_format() == MemoryFormat::ChannelsLast) {
+    parallel_for(0, N * OH, 1, [&](int64_t b, int64_t e) {
+      for (int64_t job = b; job < e; ++job) {
+        const int64_t n = job / OH, oh = job % OH;
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          float* out = py + ((n * OH + oh) * OW + ow) * C;
+          int64_t* idx = pi + ((n * OH + oh) * OW + ow) * C;
+          bool first = true;
+          for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+            const int64_t ih = oh * p.stride_h - p.pad_h + kh;
+            if (ih < 0 || ih >= H) continue;
+            for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+              const int64_t iw = ow * p.stride_w - p.pad_w + kw;
+              if (iw < 0 || iw >= W) continue;
+              const float* in = px + ((n * H + ih) * W + iw) * C;
+              const int64_t at = ih * W + iw;
+              if (first) {
+                for (int64_t c = 0; c < C; ++c) out[c] = in[c], idx[c] = at;
+                first = false;
+              } else {
+                for (int64_t c = 0; c < C; ++c)
+                  if (in[c] > out[c]) out[c] = in[c], idx[c] = at;
+              }
+            }
+          }
+        }
+      }
+    });
+  } else {
+    parallel_for(0, N * C, 1, [&](int64_t b, int64_t e) {
+      for (int64_t plane = b; plane < e; ++plane) {
+        const float* in = px + plane * H * W;
+        for (int64_t oh = 0; oh < OH; ++oh)
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            float best = -std::numeric_limits<float>::infinity();
+            int64_t best_at = -1;
+            for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+              const int64_t ih = oh * p.stride_h - p.pad_h + kh;
+              if (ih < 0 || ih >= H) continue;
+              for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+                const int64_t iw = ow * p.stride_w - p.pad_w + kw;
+                if (iw < 0 || iw >= W) continue;
+                const float v = in[ih * W + iw];
+                if (best_at < 0 || v > best) best = v, best_at = ih * W + iw;
+              }
+            }
+            py[plane * OH * OW + oh * OW + ow] = best;
+            pi[plane * OH * OW + oh * OW + ow] = best_at;
+          }
+      }
+    });
+  }
+  return true;
+}
+
+bool max_pool2d_backward(const Pool2dParams&, const Tensor& gy, const Tensor& indices, const Tensor& gx) {
+  if (!pool_layout_ok(gy, gx) || indices.strides() != gy.strides()) return false;
+  const int64_t N = gx.size(0), C = gx.size(1), H = gx.size(2), W = gx.size(3), OH = gy.size(2), OW = gy.size(3);
+  const float* pg = gy.data<float>();
+  const int64_t* pi = indices.data<int64_t>();
+  float* px = gx.data<float>();
+  if (gx.memory_format() == MemoryFormat::ChannelsLast) {
+    parallel_for(0, N, 1, [&](int64_t b, int64_t e) {
+      for (int64_t n = b; n < e; ++n) {
+        float* plane = px + n * H * W * C;
+        std::fill(plane, plane + H * W * C, 0.f);
+        for (int64_t o = 0; o < OH * OW; ++o) {
+          const float* g = pg + (n * OH * OW + o) * C;
+          const int64_t* idx = pi + (n * OH * OW + o) * C;
+          for (int64_t c = 0; c < C; ++c) plane[idx[c] * C + c] += g[c];
+        }
+      }
+    });
+  } else {
+    parallel_for(0, N * C, 1, [&](int64_t b, int64_t e) {
+      for (int64_t plane = b; plane < e; ++plane) {
+        float* out = px + plane * H * W;
+        std::fill(out, out + H * W, 0.f);
+        for (int64_t o = 0; o < OH * OW; ++o) out[pi[plane * OH * OW + o]] += pg[plane * OH * OW + o];
+      }
+    });
+  }
+  return true;
+}
+
+}  // namespace figs::cpu::fast

@@ -1,0 +1,340 @@
+// Every fast CPU kernel (oneDNN or own AVX2) against its reference twin: float32 fast vs float64
+// reference, on >= 20 random shapes per op — odd H/W, C not a multiple of 8, N = 1, stride 2,
+// k = 1/3/5/7, groups = 1 / C / in between, NCHW and channels-last — forward and backward.
+//
+// Error measure: max |fast - ref| / max(|ref|, 1) over the output (normalised error). Tolerances
+// per op are stated at each call: float32 accumulation over a reduction of length L carries an
+// error of order L * 2^-24, far below them; a wrong index or a missing term is far above.
+//
+// Each comparison also checks, through the kernel counters, that the fast implementation really
+// ran (a reference-vs-reference comparison would prove nothing).
+#include <cmath>
+
+#include "cpu/allocator.h"
+#include "cpu/cpu_backend.h"
+#include "cpu/fast/kernels.h"
+#include "cpu/kernel_stats.h"
+#include "test_util.h"
+
+namespace figs {
+namespace {
+
+using cpu::cpu_backend;
+using cpu::reference_backend;
+
+// Small integers for random shapes, from the counter-based generator (reproducible).
+class Dice {
+ public:
+  explicit Dice(uint64_t stream) : stream_(stream) {}
+  int64_t pick(int64_t lo, int64_t hi) {  // inclusive
+    const PhiloxBlock b = philox_draw(99, stream_, counter_++);
+    return lo + static_cast<int64_t>(b.w[0] % static_cast<uint32_t>(hi - lo + 1));
+  }
+  bool coin() { return pick(0, 1) == 1; }
+  MemoryFormat layout() { return coin() ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous; }
+
+ private:
+  uint64_t stream_, counter_ = 0;
+};
+
+Tensor random32(const Shape& s, uint64_t stream, MemoryFormat f = MemoryFormat::Contiguous, double lo = -1,
+                double hi = 1) {
+  Generator g(7, stream);
+  return uniform(s, lo, hi, g, {DType::Float32, Device::cpu(), f});
+}
+Tensor as64(const Tensor& t) { return t.defined() ? raw::to_dtype(t, DType::Float64) : Tensor(); }
+Tensor empty_as64(const Tensor& t) {
+  return t.defined() ? empty(t.shape(), {DType::Float64, Device::cpu(), t.memory_format()}) : Tensor();
+}
+
+double normalised_error(const Tensor& fast, const Tensor& ref) {
+  const auto f = fast.to_vector<double>(), r = ref.to_vector<double>();
+  double scale = 1, err = 0;
+  for (double v : r) scale = std::max(scale, std::abs(v));
+  for (size_t i = 0; i < f.size(); ++i) err = std::max(err, std::abs(f[i] - r[i]));
+  return err / scale;
+}
+
+#define EXPECT_CLOSE(fast, ref, tol) EXPECT_LE(normalised_error(fast, ref), tol) << #fast
+
+// Runs `fast` with counters reset and checks that `kernel` ran on `impl`.
+template <class Fn>
+void run_fast(const char* kernel, const char* impl, Fn&& fast) {
+  cpu::reset_kernel_counts();
+  fast();
+  const auto counts = cpu::kernel_counts();
+  const auto it = counts.find({kernel, impl});
+  EXPECT_TRUE(it != counts.end() && it->second > 0)
+      << kernel << " did not run on " << impl << ": " << cpu::kernel_counts_summary();
+}
+
+const char* kOneDnn = "onednn";
+const char* kAvx2 = "avx2";
+
+bool have_onednn() { return build_info().with_onednn; }
+
+TEST(CpuFast, Conv2dForwardAndBackward) {
+  if (!have_onednn()) GTEST_SKIP() << "built without oneDNN";
+  Dice d(1);
+  for (int i = 0; i < 24; ++i) {
+    const int64_t k = std::vector<int64_t>{1, 3, 5, 7}[i % 4];
+    const int64_t N = d.pick(1, 3), C = d.pick(1, 13), H = d.pick(k, 15), W = d.pick(k, 14);
+    int groups = 1;
+    int64_t C_out = d.pick(1, 11);
+    const int kind = i % 3;  // dense, depthwise, grouped
+    if (kind == 1) groups = static_cast<int>(C), C_out = C;
+    if (kind == 2 && C % 2 == 0) groups = 2, C_out = 2 * d.pick(1, 5);
+    Conv2dParams p;
+    p.stride_h = p.stride_w = static_cast<int>(d.pick(1, 2));
+    p.pad_h = p.pad_w = static_cast<int>(d.pick(0, k / 2));
+    p.dilation_h = p.dilation_w = (k == 3 && d.coin()) ? 2 : 1;
+    const int64_t OH = window_output_size(H, k, p.stride_h, p.pad_h, p.dilation_h);
+    const int64_t OW = window_output_size(W, k, p.stride_w, p.pad_w, p.dilation_w);
+    if (OH < 1 || OW < 1) continue;
+    p.groups = groups;
+    const MemoryFormat f = d.layout();
+    SCOPED_TRACE(str_cat("case ", i, ": x ", Shape{N, C, H, W}, " w ", Shape{C_out, C / groups, k, k}, " stride ",
+                         p.stride_h, " pad ", p.pad_h, " dilation ", p.dilation_h, " groups ", groups, " ",
+                         memory_format_name(f)));
+    const Tensor x = random32({N, C, H, W}, 10 + i, f), w = random32({C_out, C / groups, k, k}, 200 + i);
+    const Tensor b = d.coin() ? random32({C_out}, 400 + i) : Tensor();
+    const Tensor gy = random32({N, C_out, OH, OW}, 600 + i, f);
+
+    Tensor y = empty(gy.shape(), {DType::Float32, Device::cpu(), f}), y64 = empty_as64(y);
+    run_fast("conv2d_forward", kOneDnn, [&] { cpu_backend().conv2d_forward(p, x, w, b, y); });
+    reference_backend().conv2d_forward(p, as64(x), as64(w), as64(b), y64);
+    EXPECT_CLOSE(y, y64, 1e-5);
+
+    Tensor gx = empty_like(x), gx64 = empty_as64(x);
+    run_fast("conv2d_backward_data", kOneDnn, [&] { cpu_backend().conv2d_backward_data(p, gy, w, gx); });
+    reference_backend().conv2d_backward_data(p, as64(gy), as64(w), gx64);
+    EXPECT_CLOSE(gx, gx64, 1e-5);
+
+    Tensor gw = empty_like(w), gw64 = empty_as64(w), gb = b.defined() ? empty_like(b) : Tensor(), gb64 = empty_as64(b);
+    run_fast("conv2d_backward_weight", kOneDnn, [&] { cpu_backend().conv2d_backward_weight(p, gy, x, gw, gb); });
+    reference_backend().conv2d_backward_weight(p, as64(gy), as64(x), gw64, gb64);
+    EXPECT_CLOSE(gw, gw64, 1e-5);
+    if (b.defined()) {
+      EXPECT_CLOSE(gb, gb64, 1e-5);
+    }
+  }
+}
+
+TEST(CpuFast, Matmul) {
+  if (!have_onednn()) GTEST_SKIP() << "built without oneDNN";
+  Dice d(2);
+  for (int i = 0; i < 20; ++i) {
+    const int64_t M = d.pick(1, 17), K = d.pick(1, 33), N = d.pick(1, 19);
+    // Half the cases read a transposed (strided) operand, as linear's backward does.
+    const bool ta = d.coin(), tb = d.coin();
+    const Tensor a = ta ? raw::permute(random32({K, M}, 10 + i), {1, 0}) : random32({M, K}, 10 + i);
+    const Tensor b = tb ? raw::permute(random32({N, K}, 50 + i), {1, 0}) : random32({K, N}, 50 + i);
+    SCOPED_TRACE(str_cat("case ", i, ": ", M, "x", K, " @ ", K, "x", N, " ta ", ta, " tb ", tb));
+    Tensor out = empty({M, N}), out64 = empty({M, N}, {DType::Float64});
+    run_fast("matmul", kOneDnn, [&] { cpu_backend().matmul(a, b, out); });
+    reference_backend().matmul(as64(a), as64(b), out64);
+    EXPECT_CLOSE(out, out64, 1e-5);
+  }
+}
+
+TEST(CpuFast, Pooling) {
+  Dice d(3);
+  for (int i = 0; i < 24; ++i) {
+    Pool2dParams p;
+    p.kernel_h = p.kernel_w = static_cast<int>(d.pick(2, 3));
+    p.stride_h = p.stride_w = static_cast<int>(d.pick(1, 2));
+    p.pad_h = p.pad_w = static_cast<int>(d.pick(0, p.kernel_h / 2));
+    p.count_include_pad = d.coin();
+    const int64_t N = d.pick(1, 3), C = d.pick(1, 13), H = d.pick(3, 15), W = d.pick(3, 14);
+    const int64_t OH = window_output_size(H, p.kernel_h, p.stride_h, p.pad_h, 1);
+    const int64_t OW = window_output_size(W, p.kernel_w, p.stride_w, p.pad_w, 1);
+    const MemoryFormat f = d.layout();
+    SCOPED_TRACE(str_cat("case ", i, ": x ", Shape{N, C, H, W}, " k ", p.kernel_h, " s ", p.stride_h, " p ", p.pad_h,
+                         " include_pad ", p.count_include_pad, " ", memory_format_name(f)));
+    const Tensor x = random32({N, C, H, W}, 10 + i, f), gy = random32({N, C, OH, OW}, 100 + i, f);
+    const TensorOptions out_opts{DType::Float32, Device::cpu(), f};
+
+    Tensor y = empty(gy.shape(), out_opts), idx = empty(gy.shape(), {DType::Int64, Device::cpu(), f});
+    Tensor y64 = empty_as64(y), idx64 = empty(gy.shape(), {DType::Int64});
+    run_fast("max_pool2d_forward", kAvx2, [&] { cpu_backend().max_pool2d_forward(p, x, y, idx); });
+    reference_backend().max_pool2d_forward(p, as64(x), y64, idx64);
+    EXPECT_CLOSE(y, y64, 1e-7);
+    EXPECT_EQ(idx.to_vector<int64_t>(), idx64.to_vector<int64_t>());
+    Tensor gx = empty_like(x), gx64 = empty_as64(x);
+    run_fast("max_pool2d_backward", kAvx2, [&] { cpu_backend().max_pool2d_backward(p, gy, idx, gx); });
+    reference_backend().max_pool2d_backward(p, as64(gy), idx64, gx64);
+    EXPECT_CLOSE(gx, gx64, 1e-6);
+
+    if (!have_onednn()) continue;
+    run_fast("avg_pool2d_forward", kOneDnn, [&] { cpu_backend().avg_pool2d_forward(p, x, y); });
+    reference_backend().avg_pool2d_forward(p, as64(x), y64);
+    EXPECT_CLOSE(y, y64, 1e-6);
+    run_fast("avg_pool2d_backward", kOneDnn, [&] { cpu_backend().avg_pool2d_backward(p, gy, gx); });
+    reference_backend().avg_pool2d_backward(p, as64(gy), gx64);
+    EXPECT_CLOSE(gx, gx64, 1e-6);
+  }
+}
+
+TEST(CpuFast, BatchNorm) {
+  if (!have_onednn()) GTEST_SKIP() << "built without oneDNN";
+  Dice d(4);
+  for (int i = 0; i < 20; ++i) {
+    const int64_t N = d.pick(1, 4), C = d.pick(1, 19), H = d.pick(1, 9), W = d.pick(2, 9);
+    const MemoryFormat f = d.layout();
+    const bool affine = d.coin();
+    const BatchNormParams p{true, 0.1, 1e-5};
+    SCOPED_TRACE(str_cat("case ", i, ": x ", Shape{N, C, H, W}, " affine ", affine, " ", memory_format_name(f)));
+    const Tensor x = random32({N, C, H, W}, 10 + i, f, -2, 3), gy = random32({N, C, H, W}, 50 + i, f);
+    const Tensor gamma = affine ? random32({C}, 90 + i, {}, 0.5, 1.5) : Tensor();
+    const Tensor beta = affine ? random32({C}, 130 + i) : Tensor();
+    Tensor rm = random32({C}, 170 + i), rv = random32({C}, 210 + i, {}, 0.5, 2);
+    Tensor rm64 = as64(rm), rv64 = as64(rv);
+    Tensor y = empty_like(x), mean = empty({C}), invstd = empty({C});
+    Tensor y64 = empty_as64(x), mean64 = empty({C}, {DType::Float64}), invstd64 = empty({C}, {DType::Float64});
+    run_fast("batch_norm_forward_training", kOneDnn,
+             [&] { cpu_backend().batch_norm_forward_training(p, x, gamma, beta, rm, rv, y, mean, invstd); });
+    reference_backend().batch_norm_forward_training(p, as64(x), as64(gamma), as64(beta), rm64, rv64, y64, mean64,
+                                                    invstd64);
+    EXPECT_CLOSE(y, y64, 1e-5);
+    EXPECT_CLOSE(mean, mean64, 1e-6);
+    EXPECT_CLOSE(invstd, invstd64, 1e-5);
+    EXPECT_CLOSE(rm, rm64, 1e-6);
+    EXPECT_CLOSE(rv, rv64, 1e-5);
+
+    for (const bool training : {true, false}) {
+      BatchNormParams q = p;
+      q.training = training;
+      Tensor m = mean, is = invstd, m64 = mean64, is64 = invstd64;
+      if (!training) {  // eval backward normalises with the running statistics
+        m = rm, m64 = rm64;
+        is = raw::to_dtype(as64(rv), DType::Float32);
+        is64 = empty({C}, {DType::Float64});
+        for (int64_t c = 0; c < C; ++c) {
+          const double v = 1 / std::sqrt(rv64.data<double>()[c] + p.eps);
+          is.data<float>()[c] = static_cast<float>(v);
+          is64.data<double>()[c] = v;
+        }
+      }
+      Tensor gx = empty_like(x), gg = affine ? empty({C}) : Tensor(), gb = affine ? empty({C}) : Tensor();
+      Tensor gx64 = empty_as64(x), gg64 = empty_as64(gg), gb64 = empty_as64(gb);
+      run_fast("batch_norm_backward", kOneDnn,
+               [&] { cpu_backend().batch_norm_backward(q, gy, x, gamma, m, is, gx, gg, gb); });
+      reference_backend().batch_norm_backward(q, as64(gy), as64(x), as64(gamma), m64, is64, gx64, gg64, gb64);
+      EXPECT_CLOSE(gx, gx64, 1e-4) << "training " << training;
+      if (affine) {
+        EXPECT_CLOSE(gg, gg64, 1e-4);
+        EXPECT_CLOSE(gb, gb64, 1e-5);
+      }
+    }
+    Tensor yi = empty_like(x), yi64 = empty_as64(x);
+    const BatchNormParams eval{false, 0.1, 1e-5};
+    run_fast("batch_norm_forward_inference", kOneDnn,
+             [&] { cpu_backend().batch_norm_forward_inference(eval, x, gamma, beta, rm, rv, yi); });
+    reference_backend().batch_norm_forward_inference(eval, as64(x), as64(gamma), as64(beta), as64(rm), as64(rv), yi64);
+    EXPECT_CLOSE(yi, yi64, 1e-5);
+  }
+}
+
+TEST(CpuFast, BinaryOpsSameShapePerChannelAndScalar) {
+  if (!cpu::fast::cpu_supported()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  Dice d(5);
+  for (int i = 0; i < 24; ++i) {
+    const int64_t N = d.pick(1, 3), C = d.pick(1, 19), H = d.pick(1, 9), W = d.pick(1, 11);
+    const MemoryFormat f = d.layout();
+    const Tensor a = random32({N, C, H, W}, 10 + i, f, 0.5, 2);
+    const int kind = i % 4;  // same shape, per-channel right, per-channel left, scalar
+    const Tensor other = kind == 0 ? random32({N, C, H, W}, 60 + i, f, 0.5, 2)
+                                   : (kind == 3 ? random32({}, 60 + i, {}, 0.5, 2)
+                                                : random32(d.coin() ? Shape{1, C, 1, 1} : Shape{C, 1, 1}, 60 + i, {}, 0.5, 2));
+    const Tensor& lhs = kind == 2 ? other : a;
+    const Tensor& rhs = kind == 2 ? a : other;
+    for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div}) {
+      SCOPED_TRACE(str_cat("case ", i, ": ", binary_op_name(op), " ", lhs.shape(), " with ", rhs.shape(), " ",
+                           memory_format_name(f)));
+      Tensor out = empty_like(a), out64 = empty_as64(a);
+      run_fast("binary", kAvx2, [&] { cpu_backend().binary(op, lhs, rhs, out); });
+      reference_backend().binary(op, as64(lhs), as64(rhs), out64);
+      EXPECT_CLOSE(out, out64, 1e-6);
+    }
+  }
+}
+
+TEST(CpuFast, UnaryOpsAndTheirDerivatives) {
+  if (!cpu::fast::cpu_supported()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  Dice d(6);
+  const std::vector<std::pair<UnaryOp, double>> ops = {
+      {UnaryOp::Neg, 0},     {UnaryOp::Exp, 0},  {UnaryOp::Log, 0},       {UnaryOp::Sqrt, 0},
+      {UnaryOp::Pow, 1.5},   {UnaryOp::Sigmoid, 0}, {UnaryOp::Relu, 0},   {UnaryOp::Relu6, 0},
+      {UnaryOp::AddScalar, 0.25}, {UnaryOp::MulScalar, -3}};
+  for (int i = 0; i < 20; ++i) {
+    const MemoryFormat f = d.layout();
+    const Shape s{d.pick(1, 3), d.pick(1, 19), d.pick(1, 9), d.pick(1, 13)};
+    for (const auto& [op, alpha] : ops) {
+      const bool positive = op == UnaryOp::Log || op == UnaryOp::Sqrt || op == UnaryOp::Pow;
+      const Tensor x = random32(s, 10 + i, f, positive ? 0.1 : -8, positive ? 4 : 8);
+      const Tensor gy = random32(s, 50 + i, f);
+      SCOPED_TRACE(str_cat("case ", i, ": ", unary_op_name(op), " on ", s, " ", memory_format_name(f)));
+      Tensor y = empty_like(x), y64 = empty_as64(x);
+      run_fast("unary", kAvx2, [&] { cpu_backend().unary(op, alpha, x, y); });
+      reference_backend().unary(op, alpha, as64(x), y64);
+      EXPECT_CLOSE(y, y64, 1e-6);
+      Tensor gx = empty_like(x), gx64 = empty_as64(x);
+      run_fast("unary_backward", kAvx2, [&] { cpu_backend().unary_backward(op, alpha, x, y, gy, gx); });
+      reference_backend().unary_backward(op, alpha, as64(x), y64, as64(gy), gx64);
+      EXPECT_CLOSE(gx, gx64, 1e-5);
+    }
+  }
+}
+
+TEST(CpuFast, Sums) {
+  if (!cpu::fast::cpu_supported()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  Dice d(7);
+  for (int i = 0; i < 24; ++i) {
+    const int kind = i % 3;  // everything, per channel, rows of (N, K)
+    const MemoryFormat f = d.layout();
+    const Tensor x = kind == 2 ? random32({d.pick(1, 300), d.pick(1, 40)}, 10 + i)
+                               : random32({d.pick(1, 4), d.pick(1, 19), d.pick(1, 17), d.pick(1, 15)}, 10 + i, f);
+    const Shape out_shape = kind == 0 ? Shape(std::vector<int64_t>(x.dim(), 1))
+                                      : (kind == 1 ? Shape{1, x.size(1), 1, 1} : Shape{1, x.size(1)});
+    SCOPED_TRACE(str_cat("case ", i, ": sum ", x.shape(), " -> ", out_shape, " ", memory_format_name(f)));
+    Tensor out = empty(out_shape), out64 = empty(out_shape, {DType::Float64});
+    run_fast("sum", kAvx2, [&] { cpu_backend().sum(x, out); });
+    reference_backend().sum(as64(x), out64);
+    EXPECT_CLOSE(out, out64, 1e-5);
+  }
+}
+
+TEST(CpuFast, FillAndCopy) {
+  if (!cpu::fast::cpu_supported()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  const Tensor x = random32({3, 5, 7, 9}, 1, MemoryFormat::ChannelsLast);
+  Tensor y = empty_like(x);
+  run_fast("copy", kAvx2, [&] { cpu_backend().copy(x, y); });
+  EXPECT_EQ(y.to_vector<float>(), x.to_vector<float>());
+  run_fast("fill", kAvx2, [&] { cpu_backend().fill(y, 1.5); });
+  EXPECT_EQ(y.to_vector<float>(), std::vector<float>(y.numel(), 1.5f));
+}
+
+TEST(CpuFast, ReferenceModeForcesTheReferenceKernels) {
+  cpu::set_kernel_mode(cpu::KernelMode::Reference);
+  const Tensor x = random32({1, 2, 3, 3}, 1);
+  Tensor y = empty_like(x);
+  run_fast("unary", "reference", [&] { cpu_backend().unary(UnaryOp::Relu, 0, x, y); });
+  cpu::set_kernel_mode(cpu::KernelMode::Fast);
+}
+
+TEST(CpuFast, CachingAllocatorReusesFreedBlocks) {
+  { Tensor warm = empty({1000, 1000}); }
+  const auto before = cpu::allocator_stats();
+  for (int i = 0; i < 10; ++i) {
+    Tensor t = empty({1000, 1000});
+  }
+  const auto after = cpu::allocator_stats();
+  EXPECT_EQ(after.system_allocations, before.system_allocations);
+  EXPECT_GE(after.cache_hits, before.cache_hits + 10);
+  // 4,000,000 B lies between 2^21 and 2^22; classes there step by 2^21 / 4, so it rounds up to 2^22.
+  EXPECT_EQ(cpu::size_class(4'000'000), 4'194'304u);
+  EXPECT_EQ(cpu::size_class(100), 128u);
+}
+
+}  // namespace
+}  // namespace figs
