@@ -74,6 +74,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                   const Tensor& running_mean, const Tensor& running_var,
                   const BatchNormParams& params);
 
+// --- per-channel scale (ops/channel_scale.cpp) ----------------------------------------------
+// x (N, C, H, W) times scale (C) per channel, with a fused single-pass backward: the multiply
+// of the FiGS mask layer.
+Tensor channel_scale(const Tensor& x, const Tensor& scale);
+
 // --- layout (ops/shape_ops.cpp): views where possible, differentiable -------------------------
 Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape);  // one -1 allowed
 Tensor flatten(const Tensor& x, int start_dim = 1);  // dims start_dim.. merged into one

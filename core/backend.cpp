@@ -66,6 +66,9 @@ void Backend::batch_norm_backward(const BatchNormParams&, const Tensor&, const T
                                   const Tensor&, const Tensor&) {
   missing("batch_norm_backward");
 }
+void Backend::channel_scale_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  missing("channel_scale_backward");
+}
 void Backend::log_softmax_forward(const Tensor&, const Tensor&) { missing("log_softmax_forward"); }
 void Backend::log_softmax_backward(const Tensor&, const Tensor&, const Tensor&) {
   missing("log_softmax_backward");

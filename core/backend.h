@@ -87,6 +87,12 @@ class Backend {
                                    const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
                                    const Tensor& gx, const Tensor& ggamma, const Tensor& gbeta);
 
+  // --- per-channel scale (the FiGS mask multiply): y = x * scale[c] --------------------------
+  // Fused backward, one pass over gy and x: gx = gy * scale[c] (when gx is defined) and
+  // gscale[c] = sum over (n, h, w) of gy * x. x, gy, gx: (N, C, H, W); scale, gscale: (C).
+  virtual void channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& scale, const Tensor& gx,
+                                      const Tensor& gscale);
+
   // --- classification ---------------------------------------------------------------------------
   // Over dim 1 of (N, K).
   virtual void log_softmax_forward(const Tensor& x, const Tensor& y);

@@ -91,6 +91,11 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, const Ten
 void CpuBackend::sum(const Tensor& x, const Tensor& out) {
   FIGS_VECTORISED_OR_REFERENCE("sum", x, fast::sum(x, out), ReferenceBackend::sum(x, out));
 }
+void CpuBackend::channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& scale, const Tensor& gx,
+                                        const Tensor& gscale) {
+  FIGS_VECTORISED_OR_REFERENCE("channel_scale_backward", x, fast::channel_scale_backward(gy, x, scale, gx, gscale),
+                               ReferenceBackend::channel_scale_backward(gy, x, scale, gx, gscale));
+}
 void CpuBackend::max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& indices) {
   FIGS_VECTORISED_OR_REFERENCE("max_pool2d_forward", x, fast::max_pool2d_forward(p, x, y, indices),
                                ReferenceBackend::max_pool2d_forward(p, x, y, indices));
@@ -104,17 +109,31 @@ void CpuBackend::max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, co
 void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   FIGS_ONEDNN_OR_REFERENCE("matmul", out, onednn::matmul(a, b, out), ReferenceBackend::matmul(a, b, out));
 }
+// Convolutions: own depthwise kernels on channels-last tensors (they beat oneDNN there, see
+// bench_cpu_kernels), oneDNN for everything else in float32, the reference for float64.
 void CpuBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& bias,
                                 const Tensor& y) {
+  if (vectorised(y) && fast::depthwise_conv2d_forward(p, x, w, bias, y)) {
+    count_kernel("conv2d_forward", "avx2-depthwise");
+    return;
+  }
   FIGS_ONEDNN_OR_REFERENCE("conv2d_forward", y, onednn::conv2d_forward(p, x, w, bias, y),
                            ReferenceBackend::conv2d_forward(p, x, w, bias, y));
 }
 void CpuBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, const Tensor& w, const Tensor& gx) {
+  if (vectorised(gx) && fast::depthwise_conv2d_backward_data(p, gy, w, gx)) {
+    count_kernel("conv2d_backward_data", "avx2-depthwise");
+    return;
+  }
   FIGS_ONEDNN_OR_REFERENCE("conv2d_backward_data", gx, onednn::conv2d_backward_data(p, gy, w, gx),
                            ReferenceBackend::conv2d_backward_data(p, gy, w, gx));
 }
 void CpuBackend::conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
                                         const Tensor& gbias) {
+  if (vectorised(gw) && fast::depthwise_conv2d_backward_weight(p, gy, x, gw, gbias)) {
+    count_kernel("conv2d_backward_weight", "avx2-depthwise");
+    return;
+  }
   FIGS_ONEDNN_OR_REFERENCE("conv2d_backward_weight", gw, onednn::conv2d_backward_weight(p, gy, x, gw, gbias),
                            ReferenceBackend::conv2d_backward_weight(p, gy, x, gw, gbias));
 }

@@ -52,6 +52,8 @@ class CpuBackend final : public ReferenceBackend {
   void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
                            const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
                            const Tensor& gbeta) override;
+  void channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& scale, const Tensor& gx,
+                              const Tensor& gscale) override;
   // log_softmax and cross_entropy keep the reference kernels: they run on (N, K) logits with
   // K = 10..1000, a few microseconds per step next to milliseconds of convolution.
 };

@@ -4,6 +4,7 @@
 
 #include "cpu/allocator.h"
 #include "cpu/reference/batch_norm.h"
+#include "cpu/reference/channel_scale.h"
 #include "cpu/reference/conv2d.h"
 #include "cpu/reference/elementwise.h"
 #include "cpu/reference/pool2d.h"
@@ -131,6 +132,11 @@ void ReferenceBackend::batch_norm_backward(const BatchNormParams& p, const Tenso
                                            const Tensor& ggamma, const Tensor& gbeta) {
   FIGS_REF_DISPATCH("batch_norm_backward", x.dtype(),
                     ref::batch_norm_backward<T>(p, gy, x, gamma, mean, invstd, gx, ggamma, gbeta));
+}
+
+void ReferenceBackend::channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& scale,
+                                              const Tensor& gx, const Tensor& gscale) {
+  FIGS_REF_DISPATCH("channel_scale_backward", x.dtype(), ref::channel_scale_backward<T>(gy, x, scale, gx, gscale));
 }
 
 void ReferenceBackend::log_softmax_forward(const Tensor& x, const Tensor& y) {

@@ -54,6 +54,9 @@ class ReferenceBackend : public Backend {
                            const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
                            const Tensor& gx, const Tensor& ggamma, const Tensor& gbeta) override;
 
+  void channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& scale, const Tensor& gx,
+                              const Tensor& gscale) override;
+
   void log_softmax_forward(const Tensor& x, const Tensor& y) override;
   void log_softmax_backward(const Tensor& y, const Tensor& gy, const Tensor& gx) override;
   void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double smoothing,

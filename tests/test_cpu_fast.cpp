@@ -73,50 +73,93 @@ const char* kAvx2 = "avx2";
 
 bool have_onednn() { return build_info().with_onednn; }
 
-TEST(CpuFast, Conv2dForwardAndBackward) {
+struct ConvCase {
+  Shape x;
+  int64_t C_out, K;
+  Conv2dParams p;
+  bool bias;
+  MemoryFormat format;
+  std::string str() const {
+    return str_cat("x ", x, " C_out ", C_out, " k ", K, " stride ", p.stride_h, " pad ", p.pad_h, " dilation ",
+                   p.dilation_h, " groups ", p.groups, " bias ", bias, " ", memory_format_name(format));
+  }
+};
+
+// Forward, backward-data and backward-weights of one case against the float64 reference,
+// checking that `impl` ran each of them.
+void check_conv(const ConvCase& c, uint64_t seed, const char* impl) {
+  SCOPED_TRACE(c.str());
+  const Conv2dParams& p = c.p;
+  const int64_t OH = window_output_size(c.x[2], static_cast<int>(c.K), p.stride_h, p.pad_h, p.dilation_h);
+  const int64_t OW = window_output_size(c.x[3], static_cast<int>(c.K), p.stride_w, p.pad_w, p.dilation_w);
+  const Tensor x = random32(c.x, seed, c.format), w = random32({c.C_out, c.x[1] / p.groups, c.K, c.K}, seed + 1);
+  const Tensor b = c.bias ? random32({c.C_out}, seed + 2) : Tensor();
+  const Tensor gy = random32({c.x[0], c.C_out, OH, OW}, seed + 3, c.format);
+
+  Tensor y = empty(gy.shape(), {DType::Float32, Device::cpu(), c.format}), y64 = empty_as64(y);
+  run_fast("conv2d_forward", impl, [&] { cpu_backend().conv2d_forward(p, x, w, b, y); });
+  reference_backend().conv2d_forward(p, as64(x), as64(w), as64(b), y64);
+  EXPECT_CLOSE(y, y64, 1e-5);
+
+  Tensor gx = empty_like(x), gx64 = empty_as64(x);
+  run_fast("conv2d_backward_data", impl, [&] { cpu_backend().conv2d_backward_data(p, gy, w, gx); });
+  reference_backend().conv2d_backward_data(p, as64(gy), as64(w), gx64);
+  EXPECT_CLOSE(gx, gx64, 1e-5);
+
+  Tensor gw = empty_like(w), gw64 = empty_as64(w), gb = b.defined() ? empty_like(b) : Tensor(), gb64 = empty_as64(b);
+  run_fast("conv2d_backward_weight", impl, [&] { cpu_backend().conv2d_backward_weight(p, gy, x, gw, gb); });
+  reference_backend().conv2d_backward_weight(p, as64(gy), as64(x), gw64, gb64);
+  EXPECT_CLOSE(gw, gw64, 1e-5);
+  if (b.defined()) {
+    EXPECT_CLOSE(gb, gb64, 1e-5);
+  }
+}
+
+// Dense, grouped and depthwise convolutions on oneDNN (depthwise in NCHW: channels-last depthwise
+// runs on the own kernels, tested below).
+TEST(CpuFast, Conv2dOnOneDnn) {
   if (!have_onednn()) GTEST_SKIP() << "built without oneDNN";
   Dice d(1);
-  for (int i = 0; i < 24; ++i) {
+  int tested = 0;
+  for (int i = 0; tested < 24; ++i) {
     const int64_t k = std::vector<int64_t>{1, 3, 5, 7}[i % 4];
-    const int64_t N = d.pick(1, 3), C = d.pick(1, 13), H = d.pick(k, 15), W = d.pick(k, 14);
-    int groups = 1;
-    int64_t C_out = d.pick(1, 11);
-    const int kind = i % 3;  // dense, depthwise, grouped
-    if (kind == 1) groups = static_cast<int>(C), C_out = C;
-    if (kind == 2 && C % 2 == 0) groups = 2, C_out = 2 * d.pick(1, 5);
-    Conv2dParams p;
-    p.stride_h = p.stride_w = static_cast<int>(d.pick(1, 2));
-    p.pad_h = p.pad_w = static_cast<int>(d.pick(0, k / 2));
-    p.dilation_h = p.dilation_w = (k == 3 && d.coin()) ? 2 : 1;
-    const int64_t OH = window_output_size(H, k, p.stride_h, p.pad_h, p.dilation_h);
-    const int64_t OW = window_output_size(W, k, p.stride_w, p.pad_w, p.dilation_w);
-    if (OH < 1 || OW < 1) continue;
-    p.groups = groups;
-    const MemoryFormat f = d.layout();
-    SCOPED_TRACE(str_cat("case ", i, ": x ", Shape{N, C, H, W}, " w ", Shape{C_out, C / groups, k, k}, " stride ",
-                         p.stride_h, " pad ", p.pad_h, " dilation ", p.dilation_h, " groups ", groups, " ",
-                         memory_format_name(f)));
-    const Tensor x = random32({N, C, H, W}, 10 + i, f), w = random32({C_out, C / groups, k, k}, 200 + i);
-    const Tensor b = d.coin() ? random32({C_out}, 400 + i) : Tensor();
-    const Tensor gy = random32({N, C_out, OH, OW}, 600 + i, f);
+    const int64_t C = d.pick(1, 13);
+    ConvCase c{{d.pick(1, 3), C, d.pick(k, 15), d.pick(k, 14)}, d.pick(1, 11), k, {}, d.coin(), d.layout()};
+    const int kind = i % 3;  // dense, depthwise (NCHW), grouped
+    if (kind == 1) c.p.groups = static_cast<int>(C), c.C_out = C, c.format = MemoryFormat::Contiguous;
+    if (kind == 2 && C % 2 == 0) c.p.groups = 2, c.C_out = 2 * d.pick(1, 5);
+    c.p.stride_h = c.p.stride_w = static_cast<int>(d.pick(1, 2));
+    c.p.pad_h = c.p.pad_w = static_cast<int>(d.pick(0, k / 2));
+    c.p.dilation_h = c.p.dilation_w = (k == 3 && d.coin()) ? 2 : 1;
+    if (window_output_size(c.x[2], static_cast<int>(k), c.p.stride_h, c.p.pad_h, c.p.dilation_h) < 1 ||
+        window_output_size(c.x[3], static_cast<int>(k), c.p.stride_w, c.p.pad_w, c.p.dilation_w) < 1)
+      continue;
+    const bool own_depthwise = c.p.groups == C && c.C_out == C && c.format == MemoryFormat::ChannelsLast;
+    check_conv(c, 10 + 7 * i, own_depthwise ? "avx2-depthwise" : kOneDnn);
+    ++tested;
+  }
+}
 
-    Tensor y = empty(gy.shape(), {DType::Float32, Device::cpu(), f}), y64 = empty_as64(y);
-    run_fast("conv2d_forward", kOneDnn, [&] { cpu_backend().conv2d_forward(p, x, w, b, y); });
-    reference_backend().conv2d_forward(p, as64(x), as64(w), as64(b), y64);
-    EXPECT_CLOSE(y, y64, 1e-5);
-
-    Tensor gx = empty_like(x), gx64 = empty_as64(x);
-    run_fast("conv2d_backward_data", kOneDnn, [&] { cpu_backend().conv2d_backward_data(p, gy, w, gx); });
-    reference_backend().conv2d_backward_data(p, as64(gy), as64(w), gx64);
-    EXPECT_CLOSE(gx, gx64, 1e-5);
-
-    Tensor gw = empty_like(w), gw64 = empty_as64(w), gb = b.defined() ? empty_like(b) : Tensor(), gb64 = empty_as64(b);
-    run_fast("conv2d_backward_weight", kOneDnn, [&] { cpu_backend().conv2d_backward_weight(p, gy, x, gw, gb); });
-    reference_backend().conv2d_backward_weight(p, as64(gy), as64(x), gw64, gb64);
-    EXPECT_CLOSE(gw, gw64, 1e-5);
-    if (b.defined()) {
-      EXPECT_CLOSE(gb, gb64, 1e-5);
-    }
+// The own channels-last depthwise kernels: k = 3/5/7 (specialised, stride 1/2) and others
+// (generic: k 1/2/4, stride 3), dilation 2, padding from 0 to past the kernel's reach, C from 1
+// to well past a register (tails), batch 1..3.
+TEST(CpuFast, DepthwiseChannelsLast) {
+  if (!cpu::fast::cpu_supported()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  Dice d(8);
+  int tested = 0;
+  for (int i = 0; tested < 30; ++i) {
+    const int64_t k = i < 24 ? std::vector<int64_t>{3, 5, 7}[i % 3] : std::vector<int64_t>{1, 2, 4}[i % 3];
+    const int64_t C = std::vector<int64_t>{1, 3, 8, 13, 24, 37}[d.pick(0, 5)];
+    ConvCase c{{d.pick(1, 3), C, d.pick(1, 16), d.pick(1, 17)}, C, k, {}, d.coin(), MemoryFormat::ChannelsLast};
+    c.p.groups = static_cast<int>(C);
+    c.p.stride_h = c.p.stride_w = static_cast<int>(i < 24 ? d.pick(1, 2) : d.pick(1, 3));
+    c.p.dilation_h = c.p.dilation_w = d.pick(0, 3) == 0 ? 2 : 1;
+    c.p.pad_h = c.p.pad_w = static_cast<int>(d.pick(0, k));  // up to a full kernel: exercises every edge path
+    if (window_output_size(c.x[2], static_cast<int>(k), c.p.stride_h, c.p.pad_h, c.p.dilation_h) < 1 ||
+        window_output_size(c.x[3], static_cast<int>(k), c.p.stride_w, c.p.pad_w, c.p.dilation_w) < 1)
+      continue;
+    check_conv(c, 1000 + 7 * i, "avx2-depthwise");
+    ++tested;
   }
 }
 
@@ -301,6 +344,26 @@ TEST(CpuFast, Sums) {
     run_fast("sum", kAvx2, [&] { cpu_backend().sum(x, out); });
     reference_backend().sum(as64(x), out64);
     EXPECT_CLOSE(out, out64, 1e-5);
+  }
+}
+
+TEST(CpuFast, ChannelScaleBackwardIsFused) {
+  if (!cpu::fast::cpu_supported()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  Dice d(9);
+  for (int i = 0; i < 20; ++i) {
+    const MemoryFormat f = d.layout();
+    const Shape s{d.pick(1, 4), d.pick(1, 37), d.pick(1, 15), d.pick(1, 13)};
+    const bool want_gx = i % 4 != 3;
+    SCOPED_TRACE(str_cat("case ", i, ": ", s, " ", memory_format_name(f), " gx ", want_gx));
+    const Tensor x = random32(s, 10 + i, f), gy = random32(s, 50 + i, f), scale = random32({s[1]}, 90 + i);
+    Tensor gx = want_gx ? empty_like(x) : Tensor(), gs = empty({s[1]});
+    Tensor gx64 = want_gx ? empty_as64(x) : Tensor(), gs64 = empty({s[1]}, {DType::Float64});
+    run_fast("channel_scale_backward", kAvx2, [&] { cpu_backend().channel_scale_backward(gy, x, scale, gx, gs); });
+    reference_backend().channel_scale_backward(as64(gy), as64(x), as64(scale), gx64, gs64);
+    if (want_gx) {
+      EXPECT_CLOSE(gx, gx64, 1e-6);
+    }
+    EXPECT_CLOSE(gs, gs64, 1e-5);
   }
 }
 

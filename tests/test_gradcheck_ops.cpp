@@ -169,6 +169,16 @@ TEST(Gradcheck, LayoutOps) {
                    {rnd({1, 4, 5, 5}, 56, -1, 1, MemoryFormat::ChannelsLast), rnd({3, 2, 3, 3}, 57)});
 }
 
+// --- per-channel scale (the FiGS mask multiply) ---------------------------------------------
+TEST(Gradcheck, ChannelScale) {
+  expect_gradcheck([](auto& in) { return channel_scale(in[0], in[1]); }, {rnd({2, 3, 4, 5}, 80), rnd({3}, 81)});
+  expect_gradcheck([](auto& in) { return channel_scale(in[0], in[1]); },
+                   {rnd({1, 5, 3, 3}, 82, -1, 1, MemoryFormat::ChannelsLast), rnd({5}, 83)});
+  // Only the scale requires grad (the mask's logits path): gx is skipped, gscale still right.
+  expect_gradcheck([](auto& in) { return channel_scale(in[0], in[1]); }, {rnd({3, 2, 3, 2}, 84), rnd({2}, 85)},
+                   GradcheckOptions{.check_input = {false, true}});
+}
+
 // --- classification -------------------------------------------------------------------------
 TEST(Gradcheck, LogSoftmaxAndCrossEntropy) {
   const Tensor logits = rnd({4, 5}, 60, -3, 3);

@@ -16,8 +16,9 @@ Tensor sum_keepdim(const Tensor& x, const Shape& kept) {
   Tensor out = empty(kept, {x.dtype(), x.device()});
   backend_of(x).sum(x, out);
   if (any_requires_grad({&x})) {
-    record("sum", {&x}, out, [shape = x.shape()](const Tensor& gy, InputGrads& g) {
-      g.set(0, contiguous(expand(gy, shape)));
+    // The gradient takes x's layout, so the backward of a channels-last network stays channels-last.
+    record("sum", {&x}, out, [shape = x.shape(), format = x.memory_format()](const Tensor& gy, InputGrads& g) {
+      g.set(0, contiguous(expand(gy, shape), format));
     });
   }
   return out;

@@ -51,6 +51,8 @@ bool fill(const Tensor& out, double value) {
 }
 
 bool copy(const Tensor& src, const Tensor& dst) {
+  if (src.numel() == 1 && src.dtype() == DType::Float32 && is_f32(dst) && is_dense(dst))  // a broadcast scalar
+    return fill(dst, *src.data<float>());
   if (src.dtype() != dst.dtype() || !same_dense_layout(src, dst)) return false;
   const size_t bytes = dtype_size(src.dtype());
   const char* s = static_cast<const char*>(src.raw_data());

@@ -23,6 +23,15 @@ bool unary_backward(UnaryOp op, double alpha, const Tensor& x, const Tensor& y, 
 bool binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out);
 // All elements, per channel of (N, C, H, W), or over rows of (N, K).
 bool sum(const Tensor& x, const Tensor& out);
+// Fused backward of y = x * scale[c] (cpu/fast/channel_scale.cpp).
+bool channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& scale, const Tensor& gx,
+                            const Tensor& gscale);
+// Depthwise convolution on channels-last tensors (cpu/fast/depthwise_conv2d.cpp).
+bool depthwise_conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& bias,
+                              const Tensor& y);
+bool depthwise_conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, const Tensor& w, const Tensor& gx);
+bool depthwise_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
+                                      const Tensor& gbias);
 bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& indices);
 bool max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& indices, const Tensor& gx);
 
