@@ -25,9 +25,16 @@ bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
 
 namespace {
 Edge edge_to(const Tensor& t) {
-  if (!t.defined() || !t.requires_grad()) return {};
-  if (t.grad_fn()) return {t.grad_fn(), nullptr};
-  return {nullptr, t.autograd_meta()};
+  if (!t.defined()) return {};
+  Edge e;
+  e.shape = t.shape();
+  e.defined = true;
+  if (!t.requires_grad()) return e;
+  if (t.grad_fn())
+    e.node = t.grad_fn();
+  else
+    e.leaf = t.autograd_meta();
+  return e;
 }
 
 void attach(const char* name, std::vector<Edge> edges, Tensor& output, BackwardFn backward) {

@@ -17,9 +17,13 @@
 namespace figs {
 
 // Where the gradient for one input goes: into the Node that produced it, or into a leaf's .grad.
+// `shape` is the input's shape (recorded for every input, active or not), so the graph can be
+// read as a description of the computation (nas/cost_model.cpp traces it).
 struct Edge {
   std::shared_ptr<Node> node;          // non-leaf input
   std::shared_ptr<AutogradMeta> leaf;  // leaf input that requires grad
+  Shape shape;                         // of the input; rank 0 and !defined for absent inputs
+  bool defined = false;                // false for an absent optional input (no bias, ...)
   bool active() const { return node || leaf; }
 };
 
