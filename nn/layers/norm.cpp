@@ -1,0 +1,45 @@
+#include "nn/layers/norm.h"
+
+#include "autograd/ops.h"
+#include "nn/init.h"
+
+namespace figs::nn {
+
+BatchNorm2d::BatchNorm2d(int channels, const BatchNorm2dOptions& o)
+    : Module("BatchNorm2d"), channels_(channels), options_(o) {
+  FIGS_CHECK(channels > 0, "BatchNorm2d: channels must be > 0, got ", channels);
+  FIGS_CHECK(o.eps > 0 && o.momentum >= 0 && o.momentum <= 1, "BatchNorm2d: needs eps > 0 and momentum in [0, 1] (eps ",
+             o.eps, ", momentum ", o.momentum, ")");
+  if (o.affine) {
+    weight_ = register_parameter("weight", ones({channels}));
+    bias_ = register_parameter("bias", zeros({channels}));
+  }
+  if (o.track_running_stats) {
+    running_mean_ = register_buffer("running_mean", zeros({channels}));
+    running_var_ = register_buffer("running_var", ones({channels}));
+  }
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  FIGS_CHECK(x.dim() == 4 && x.size(1) == channels_, "BatchNorm2d: expected input (N, ", channels_,
+             ", H, W), got ", x.describe());
+  BatchNormParams p;
+  p.training = is_training() || !options_.track_running_stats;
+  p.momentum = options_.momentum;
+  p.eps = options_.eps;
+  return batch_norm(x, weight_, bias_, running_mean_, running_var_, p);
+}
+
+std::string BatchNorm2d::extra_repr() const {
+  std::string s = str_cat(channels_, ", momentum=", options_.momentum, ", eps=", options_.eps);
+  if (!options_.affine) s += ", affine=false";
+  if (!options_.track_running_stats) s += ", track_running_stats=false";
+  return s;
+}
+
+void BatchNorm2d::reset_parameters(Generator&) {
+  if (weight_.defined()) ones_(weight_);
+  if (bias_.defined()) zeros_(bias_);
+}
+
+}  // namespace figs::nn

@@ -1,0 +1,110 @@
+// Optimizer: the shared part of SGD and Adam(W) — parameter groups, the learning-rate factor a
+// schedule sets, gradient clipping by global norm, and the step count.
+//
+// Optimizers work on a Model's arenas (Note [Parameter arenas] in nn/model.h): each parameter
+// group owns a few contiguous spans of the arena, and a step is one pass over them, with the
+// optimizer's state (momentum, Adam moments) shaped like the arena too.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nn/model.h"
+
+namespace figs::nn {
+
+// Selects parameters by name into a group with its own hyperparameters. A parameter joins the
+// first group (in the order given) that selects it; the rest form the group "default" with the
+// optimizer's own lr and weight decay.
+struct ParamGroupSpec {
+  std::string name{};
+  std::function<bool(const std::string& param_name)> selects{};
+  std::optional<double> lr;            // unset: the optimizer's lr
+  std::optional<double> weight_decay;  // unset: the optimizer's weight decay
+  bool scheduled = true;               // whether set_lr_factor() scales this group's lr
+
+  // Parameters whose name ends with `suffix`, e.g. ".logits" for the FiGS mask logits.
+  static ParamGroupSpec ending_with(const std::string& suffix);
+};
+
+struct Span {
+  int64_t begin = 0, end = 0;  // [begin, end) in arena elements
+};
+
+struct ParamGroup {
+  std::string name;
+  double lr = 0;  // before the schedule factor
+  double weight_decay = 0;
+  bool scheduled = true;
+  std::vector<std::string> params;  // names, in arena order
+  std::vector<Span> spans;          // adjacent parameters (and the padding after them) merged
+};
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  virtual const char* name() const = 0;  // "sgd", "adam", "adamw"
+
+  // One update from the gradients in the arena: count the step, clip (if enabled), update each
+  // group's spans.
+  void step();
+  // One fill of the gradient arena (Model::zero_grad).
+  void zero_grad();
+
+  // Every scheduled group uses lr * factor from now on (LrSchedule::factor(step)).
+  void set_lr_factor(double factor);
+  double lr_factor() const { return lr_factor_; }
+  // The learning rate group `g` uses in the next step.
+  double effective_lr(const ParamGroup& g) const { return g.scheduled ? g.lr * lr_factor_ : g.lr; }
+
+  // Clip the gradients to this global L2 norm before each step; <= 0 disables (the default).
+  void set_max_grad_norm(double max_norm) { max_grad_norm_ = max_norm; }
+  double max_grad_norm() const { return max_grad_norm_; }
+  // The global gradient norm the last step measured (only measured when clipping; else -1).
+  double last_grad_norm() const { return last_grad_norm_; }
+
+  int64_t step_count() const { return step_count_; }
+  void set_step_count(int64_t steps);  // checkpoint restore
+
+  std::vector<ParamGroup>& groups() { return groups_; }
+  const std::vector<ParamGroup>& groups() const { return groups_; }
+  ParamGroup& group(const std::string& name);
+
+  // The state a checkpoint must hold: arena-shaped float32 tensors by name ("momentum",
+  // "exp_avg", "exp_avg_sq"). Slices of them follow the Model's param_slots().
+  virtual std::vector<NamedTensor> state() const = 0;
+  const std::vector<ArenaSlot>& slots() const { return model_->param_slots(); }
+
+ protected:
+  Optimizer(Model& model, double lr, double weight_decay, const std::vector<ParamGroupSpec>& groups);
+  // Applies one step to params[begin, end) with this group's hyperparameters; step_count()
+  // already counts the step. Runs inside parallel_for: must not throw.
+  virtual void update(const ParamGroup& group, double lr, float* params, const float* grads, int64_t begin,
+                      int64_t end) = 0;
+  // An arena-shaped state tensor, zero.
+  Tensor make_state() const { return zeros(model_->params().shape()); }
+  void check_hyper(bool ok, const std::string& what) const;
+
+ private:
+  Model* model_;
+  std::vector<ParamGroup> groups_;
+  double lr_factor_ = 1.0;
+  double max_grad_norm_ = 0.0;
+  double last_grad_norm_ = -1.0;
+  int64_t step_count_ = 0;
+};
+
+// The L2 norm of the whole gradient arena, summed in fixed blocks so the result does not depend
+// on the thread count.
+double grad_global_norm(const Model& model);
+// Scales the gradient arena so its global norm is at most max_norm (PyTorch's
+// clip_grad_norm_: factor max_norm / (norm + 1e-6) when norm > max_norm). Returns the norm
+// before clipping.
+double clip_grad_global_norm(Model& model, double max_norm);
+
+}  // namespace figs::nn
