@@ -1,0 +1,58 @@
+#include "nas/objective.h"
+
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "core/autograd_meta.h"
+
+namespace figs::nas {
+
+CostPenalty::CostPenalty(const ChannelGraph& graph, const PenaltyOptions& options)
+    : graph_(graph), options_(options) {
+  FIGS_CHECK(options.lambda >= 0, "CostPenalty: lambda must be >= 0, got ", options.lambda);
+  {
+    NoGradGuard no_grad;
+    initial_cost_ = graph.cost(options.kind).item<double>();
+  }
+  last_cost_ = initial_cost_;
+  FIGS_CHECK(!options.relative_lambda || initial_cost_ > 0, "CostPenalty: relative lambda needs a positive initial ",
+             cost_kind_name(options.kind), " cost");
+  lambda_ = options.relative_lambda ? options.lambda / initial_cost_ : options.lambda;
+}
+
+Tensor CostPenalty::operator()(const std::vector<Tensor>& sampled) {
+  const Tensor cost = graph_.cost(options_.kind, options_.form, sampled);
+  last_cost_ = cost.item<double>();
+  return mul_scalar(cost, lambda_);
+}
+
+std::vector<LayerWidth> export_widths(const ChannelGraph& graph, WidthRule rule, double threshold,
+                                      const std::vector<Tensor>& last_masks) {
+  const auto& masks = graph.masks();
+  FIGS_CHECK(rule != WidthRule::LastSample || last_masks.size() == masks.size(), "export_widths: the last-sample "
+             "rule needs one mask per masked layer (", masks.size(), "), got ", last_masks.size());
+  std::vector<std::vector<double>> per_mask;
+  for (size_t m = 0; m < masks.size(); ++m) {
+    std::vector<double> v = (rule == WidthRule::LastSample ? last_masks[m] : masks[m].logits).to_vector<double>();
+    if (rule != WidthRule::LastSample)
+      for (double& x : v) x = x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
+    per_mask.push_back(v);
+  }
+  const std::vector<double> p = graph.group_probabilities(per_mask);
+  std::vector<LayerWidth> out;
+  for (const TracedMask& m : masks) {
+    double sum = 0;
+    int64_t counted = 0;
+    for (int64_t c = 0; c < m.channels; ++c) {
+      const double pc = p[graph.group_of(m.slot + c)];
+      sum += pc;
+      counted += rule == WidthRule::LastSample ? pc >= 0.1 : pc >= threshold;
+    }
+    // A tiny epsilon keeps floor() from dropping a channel to rounding (sum of 1 - 2e-9 terms).
+    const int64_t width = rule == WidthRule::FloorSum ? static_cast<int64_t>(std::floor(sum + 1e-6)) : counted;
+    out.push_back({m.name, m.channels, width});
+  }
+  return out;
+}
+
+}  // namespace figs::nas
