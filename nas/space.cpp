@@ -1,0 +1,108 @@
+#include "nas/space.h"
+
+#include <nlohmann/json.hpp>
+
+#include "nas/objective.h"
+
+#include <mutex>
+
+namespace figs::nas {
+
+namespace {
+std::map<std::string, SpaceEntry>& registry() {
+  static std::map<std::string, SpaceEntry> spaces;
+  return spaces;
+}
+std::string known_spaces() {
+  std::string out;
+  for (const auto& [name, e] : registry()) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+const SpaceEntry& entry(const std::string& name) {
+  auto it = registry().find(name);
+  FIGS_CHECK(it != registry().end(), "search space '", name, "' does not exist (known: ", known_spaces(), ")");
+  return it->second;
+}
+}  // namespace
+
+void register_space(SpaceEntry e) { registry()[e.name] = std::move(e); }
+
+std::vector<std::string> space_names() {
+  std::vector<std::string> out;
+  for (const auto& [name, e] : registry()) out.push_back(name);
+  return out;
+}
+
+std::unique_ptr<SearchSpace> make_space(const std::string& name, const std::string& preset) {
+  const SpaceEntry& e = entry(name);
+  const std::string p = preset.empty() ? e.presets.front() : preset;
+  bool known = false;
+  std::string list;
+  for (const std::string& q : e.presets) {
+    known = known || q == p;
+    list += (list.empty() ? "" : ", ") + q;
+  }
+  FIGS_CHECK(known, "search space '", name, "' has no preset '", p, "' (presets: ", list, ")");
+  return e.from_preset(p);
+}
+
+std::unique_ptr<SearchSpace> make_space_from_json(const std::string& config_json) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(config_json);
+  } catch (const nlohmann::json::exception& ex) {
+    fail("search space configuration: not valid JSON (", ex.what(), ")");
+  }
+  FIGS_CHECK(j.is_object() && j.contains("space") && j["space"].is_string(),
+             "search space configuration: needs a string field \"space\"");
+  return entry(j["space"].get<std::string>()).from_json(config_json);
+}
+
+std::vector<std::string> describe_presets() {
+  std::vector<std::string> out;
+  for (const auto& [name, e] : registry()) {
+    std::string presets;
+    for (const std::string& p : e.presets) presets += (presets.empty() ? "" : ", ") + p;
+    out.push_back(name + " (" + presets + "): " + e.description);
+  }
+  return out;
+}
+
+int64_t SearchSpace::width_of(const WidthMap& widths, const std::string& key) const {
+  const WidthMap full = full_widths();
+  auto f = full.find(key);
+  FIGS_CHECK(f != full.end(), name(), ": no width key '", key, "' in this space");
+  auto it = widths.find(key);
+  if (it == widths.end()) return f->second;
+  FIGS_CHECK(it->second >= 0 && it->second <= f->second, name(), ": width ", it->second, " for '", key,
+             "' is outside [0, ", f->second, "]");
+  return it->second;
+}
+
+void SearchSpace::check_keys(const WidthMap& widths) const {
+  const WidthMap full = full_widths();
+  std::string unknown;
+  for (const auto& [key, w] : widths)
+    if (!full.count(key)) unknown += (unknown.empty() ? "'" : ", '") + key + "'";
+  FIGS_CHECK(unknown.empty(), name(), " (", preset(), "): unknown width keys ", unknown);
+}
+
+std::string width_key_of_mask(const std::string& logits_name) {
+  const std::string suffix = ".mask.logits";
+  FIGS_CHECK(logits_name.size() > suffix.size() &&
+                 logits_name.compare(logits_name.size() - suffix.size(), suffix.size(), suffix) == 0,
+             "width_key_of_mask: '", logits_name, "' is not a ConvUnit's mask logits (<path>.mask.logits)");
+  return logits_name.substr(0, logits_name.size() - suffix.size());
+}
+
+WidthMap width_map_from_export(const SearchSpace& space, const std::vector<LayerWidth>& exported) {
+  const WidthMap full = space.full_widths();
+  WidthMap out;
+  for (const LayerWidth& w : exported) {
+    const std::string key = width_key_of_mask(w.mask);
+    if (full.count(key)) out[key] = w.width;
+  }
+  return out;
+}
+
+}  // namespace figs::nas

@@ -1,0 +1,154 @@
+// The One-Shot space: presets build, supernet and exports agree with the channel graph, widths
+// round-trip through masks -> export -> architecture JSON -> rebuild, zero widths remove what
+// they should, and bad width maps are refused with their key named.
+#include <cmath>
+#include <filesystem>
+
+#include "nas/architecture.h"
+#include "nas/channel_graph.h"
+#include "nas/objective.h"
+#include "nas/space.h"
+#include "nn/nn.h"
+#include "test_util.h"
+
+namespace figs::nas {
+namespace {
+
+Tensor input_for(const SearchSpace& s, int64_t n) {
+  const Shape in = s.input_shape();
+  Generator g(1);
+  return uniform({n, in[0], in[1], in[2]}, -1, 1, g, {DType::Float32, Device::cpu(), MemoryFormat::ChannelsLast});
+}
+
+ChannelGraph trace_net(nn::Module& net, const SearchSpace& s) {
+  ChannelGraph::NamedParameters params;
+  for (const nn::NamedTensor& p : net.named_parameters()) params.push_back({p.name, p.tensor});
+  return ChannelGraph::trace(sum(net(input_for(s, 2))), params);
+}
+
+// Sets every ConvUnit mask to keep exactly the first `widths[key]` channels (logits +-20).
+void set_masks_to(nn::Module& net, const WidthMap& widths) {
+  NoGradGuard no_grad;
+  for (auto& [path, mask] : mask_layers(net)) {
+    const std::string key = path.substr(0, path.size() - std::string(".mask").size());
+    auto it = widths.find(key);
+    const int64_t keep = it == widths.end() ? 0 : it->second;  // depthwise masks: add nothing
+    std::vector<float> v(mask->channels());
+    for (int64_t c = 0; c < mask->channels(); ++c) v[c] = c < keep ? 20.f : -20.f;
+    raw::copy_(mask->logits(), from_vector(v, {mask->channels()}));
+  }
+}
+
+TEST(SpaceOneShot, PresetsBuildAndTheSmallOnesRun) {
+  for (const std::string preset : {"tiny28", "small28", "small32", "imagenet"}) {
+    SCOPED_TRACE(preset);
+    const auto space = make_space("oneshot", preset);
+    const nn::ModulePtr net = space->build(space->full_widths(), {.masks = true});
+    EXPECT_GT(net->num_parameters(), 0);
+    if (preset != "imagenet") {
+      NoGradGuard no_grad;
+      EXPECT_EQ((*net)(input_for(*space, 2)).shape(), (Shape{2, space->num_classes()}));
+    }
+  }
+  EXPECT_ERROR_MENTIONS(make_space("oneshot", "huge"), "has no preset 'huge'");
+  EXPECT_ERROR_MENTIONS(make_space("nope", ""), "search space 'nope' does not exist");
+}
+
+TEST(SpaceOneShot, SupernetAtFullWidthCostsWhatTheFullExportCounts) {
+  const auto space = make_space("oneshot", "tiny28");
+  const nn::ModulePtr super = space->build(space->full_widths(), {.masks = true});
+  set_masks_to(*super, space->full_widths());
+  const nn::ModulePtr plain = space->build(space->full_widths());
+  const ChannelGraph sg = trace_net(*super, *space), pg = trace_net(*plain, *space);
+  for (CostKind kind : {CostKind::Params, CostKind::Macs}) {
+    EXPECT_NEAR(sg.cost(kind).item<double>(), pg.cost(kind).item<double>(), 1e-3 * pg.cost(kind).item<double>());
+  }
+  // Reported parameters include BN and biases: the full export's count is its num_parameters().
+  EXPECT_EQ(pg.count_all(CostKind::Params), plain->num_parameters());
+}
+
+TEST(SpaceOneShot, MasksExportRebuildRoundTrip) {
+  const auto space = make_space("oneshot", "tiny28");
+  // A reduced width map: free keys random, tied keys (a cell's stream) one value per cell.
+  Generator gen(11);
+  WidthMap widths = space->full_widths();
+  std::map<std::string, int64_t> stream;
+  for (auto& [key, w] : widths) {
+    const std::string cell = key.substr(0, key.find('.'));
+    const bool tied = key.find(".adapt_prev") != std::string::npos || key.find(".proj") != std::string::npos;
+    if (tied) {
+      if (!stream.count(cell)) stream[cell] = 1 + static_cast<int64_t>(uniform({1}, 0, 1, gen).item<float>() * (w - 1));
+      w = stream[cell];
+    } else {
+      w = 1 + static_cast<int64_t>(uniform({1}, 0, 1, gen).item<float>() * (w - 1));
+    }
+  }
+  const nn::ModulePtr super = space->build(space->full_widths(), {.masks = true});
+  set_masks_to(*super, widths);
+  const ChannelGraph g = trace_net(*super, *space);
+  const WidthMap exported = width_map_from_export(*space, export_widths(g));
+  for (const auto& [key, w] : widths) EXPECT_EQ(exported.at(key), w) << key;
+
+  // Through the architecture file and back.
+  const Architecture arch = describe_architecture(*space, exported, R"({"method":"test"})");
+  const std::string path = (std::filesystem::temp_directory_path() / "figs_test_arch.json").string();
+  save_architecture(arch, path);
+  const Architecture back = load_architecture(path);
+  std::filesystem::remove(path);
+  EXPECT_EQ(back.widths, arch.widths);
+  EXPECT_EQ(back.params, arch.params);
+
+  const nn::ModulePtr rebuilt = make_space_from_json(back.space_json)->build(back.widths);
+  EXPECT_EQ(rebuilt->num_parameters(), arch.params);
+  // The supernet's reported counts at these masks equal the rebuilt network's.
+  std::vector<std::vector<double>> pi;
+  for (const TracedMask& m : g.masks()) {
+    std::vector<double> v;
+    for (double nu : m.logits.to_vector<double>()) v.push_back(nu > 0 ? 1.0 : 0.0);
+    pi.push_back(v);
+  }
+  std::vector<bool> alive;
+  for (double p : g.group_probabilities(pi)) alive.push_back(p >= 0.5);
+  EXPECT_EQ(g.count(CostKind::Params, alive), arch.params);
+  EXPECT_EQ(g.count(CostKind::Macs, alive), arch.macs);
+}
+
+TEST(SpaceOneShot, ZeroWidthRemovesTheOperatorAndWhatOnlyItFed) {
+  const auto space = make_space("oneshot", "tiny28");
+  WidthMap widths{{"cell1.block0.sep3.pw1", 0}};
+  const Architecture a = describe_architecture(*space, widths);
+  auto has = [&](const std::string& unit) {
+    return std::count(a.surviving_units.begin(), a.surviving_units.end(), unit) == 1;
+  };
+  // The whole separable pair goes (its depthwise convs and its second pointwise conv too); the
+  // block's other operators and its projection stay, with the projection's input narrower.
+  for (const char* u : {"cell1.block0.sep3.dw1", "cell1.block0.sep3.pw1", "cell1.block0.sep3.dw2",
+                        "cell1.block0.sep3.pw2"})
+    EXPECT_FALSE(has(u)) << u;
+  EXPECT_TRUE(has("cell1.block0.sep5.pw1"));
+  EXPECT_TRUE(has("cell1.block0.proj"));
+  const Architecture full = describe_architecture(*space, {});
+  // sep3 pair at cell 1 (width 16): dw 9*16 + pw 16*16, twice, each with BN (2*16); proj loses 16 inputs.
+  EXPECT_EQ(full.params - a.params, 2 * (9 * 16 + 16 * 16 + 2 * 16 + 2 * 16) + 16 * 16);
+  // Every operator of a block gone: the block goes, the cell concatenates the others.
+  WidthMap all_gone;
+  for (const char* op : {"sep3.pw1", "sep5.pw1", "conv17_71.conv17"}) all_gone[std::string("cell0.block1.") + op] = 0;
+  const auto cfg = make_space_from_json(R"({"space":"oneshot","preset":"tiny28","ops":["sep3","sep5","conv17_71"]})");
+  const nn::ModulePtr net = cfg->build(all_gone);
+  bool block1 = false;
+  for (const nn::NamedModule& m : net->named_modules()) block1 = block1 || m.name == "cell0.block1";
+  EXPECT_FALSE(block1);
+}
+
+TEST(SpaceOneShot, BadWidthMapsNameTheKey) {
+  const auto space = make_space("oneshot", "tiny28");
+  EXPECT_ERROR_MENTIONS(space->build({{"cell0.nothing", 3}}), "unknown width keys 'cell0.nothing'");
+  EXPECT_ERROR_MENTIONS(space->build({{"stem", 99}}), "width 99 for 'stem' is outside [0, 8]");
+  EXPECT_ERROR_MENTIONS(space->build({{"stem", 0}}), "'stem' has width 0");
+  EXPECT_ERROR_MENTIONS(space->build({{"cell0.adapt_prevprev", 3}}), "tied keys need one width");
+  EXPECT_ERROR_MENTIONS(architecture_from_json("{\"format\":\"x\"}", "a.json"), "a.json: not a figs architecture");
+  EXPECT_ERROR_MENTIONS(load_architecture("/nonexistent/arch.json"), "cannot read architecture file");
+}
+
+}  // namespace
+}  // namespace figs::nas
