@@ -15,3 +15,5 @@
 #include "core/tensor.h"
 #include "core/view.h"
 #include "cuda/cuda.h"
+#include "data/data.h"
+#include "nn/nn.h"
