@@ -18,7 +18,7 @@ void accumulate_flowing(Tensor& sum, const Tensor& g) {
     sum = g;
     return;
   }
-  Tensor total = empty(sum.shape(), {sum.dtype(), sum.device()});
+  Tensor total = empty_like(sum);  // keeps the layout (a channels-last backward stays channels-last)
   backend_of(sum).binary(BinaryOp::Add, sum, g, total);
   sum = total;
 }

@@ -34,9 +34,11 @@ bool Tensor::is_contiguous(MemoryFormat format) const {
 }
 
 MemoryFormat Tensor::memory_format() const {
-  if (dim() == 4 && !is_contiguous() && is_contiguous(MemoryFormat::ChannelsLast))
-    return MemoryFormat::ChannelsLast;
-  return MemoryFormat::Contiguous;
+  if (dim() != 4 || !is_contiguous(MemoryFormat::ChannelsLast)) return MemoryFormat::Contiguous;
+  if (!is_contiguous()) return MemoryFormat::ChannelsLast;
+  // Both layouts describe the same memory (size-1 dims, e.g. one channel or a 1x1 image): the
+  // exact strides tell which one the tensor was made in, so outputs keep following it.
+  return strides() == channels_last_strides(shape()) ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
 }
 
 std::string Tensor::describe() const {

@@ -54,7 +54,8 @@ class Tensor {
   int64_t offset() const { return impl().offset; }
   const std::shared_ptr<Storage>& storage() const { return impl().storage; }
   bool is_contiguous(MemoryFormat format = MemoryFormat::Contiguous) const;
-  // ChannelsLast when the tensor is laid out NHWC (and not also plain contiguous), else Contiguous.
+  // ChannelsLast when the tensor is laid out NHWC, else Contiguous. When size-1 dims make it
+  // both (one channel, 1x1 images), its exact strides decide.
   MemoryFormat memory_format() const;
   std::string describe() const;  // "float32[2,3,5,5] cpu", for error messages
 

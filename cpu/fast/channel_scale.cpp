@@ -1,7 +1,8 @@
 // Fused backward of the per-channel scale (the FiGS mask multiply), one pass over gy and x:
 // gx = gy * scale[c] and gscale[c] = sum gy * x. NCHW: each channel's planes are contiguous, so
-// threads split channels. Channels-last: rows of C, so threads split pixels and keep private
-// per-channel partials, summed at the end in a fixed order.
+// threads split channels. Channels innermost (channels-last, or a channel slice of it such as a
+// concat's gradient): rows of C, so threads split pixels and keep private per-channel partials,
+// summed at the end in a fixed order.
 #include <vector>
 
 #include "core/parallel.h"
@@ -9,18 +10,20 @@
 
 namespace figs::cpu::fast {
 
+namespace {
+// Channels innermost (stride 1 along C): dense channels-last tensors and channel slices of them.
+bool channels_innermost(const Tensor& t) { return t.dim() == 4 && t.stride(1) == 1; }
+}  // namespace
+
 bool channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& scale, const Tensor& gx,
                             const Tensor& gscale) {
-  const bool nhwc = x.is_contiguous(MemoryFormat::ChannelsLast) && !x.is_contiguous();
-  const MemoryFormat f = nhwc ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
-  if (x.dtype() != DType::Float32 || !x.is_contiguous(f) || !gy.is_contiguous(f) ||
-      (gx.defined() && !gx.is_contiguous(f)) || scale.stride(0) != 1 || gscale.stride(0) != 1)
-    return false;
-  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  if (x.dtype() != DType::Float32 || scale.stride(0) != 1 || gscale.stride(0) != 1) return false;
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), HW = H * W;
   const float *pg = gy.data<float>(), *px = x.data<float>(), *ps = scale.data<float>();
   float* pgx = gx.defined() ? gx.data<float>() : nullptr;
   float* out = gscale.data<float>();
-  if (!nhwc) {
+  const bool nchw = x.is_contiguous() && gy.is_contiguous() && (!gx.defined() || gx.is_contiguous()) && C > 1;
+  if (nchw) {
     parallel_for(0, C, 1, [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) {
         double total = 0;
@@ -40,6 +43,12 @@ bool channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& sca
     });
     return true;
   }
+  if (!channels_innermost(x) || !channels_innermost(gy) || (gx.defined() && !channels_innermost(gx))) return false;
+  // Rows of C channels, one per pixel, addressed through each tensor's own strides.
+  auto row = [](const Tensor& t, int64_t r, int64_t H_, int64_t W_) {
+    const int64_t n = r / (H_ * W_), h = (r / W_) % H_, w = r % W_;
+    return n * t.stride(0) + h * t.stride(2) + w * t.stride(3);
+  };
   const int threads = num_threads();
   std::vector<std::vector<float>> partial(threads, std::vector<float>(C, 0.f));
   const int64_t rows = N * HW;
@@ -47,11 +56,11 @@ bool channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& sca
     for (int64_t t = b; t < e; ++t) {
       float* acc = partial[t].data();
       for (int64_t r = rows * t / threads; r < rows * (t + 1) / threads; ++r) {
-        const float* g = pg + r * C;
-        const float* xr = px + r * C;
+        const float* g = pg + row(gy, r, H, W);
+        const float* xr = px + row(x, r, H, W);
         for (int64_t c = 0; c < C; ++c) acc[c] += g[c] * xr[c];
         if (pgx) {
-          float* o = pgx + r * C;
+          float* o = pgx + row(gx, r, H, W);
           for (int64_t c = 0; c < C; ++c) o[c] = g[c] * ps[c];
         }
       }

@@ -50,10 +50,42 @@ bool fill(const Tensor& out, double value) {
   return true;
 }
 
+namespace {
+// Copies between two strided tensors of one dtype that share a unit-stride dim (concat into a
+// channel slice, a slice out of one, layout-preserving views): contiguous runs along that dim,
+// the other dims walked per run.
+bool copy_runs(const Tensor& src, const Tensor& dst) {
+  const int rank = dst.dim();
+  int inner = -1;
+  for (int d = rank - 1; d >= 0; --d)
+    if (dst.stride(d) == 1 && dst.size(d) > 1) inner = d;
+  if (inner < 0 || src.stride(inner) != 1) return false;
+  const int64_t run = dst.size(inner), runs = dst.numel() / std::max<int64_t>(run, 1);
+  const size_t bytes = dtype_size(dst.dtype());
+  const char* s = static_cast<const char*>(src.raw_data());
+  char* d = static_cast<char*>(dst.raw_data());
+  parallel_for(0, runs, std::max<int64_t>(1, kGrain / std::max<int64_t>(run, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      int64_t rest = r, so = 0, dof = 0;  // offsets of run r: decompose r over the non-inner dims
+      for (int k = rank - 1; k >= 0; --k) {
+        if (k == inner) continue;
+        const int64_t i = rest % dst.size(k);
+        rest /= dst.size(k);
+        so += i * src.stride(k);
+        dof += i * dst.stride(k);
+      }
+      std::memcpy(d + dof * bytes, s + so * bytes, run * bytes);
+    }
+  });
+  return true;
+}
+}  // namespace
+
 bool copy(const Tensor& src, const Tensor& dst) {
   if (src.numel() == 1 && src.dtype() == DType::Float32 && is_f32(dst) && is_dense(dst))  // a broadcast scalar
     return fill(dst, *src.data<float>());
-  if (src.dtype() != dst.dtype() || !same_dense_layout(src, dst)) return false;
+  if (src.dtype() != dst.dtype()) return false;
+  if (!same_dense_layout(src, dst)) return copy_runs(src, dst);
   const size_t bytes = dtype_size(src.dtype());
   const char* s = static_cast<const char*>(src.raw_data());
   char* d = static_cast<char*>(dst.raw_data());
