@@ -34,7 +34,13 @@ bool Tensor::is_contiguous(MemoryFormat format) const {
 }
 
 MemoryFormat Tensor::memory_format() const {
-  if (dim() != 4 || !is_contiguous(MemoryFormat::ChannelsLast)) return MemoryFormat::Contiguous;
+  if (dim() != 4) return MemoryFormat::Contiguous;
+  if (!is_contiguous(MemoryFormat::ChannelsLast)) {
+    // A view such as a channel slice: the layout family its strides follow (channels moving
+    // fastest = channels-last), so tensors made "like" it keep the network's layout.
+    const bool channels_fastest = size(1) > 1 && stride(1) < stride(3) && stride(3) <= stride(2);
+    return !is_contiguous() && channels_fastest ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+  }
   if (!is_contiguous()) return MemoryFormat::ChannelsLast;
   // Both layouts describe the same memory (size-1 dims, e.g. one channel or a 1x1 image): the
   // exact strides tell which one the tensor was made in, so outputs keep following it.

@@ -55,7 +55,8 @@ class Tensor {
   const std::shared_ptr<Storage>& storage() const { return impl().storage; }
   bool is_contiguous(MemoryFormat format = MemoryFormat::Contiguous) const;
   // ChannelsLast when the tensor is laid out NHWC, else Contiguous. When size-1 dims make it
-  // both (one channel, 1x1 images), its exact strides decide.
+  // both (one channel, 1x1 images), its exact strides decide; for a view that is neither (a
+  // channel slice), the layout its strides follow (channels fastest = ChannelsLast).
   MemoryFormat memory_format() const;
   std::string describe() const;  // "float32[2,3,5,5] cpu", for error messages
 

@@ -137,11 +137,21 @@ void CpuBackend::conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy,
   FIGS_ONEDNN_OR_REFERENCE("conv2d_backward_weight", gw, onednn::conv2d_backward_weight(p, gy, x, gw, gbias),
                            ReferenceBackend::conv2d_backward_weight(p, gy, x, gw, gbias));
 }
+// Average pooling: own kernels on channels-last (oneDNN's exclude-padding backward is its
+// reference implementation there), oneDNN on NCHW.
 void CpuBackend::avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y) {
+  if (vectorised(x) && fast::avg_pool2d_forward(p, x, y)) {
+    count_kernel("avg_pool2d_forward", "avx2");
+    return;
+  }
   FIGS_ONEDNN_OR_REFERENCE("avg_pool2d_forward", x, onednn::avg_pool2d_forward(p, x, y),
                            ReferenceBackend::avg_pool2d_forward(p, x, y));
 }
 void CpuBackend::avg_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& gx) {
+  if (vectorised(gx) && fast::avg_pool2d_backward(p, gy, gx)) {
+    count_kernel("avg_pool2d_backward", "avx2");
+    return;
+  }
   FIGS_ONEDNN_OR_REFERENCE("avg_pool2d_backward", gx, onednn::avg_pool2d_backward(p, gy, gx),
                            ReferenceBackend::avg_pool2d_backward(p, gy, gx));
 }

@@ -84,6 +84,23 @@ TEST(Tensor, ChannelsLastKeepsLogicalShapeAndValues) {
   EXPECT_EQ(raw::contiguous(cl).to_vector<float>(), v);
 }
 
+TEST(Tensor, LayoutOfOneChannelTensorsAndChannelSlices) {
+  // One channel: NHWC and NCHW describe the same memory; the exact strides say which it was made in,
+  // so ops that follow the input's layout keep a channels-last network channels-last.
+  const Tensor one = zeros({2, 1, 3, 3}, {DType::Float32, Device::cpu(), MemoryFormat::ChannelsLast});
+  EXPECT_TRUE(one.is_contiguous());
+  EXPECT_EQ(one.memory_format(), MemoryFormat::ChannelsLast);
+  EXPECT_EQ(zeros({2, 1, 3, 3}).memory_format(), MemoryFormat::Contiguous);
+  Conv2dParams p;
+  p.pad_h = p.pad_w = 1;
+  EXPECT_EQ(conv2d(one, zeros({4, 1, 3, 3}), Tensor(), p).memory_format(), MemoryFormat::ChannelsLast);
+  // A channel slice of a channels-last tensor is neither layout, but follows channels-last.
+  const Tensor wide = zeros({2, 5, 3, 3}, {DType::Float32, Device::cpu(), MemoryFormat::ChannelsLast});
+  EXPECT_EQ(raw::narrow(wide, 1, 1, 2).memory_format(), MemoryFormat::ChannelsLast);
+  EXPECT_EQ(empty_like(raw::narrow(wide, 1, 1, 2)).memory_format(), MemoryFormat::ChannelsLast);
+  EXPECT_EQ(raw::narrow(zeros({2, 5, 3, 3}), 1, 1, 2).memory_format(), MemoryFormat::Contiguous);
+}
+
 TEST(Tensor, DtypeConversionAndChecks) {
   const Tensor d = raw::to_dtype(from_vector<float>({1.5f, -2.f}, {2}), DType::Float64);
   EXPECT_EQ(d.dtype(), DType::Float64);

@@ -1,8 +1,12 @@
 // Pooling: max (with argmax indices saved for backward), average, and global average.
+// Backward first brings the incoming gradient to the input's layout: it is often a channel slice
+// of a concat's gradient, and pooling kernels walk dense tensors (one fast copy beats a strided
+// kernel; the reference accepts anything but is 100x slower).
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "autograd/ops/common.h"
 #include "core/backend.h"
+#include "core/view.h"
 
 namespace figs {
 
@@ -34,7 +38,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
            [p, indices, shape = x.shape(), dtype = x.dtype(), format = x.memory_format()](
                const Tensor& gy, InputGrads& g) {
              Tensor gx = empty(shape, {dtype, gy.device(), format});
-             backend_of(gy).max_pool2d_backward(p, gy, indices, gx);
+             backend_of(gy).max_pool2d_backward(p, raw::contiguous(gy, format), indices, gx);
              g.set(0, gx);
            });
   }
@@ -51,7 +55,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p) {
            [p, shape = x.shape(), dtype = x.dtype(), format = x.memory_format()](
                const Tensor& gy, InputGrads& g) {
              Tensor gx = empty(shape, {dtype, gy.device(), format});
-             backend_of(gy).avg_pool2d_backward(p, gy, gx);
+             backend_of(gy).avg_pool2d_backward(p, raw::contiguous(gy, format), gx);
              g.set(0, gx);
            });
   }

@@ -45,9 +45,14 @@ bool channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& sca
   }
   if (!channels_innermost(x) || !channels_innermost(gy) || (gx.defined() && !channels_innermost(gx))) return false;
   // Rows of C channels, one per pixel, addressed through each tensor's own strides.
-  auto row = [](const Tensor& t, int64_t r, int64_t H_, int64_t W_) {
-    const int64_t n = r / (H_ * W_), h = (r / W_) % H_, w = r % W_;
-    return n * t.stride(0) + h * t.stride(2) + w * t.stride(3);
+  struct RowStrides {
+    int64_t n, h, w;
+  };
+  auto strides_of = [](const Tensor& t) { return RowStrides{t.stride(0), t.stride(2), t.stride(3)}; };
+  const RowStrides sg = strides_of(gy), sx = strides_of(x), so = gx.defined() ? strides_of(gx) : sg;
+  auto row = [H, W](const RowStrides& s, int64_t r) {
+    const int64_t n = r / (H * W), h = (r / W) % H, w = r % W;
+    return n * s.n + h * s.h + w * s.w;
   };
   const int threads = num_threads();
   std::vector<std::vector<float>> partial(threads, std::vector<float>(C, 0.f));
@@ -56,11 +61,11 @@ bool channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& sca
     for (int64_t t = b; t < e; ++t) {
       float* acc = partial[t].data();
       for (int64_t r = rows * t / threads; r < rows * (t + 1) / threads; ++r) {
-        const float* g = pg + row(gy, r, H, W);
-        const float* xr = px + row(x, r, H, W);
+        const float* g = pg + row(sg, r);
+        const float* xr = px + row(sx, r);
         for (int64_t c = 0; c < C; ++c) acc[c] += g[c] * xr[c];
         if (pgx) {
-          float* o = pgx + row(gx, r, H, W);
+          float* o = pgx + row(so, r);
           for (int64_t c = 0; c < C; ++c) o[c] = g[c] * ps[c];
         }
       }

@@ -32,6 +32,9 @@ bool depthwise_conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tens
 bool depthwise_conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, const Tensor& w, const Tensor& gx);
 bool depthwise_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
                                       const Tensor& gbias);
+// Average pooling on channels-last tensors (cpu/fast/pool2d.cpp).
+bool avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y);
+bool avg_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& gx);
 bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& indices);
 bool max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& indices, const Tensor& gx);
 
