@@ -124,7 +124,12 @@ Tensor expand(const Tensor& t, const Shape& shape) {
 }
 
 Tensor contiguous(const Tensor& t, MemoryFormat format) {
-  if (t.is_contiguous(format)) return t;
+  if (t.is_contiguous(format)) {
+    // Size-1 dims can make a tensor "contiguous" in both layouts; give it the exact strides of
+    // the one asked for (same memory, a view), so its memory_format() reports that one.
+    if (t.memory_format() == format || t.dim() != 4) return t;
+    return make_view(t, t.shape(), strides_for(t.shape(), format), t.offset());
+  }
   Tensor out = empty(t.shape(), {t.dtype(), t.device(), format});
   copy_(out, t);
   return out;

@@ -155,10 +155,17 @@ void CpuBackend::avg_pool2d_backward(const Pool2dParams& p, const Tensor& gy, co
   FIGS_ONEDNN_OR_REFERENCE("avg_pool2d_backward", gx, onednn::avg_pool2d_backward(p, gy, gx),
                            ReferenceBackend::avg_pool2d_backward(p, gy, gx));
 }
+// Batch norm: own kernels on dense channels-last tensors (oneDNN's NHWC kernel is JIT only for C
+// a multiple of its vector block; exported widths are arbitrary), oneDNN otherwise.
 void CpuBackend::batch_norm_forward_training(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
                                              const Tensor& beta, const Tensor& running_mean,
                                              const Tensor& running_var, const Tensor& y, const Tensor& save_mean,
                                              const Tensor& save_invstd) {
+  if (vectorised(x) && fast::batch_norm_forward_training(p, x, gamma, beta, running_mean, running_var, y, save_mean,
+                                                         save_invstd)) {
+    count_kernel("batch_norm_forward_training", "avx2");
+    return;
+  }
   FIGS_ONEDNN_OR_REFERENCE(
       "batch_norm_forward_training", x,
       onednn::batch_norm_forward_training(p, x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd),
@@ -168,6 +175,10 @@ void CpuBackend::batch_norm_forward_training(const BatchNormParams& p, const Ten
 void CpuBackend::batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
                                               const Tensor& beta, const Tensor& running_mean,
                                               const Tensor& running_var, const Tensor& y) {
+  if (vectorised(x) && fast::batch_norm_forward_inference(p, x, gamma, beta, running_mean, running_var, y)) {
+    count_kernel("batch_norm_forward_inference", "avx2");
+    return;
+  }
   FIGS_ONEDNN_OR_REFERENCE(
       "batch_norm_forward_inference", x,
       onednn::batch_norm_forward_inference(p, x, gamma, beta, running_mean, running_var, y),
@@ -176,6 +187,10 @@ void CpuBackend::batch_norm_forward_inference(const BatchNormParams& p, const Te
 void CpuBackend::batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
                                      const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
                                      const Tensor& gbeta) {
+  if (vectorised(x) && fast::batch_norm_backward(p, gy, x, gamma, mean, invstd, gx, ggamma, gbeta)) {
+    count_kernel("batch_norm_backward", "avx2");
+    return;
+  }
   FIGS_ONEDNN_OR_REFERENCE("batch_norm_backward", x,
                            onednn::batch_norm_backward(p, gy, x, gamma, mean, invstd, gx, ggamma, gbeta),
                            ReferenceBackend::batch_norm_backward(p, gy, x, gamma, mean, invstd, gx, ggamma, gbeta));

@@ -9,6 +9,7 @@
 //                              structure whatever the neighbouring widths — which differs from the
 //                              original space, where same-shape inputs pass through unchanged.
 //   cellI.blockJ               input = sum(adapt_prev, adapt_prevprev, earlier blocks' outputs);
+//                              (the last block's output only feeds the cell's concat: its width is free)
 //                              operators from the menu, then the aggregator:
 //                                concat (default): concat(op outputs) -> 1x1 ConvUnit "proj"
 //                                sum:              sum of op outputs (ops end at the cell width)
@@ -21,7 +22,7 @@
 // The width doubles and the resolution halves at every cell listed in `reduce_at` (every 2 cells).
 //
 // Channel groups this creates (nas/channel_graph.h): inside a cell, the sum feeding the blocks
-// ties adapt_prev, adapt_prevprev and every block's output into one stream, so those keys must
+// ties adapt_prev, adapt_prevprev and every block's output but the last into one stream, so those keys must
 // share one width ("tied" keys; build() checks it and names them). A width of 0 removes: a sep
 // pair or 1x7-7x1 operator if either of its keys is 0; a block whose operators all vanished
 // (the cell then concatenates the others); a stream or cell output of width 0 would cut the
@@ -86,9 +87,12 @@ class OneShotSpace;
 // One block: operators on the block input, then the aggregator.
 class Block : public nn::Module {
  public:
+  // `stream`: the width the block's output must have when later blocks read it (0: the last
+  // block, whose output only the cell's concat reads, so its width is free).
   Block(const OneShotSpace& space, const std::string& path, int channels, int stream, const WidthMap& widths,
         const BuildOptions& options);
   bool empty() const { return ops_.empty() && parameterless_.empty(); }
+  int out_channels() const { return out_channels_; }
   Tensor forward(const Tensor& x) override;
 
  private:
@@ -96,6 +100,7 @@ class Block : public nn::Module {
   std::vector<std::shared_ptr<nn::Sequential>> ops_;  // operators with convs: their units in order
   std::shared_ptr<ConvUnit> proj_;
   bool concat_ = true;
+  int out_channels_ = 0;
 };
 
 class Cell : public nn::Module {
@@ -208,8 +213,8 @@ Block::Block(const OneShotSpace& space, const std::string& path, int channels, i
     if (is_sep(op)) {
       const int w1 = static_cast<int>(space.width(widths, p + ".pw1")), w2 = static_cast<int>(space.width(widths, p + ".pw2"));
       if (w1 == 0 || w2 == 0) continue;  // the operator vanished
-      FIGS_CHECK(concat_ || w2 == stream, "oneshot: '", p, ".pw2' has width ", w2, " but the sum aggregator needs the "
-                 "cell width ", stream);
+      FIGS_CHECK(concat_ || w2 == channels, "oneshot: '", p, ".pw2' has width ", w2, " but the sum aggregator needs the "
+                 "cell width ", channels);
       const int k = kernel_of(op);
       units->add("dw1", std::make_shared<ConvUnit>(channels, channels, unit(k, k, options, true, true)));
       units->add("pw1", std::make_shared<ConvUnit>(channels, w1, unit(1, 1, options, false)));
@@ -219,19 +224,22 @@ Block::Block(const OneShotSpace& space, const std::string& path, int channels, i
     } else {  // conv17_71
       const int w1 = static_cast<int>(space.width(widths, p + ".conv17")), w2 = static_cast<int>(space.width(widths, p + ".conv71"));
       if (w1 == 0 || w2 == 0) continue;
-      FIGS_CHECK(concat_ || w2 == stream, "oneshot: '", p, ".conv71' has width ", w2, " but the sum aggregator needs "
-                 "the cell width ", stream);
+      FIGS_CHECK(concat_ || w2 == channels, "oneshot: '", p, ".conv71' has width ", w2, " but the sum aggregator needs "
+                 "the cell width ", channels);
       units->add("conv17", std::make_shared<ConvUnit>(channels, w1, unit(1, 7, options)));
       units->add("conv71", std::make_shared<ConvUnit>(w1, w2, unit(7, 1, options)));
       concat_channels += w2;
     }
     ops_.push_back(register_module(op, units));
   }
+  out_channels_ = channels;
   if (concat_ && !empty()) {
     const int w = static_cast<int>(space.width(widths, path + ".proj"));
-    FIGS_CHECK(w == stream, "oneshot: '", path, ".proj' has width ", w, " but is tied to its cell's stream of width ",
-               stream, " (adapt_prev): tied keys need one width");
+    FIGS_CHECK(stream == 0 || w == stream, "oneshot: '", path, ".proj' has width ", w, " but is tied to its cell's stream "
+               "of width ", stream, " (adapt_prev): tied keys need one width");
+    FIGS_CHECK(w > 0, "oneshot: '", path, ".proj' has width 0 (remove the block's operators instead)");
     proj_ = register_module("proj", std::make_shared<ConvUnit>(concat_channels, w, unit(1, 1, options)));
+    out_channels_ = w;
   }
 }
 
@@ -263,12 +271,13 @@ Cell::Cell(const OneShotSpace& space, int index, int prev_channels, int prevprev
   adapt_prevprev_ =
       register_module("adapt_prevprev", std::make_shared<ConvUnit>(prevprev_channels, stream, unit(1, 1, options)));
   int concat_channels = 0;
-  for (int j = 0; j < space.config().blocks; ++j) {
+  const int blocks = space.config().blocks;
+  for (int j = 0; j < blocks; ++j) {
     const std::string name = "block" + std::to_string(j);
-    auto block = std::make_shared<Block>(space, path + "." + name, stream, stream, widths, options);
+    auto block = std::make_shared<Block>(space, path + "." + name, stream, j + 1 < blocks ? stream : 0, widths, options);
     if (block->empty()) continue;
     blocks_.push_back(register_module(name, block));
-    concat_channels += stream;
+    concat_channels += block->out_channels();
   }
   FIGS_CHECK(!blocks_.empty(), "oneshot: every block of '", path, "' vanished: the cell would be empty");
   const int out = static_cast<int>(space.width(widths, path + ".out"));
@@ -283,10 +292,10 @@ Tensor Cell::run(const Tensor& prev, const Tensor& prevprev) {
   };
   Tensor stream = add((*adapt_prev_)(pool(prev, prev_pool_)), (*adapt_prevprev_)(pool(prevprev, prevprev_pool_)));
   std::vector<Tensor> outs;
-  for (const auto& block : blocks_) {
-    const Tensor y = (*block)(stream);
+  for (size_t j = 0; j < blocks_.size(); ++j) {
+    const Tensor y = (*blocks_[j])(stream);
     outs.push_back(y);
-    stream = add(stream, y);  // dense wiring: later blocks read the sum of everything before
+    if (j + 1 < blocks_.size()) stream = add(stream, y);  // dense wiring: later blocks read the sum
   }
   return (*out_)(outs.size() == 1 ? outs[0] : concat(outs, 1));
 }

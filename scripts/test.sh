@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 PACKAGES=(cmake ninja-build g++ libgtest-dev libbenchmark-dev
-          libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev zlib1g-dev libpng-dev libturbojpeg0-dev
+          libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libpng-dev libturbojpeg0-dev
           clang dataset-fashion-mnist)
 
 missing=()

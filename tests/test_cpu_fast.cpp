@@ -235,7 +235,8 @@ TEST(CpuFast, BatchNorm) {
     Tensor rm64 = as64(rm), rv64 = as64(rv);
     Tensor y = empty_like(x), mean = empty({C}), invstd = empty({C});
     Tensor y64 = empty_as64(x), mean64 = empty({C}, {DType::Float64}), invstd64 = empty({C}, {DType::Float64});
-    run_fast("batch_norm_forward_training", kOneDnn,
+    const char* bn_impl = f == MemoryFormat::ChannelsLast ? kAvx2 : kOneDnn;
+    run_fast("batch_norm_forward_training", bn_impl,
              [&] { cpu_backend().batch_norm_forward_training(p, x, gamma, beta, rm, rv, y, mean, invstd); });
     reference_backend().batch_norm_forward_training(p, as64(x), as64(gamma), as64(beta), rm64, rv64, y64, mean64,
                                                     invstd64);
@@ -261,7 +262,7 @@ TEST(CpuFast, BatchNorm) {
       }
       Tensor gx = empty_like(x), gg = affine ? empty({C}) : Tensor(), gb = affine ? empty({C}) : Tensor();
       Tensor gx64 = empty_as64(x), gg64 = empty_as64(gg), gb64 = empty_as64(gb);
-      run_fast("batch_norm_backward", kOneDnn,
+      run_fast("batch_norm_backward", bn_impl,
                [&] { cpu_backend().batch_norm_backward(q, gy, x, gamma, m, is, gx, gg, gb); });
       reference_backend().batch_norm_backward(q, as64(gy), as64(x), as64(gamma), m64, is64, gx64, gg64, gb64);
       EXPECT_CLOSE(gx, gx64, 1e-4) << "training " << training;
@@ -272,10 +273,36 @@ TEST(CpuFast, BatchNorm) {
     }
     Tensor yi = empty_like(x), yi64 = empty_as64(x);
     const BatchNormParams eval{false, 0.1, 1e-5};
-    run_fast("batch_norm_forward_inference", kOneDnn,
+    run_fast("batch_norm_forward_inference", bn_impl,
              [&] { cpu_backend().batch_norm_forward_inference(eval, x, gamma, beta, rm, rv, yi); });
     reference_backend().batch_norm_forward_inference(eval, as64(x), as64(gamma), as64(beta), as64(rm), as64(rv), yi64);
     EXPECT_CLOSE(yi, yi64, 1e-5);
+  }
+}
+
+// oneDNN's batch norm gives src/dst (and diff_src/diff_dst) one descriptor: a gradient that is a
+// channel slice of a wider tensor must not make it write the output with the slice's strides
+// (Note [one layout for BN's data tensors]). The output tensors sit between guard tensors
+// allocated right after them, whose values must survive.
+TEST(CpuFast, BatchNormWithSlicedGradients) {
+  if (!have_onednn()) GTEST_SKIP() << "built without oneDNN";
+  for (const MemoryFormat f : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+    SCOPED_TRACE(memory_format_name(f));
+    const int64_t N = 3, C = 5, H = 7, W = 6;
+    const Tensor x = random32({N, C, H, W}, 1, f), wide = random32({N, 3 * C, H, W}, 2, f);
+    const Tensor gy = raw::narrow(wide, 1, C, C);  // a view: strides of the 3C-channel tensor
+    const Tensor gamma = random32({C}, 3, {}, 0.5, 1.5), mean = empty({C}), invstd = empty({C});
+    Tensor y = empty_like(x);
+    cpu_backend().batch_norm_forward_training({}, x, gamma, zeros({C}), Tensor(), Tensor(), y, mean, invstd);
+    Tensor gx = empty_like(x);
+    const Tensor guard = full({N, 3 * C, H, W}, 7.0);
+    Tensor gg = empty({C}), gb = empty({C});
+    cpu_backend().batch_norm_backward({}, gy, x, gamma, mean, invstd, gx, gg, gb);
+    Tensor gx64 = empty_as64(x), gg64 = empty({C}, {DType::Float64}), gb64 = empty({C}, {DType::Float64});
+    reference_backend().batch_norm_backward({}, as64(gy), as64(x), as64(gamma), as64(mean), as64(invstd), gx64, gg64, gb64);
+    EXPECT_CLOSE(gx, gx64, 1e-4);
+    EXPECT_CLOSE(gg, gg64, 1e-4);
+    for (float v : guard.to_vector<float>()) ASSERT_EQ(v, 7.0f) << "the backward wrote past its output";
   }
 }
 
