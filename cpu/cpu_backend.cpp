@@ -109,11 +109,17 @@ void CpuBackend::max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, co
 void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   FIGS_ONEDNN_OR_REFERENCE("matmul", out, onednn::matmul(a, b, out), ReferenceBackend::matmul(a, b, out));
 }
-// Convolutions: own depthwise kernels on channels-last tensors (they beat oneDNN there, see
-// bench_cpu_kernels), oneDNN for everything else in float32, the reference for float64.
+// Convolutions: oneDNN in float32 (its jit depthwise kernels beat ours on channels-last forward
+// and backward-data: compare_pytorch.py), except depthwise backward-weights with k >= 5, where
+// oneDNN 2.6 falls back to its generic grouped kernel and ours is ~4x faster; the reference for
+// float64. Where oneDNN is not built, our depthwise kernels serve channels-last depthwise.
+namespace {
+bool own_depthwise_first(const Tensor& w) { return !FIGS_WITH_ONEDNN || w.size(2) >= 5; }
+}  // namespace
+
 void CpuBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& bias,
                                 const Tensor& y) {
-  if (vectorised(y) && fast::depthwise_conv2d_forward(p, x, w, bias, y)) {
+  if (!FIGS_WITH_ONEDNN && vectorised(y) && fast::depthwise_conv2d_forward(p, x, w, bias, y)) {
     count_kernel("conv2d_forward", "avx2-depthwise");
     return;
   }
@@ -121,7 +127,7 @@ void CpuBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Te
                            ReferenceBackend::conv2d_forward(p, x, w, bias, y));
 }
 void CpuBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, const Tensor& w, const Tensor& gx) {
-  if (vectorised(gx) && fast::depthwise_conv2d_backward_data(p, gy, w, gx)) {
+  if (!FIGS_WITH_ONEDNN && vectorised(gx) && fast::depthwise_conv2d_backward_data(p, gy, w, gx)) {
     count_kernel("conv2d_backward_data", "avx2-depthwise");
     return;
   }
@@ -130,7 +136,7 @@ void CpuBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, c
 }
 void CpuBackend::conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
                                         const Tensor& gbias) {
-  if (vectorised(gw) && fast::depthwise_conv2d_backward_weight(p, gy, x, gw, gbias)) {
+  if (own_depthwise_first(gw) && vectorised(gw) && fast::depthwise_conv2d_backward_weight(p, gy, x, gw, gbias)) {
     count_kernel("conv2d_backward_weight", "avx2-depthwise");
     return;
   }

@@ -86,8 +86,9 @@ struct ConvCase {
 };
 
 // Forward, backward-data and backward-weights of one case against the float64 reference,
-// checking that `impl` ran each of them.
-void check_conv(const ConvCase& c, uint64_t seed, const char* impl) {
+// checking which implementation ran each of them (impl_w: backward-weights; nullptr: `impl`).
+void check_conv(const ConvCase& c, uint64_t seed, const char* impl, const char* impl_w = nullptr) {
+  if (!impl_w) impl_w = impl;
   SCOPED_TRACE(c.str());
   const Conv2dParams& p = c.p;
   const int64_t OH = window_output_size(c.x[2], static_cast<int>(c.K), p.stride_h, p.pad_h, p.dilation_h);
@@ -107,7 +108,7 @@ void check_conv(const ConvCase& c, uint64_t seed, const char* impl) {
   EXPECT_CLOSE(gx, gx64, 1e-5);
 
   Tensor gw = empty_like(w), gw64 = empty_as64(w), gb = b.defined() ? empty_like(b) : Tensor(), gb64 = empty_as64(b);
-  run_fast("conv2d_backward_weight", impl, [&] { cpu_backend().conv2d_backward_weight(p, gy, x, gw, gb); });
+  run_fast("conv2d_backward_weight", impl_w, [&] { cpu_backend().conv2d_backward_weight(p, gy, x, gw, gb); });
   reference_backend().conv2d_backward_weight(p, as64(gy), as64(x), gw64, gb64);
   EXPECT_CLOSE(gw, gw64, 1e-5);
   if (b.defined()) {
@@ -134,15 +135,16 @@ TEST(CpuFast, Conv2dOnOneDnn) {
     if (window_output_size(c.x[2], static_cast<int>(k), c.p.stride_h, c.p.pad_h, c.p.dilation_h) < 1 ||
         window_output_size(c.x[3], static_cast<int>(k), c.p.stride_w, c.p.pad_w, c.p.dilation_w) < 1)
       continue;
-    const bool own_depthwise = c.p.groups == C && c.C_out == C && c.format == MemoryFormat::ChannelsLast;
-    check_conv(c, 10 + 7 * i, own_depthwise ? "avx2-depthwise" : kOneDnn);
+    // Depthwise channels-last backward-weights with k >= 5 runs on the own kernel (cpu_backend.cpp).
+    const bool own_dw_weights = c.p.groups == C && c.C_out == C && c.format == MemoryFormat::ChannelsLast && k >= 5;
+    check_conv(c, 10 + 7 * i, kOneDnn, own_dw_weights ? "avx2-depthwise" : kOneDnn);
     ++tested;
   }
 }
 
-// The own channels-last depthwise kernels: k = 3/5/7 (specialised, stride 1/2) and others
-// (generic: k 1/2/4, stride 3), dilation 2, padding from 0 to past the kernel's reach, C from 1
-// to well past a register (tails), batch 1..3.
+// The own channels-last depthwise kernels (cpu/fast/depthwise_conv2d.cpp), called directly:
+// k = 3/5/7 (specialised, stride 1/2) and others (generic: k 1/2/4, stride 3), dilation 2,
+// padding from 0 to past the kernel's reach, C from 1 to well past a register (tails), batch 1..3.
 TEST(CpuFast, DepthwiseChannelsLast) {
   if (!cpu::fast::cpu_supported()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
   Dice d(8);
@@ -151,14 +153,34 @@ TEST(CpuFast, DepthwiseChannelsLast) {
     const int64_t k = i < 24 ? std::vector<int64_t>{3, 5, 7}[i % 3] : std::vector<int64_t>{1, 2, 4}[i % 3];
     const int64_t C = std::vector<int64_t>{1, 3, 8, 13, 24, 37}[d.pick(0, 5)];
     ConvCase c{{d.pick(1, 3), C, d.pick(1, 16), d.pick(1, 17)}, C, k, {}, d.coin(), MemoryFormat::ChannelsLast};
-    c.p.groups = static_cast<int>(C);
-    c.p.stride_h = c.p.stride_w = static_cast<int>(i < 24 ? d.pick(1, 2) : d.pick(1, 3));
-    c.p.dilation_h = c.p.dilation_w = d.pick(0, 3) == 0 ? 2 : 1;
-    c.p.pad_h = c.p.pad_w = static_cast<int>(d.pick(0, k));  // up to a full kernel: exercises every edge path
-    if (window_output_size(c.x[2], static_cast<int>(k), c.p.stride_h, c.p.pad_h, c.p.dilation_h) < 1 ||
-        window_output_size(c.x[3], static_cast<int>(k), c.p.stride_w, c.p.pad_w, c.p.dilation_w) < 1)
-      continue;
-    check_conv(c, 1000 + 7 * i, "avx2-depthwise");
+    Conv2dParams& p = c.p;
+    p.groups = static_cast<int>(C);
+    p.stride_h = p.stride_w = static_cast<int>(i < 24 ? d.pick(1, 2) : d.pick(1, 3));
+    p.dilation_h = p.dilation_w = d.pick(0, 3) == 0 ? 2 : 1;
+    p.pad_h = p.pad_w = static_cast<int>(d.pick(0, k));  // up to a full kernel: exercises every edge path
+    const int64_t OH = window_output_size(c.x[2], static_cast<int>(k), p.stride_h, p.pad_h, p.dilation_h);
+    const int64_t OW = window_output_size(c.x[3], static_cast<int>(k), p.stride_w, p.pad_w, p.dilation_w);
+    if (OH < 1 || OW < 1) continue;
+    SCOPED_TRACE(c.str());
+    const uint64_t seed = 1000 + 7 * i;
+    const Tensor x = random32(c.x, seed, c.format), w = random32({C, 1, k, k}, seed + 1);
+    const Tensor b = c.bias ? random32({C}, seed + 2) : Tensor();
+    const Tensor gy = random32({c.x[0], C, OH, OW}, seed + 3, c.format);
+    Tensor y = empty(gy.shape(), {DType::Float32, Device::cpu(), c.format}), y64 = empty_as64(y);
+    ASSERT_TRUE(cpu::fast::depthwise_conv2d_forward(p, x, w, b, y));
+    reference_backend().conv2d_forward(p, as64(x), as64(w), as64(b), y64);
+    EXPECT_CLOSE(y, y64, 1e-5);
+    Tensor gx = empty_like(x), gx64 = empty_as64(x);
+    ASSERT_TRUE(cpu::fast::depthwise_conv2d_backward_data(p, gy, w, gx));
+    reference_backend().conv2d_backward_data(p, as64(gy), as64(w), gx64);
+    EXPECT_CLOSE(gx, gx64, 1e-5);
+    Tensor gw = empty_like(w), gw64 = empty_as64(w), gb = b.defined() ? empty_like(b) : Tensor(), gb64 = empty_as64(b);
+    ASSERT_TRUE(cpu::fast::depthwise_conv2d_backward_weight(p, gy, x, gw, gb));
+    reference_backend().conv2d_backward_weight(p, as64(gy), as64(x), gw64, gb64);
+    EXPECT_CLOSE(gw, gw64, 1e-5);
+    if (b.defined()) {
+      EXPECT_CLOSE(gb, gb64, 1e-5);
+    }
     ++tested;
   }
 }
