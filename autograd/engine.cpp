@@ -27,7 +27,7 @@ void accumulate_flowing(Tensor& sum, const Tensor& g) {
 // is copied and later ones are added in place.
 void accumulate_leaf(Tensor& grad, const Tensor& g) {
   if (!grad.defined()) {
-    grad = raw::contiguous(g).same_as(g) ? raw::clone(g) : raw::contiguous(g);
+    grad = raw::clone(g);  // never a view: the same gradient may reach several leaves
     return;
   }
   backend_of(grad).binary(BinaryOp::Add, grad, g, grad);

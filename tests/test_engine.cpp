@@ -81,6 +81,19 @@ TEST(Engine, DeepChainDoesNotRecurse) {
   EXPECT_EQ(x.grad().item<double>(), 1.0);
 }
 
+TEST(Engine, LeavesNeverShareGradientStorage) {
+  // add's backward hands the same gradient to both inputs; each leaf must own a copy, or the
+  // second backward's in-place accumulation would count twice. One-channel channels-last leaves
+  // are the case where a "contiguous" call could return a view instead of a copy.
+  const TensorOptions cl{DType::Float64, Device::cpu(), MemoryFormat::ChannelsLast};
+  Tensor a = zeros({2, 1, 3, 3}, cl).set_requires_grad(), b = zeros({2, 1, 3, 3}, cl).set_requires_grad();
+  backward(sum(add(a, b)));
+  EXPECT_NE(a.grad().storage(), b.grad().storage());
+  backward(sum(add(a, b)));
+  EXPECT_EQ(a.grad().to_vector<double>(), std::vector<double>(18, 2.0));
+  EXPECT_EQ(b.grad().to_vector<double>(), std::vector<double>(18, 2.0));
+}
+
 TEST(Engine, DetachCutsTheGraph) {
   Tensor x = from_vector<double>({3}, {1}).set_requires_grad();
   const Tensor d = mul(x, x).detach();
