@@ -66,6 +66,10 @@ std::unique_ptr<SearchSpace> make_space_from_json(const std::string& config_json
 // {"oneshot": ["small28", "small32", "imagenet", ...], ...} as lines for --help.
 std::vector<std::string> describe_presets();
 
+// "k1=w1, k2=w2, ..." for an error about a set of tied keys (equal lengths); a long set lists its
+// first key and those whose width differs from it.
+std::string describe_tied(const std::vector<std::string>& keys, const std::vector<int64_t>& widths);
+
 // The width key of a mask found by ChannelGraph ("<path>.mask.logits" -> "<path>").
 std::string width_key_of_mask(const std::string& logits_name);
 

@@ -295,21 +295,6 @@ class FBLayer : public nn::Module {
   std::vector<nn::ModulePtr> candidates_;
 };
 
-// "k1=w1, k2=w2, ..." for an error about a set of tied keys; a long set lists its first key and
-// those whose width differs from it.
-std::string describe_tied(const std::vector<std::string>& keys, const std::vector<int64_t>& widths) {
-  std::string out;
-  size_t skipped = 0;
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (keys.size() > 8 && i > 0 && widths[i] == widths[0]) {
-      ++skipped;
-      continue;
-    }
-    out += (out.empty() ? "" : ", ") + keys[i] + "=" + std::to_string(widths[i]);
-  }
-  return skipped ? out + " (and " + std::to_string(skipped) + " more at " + std::to_string(widths[0]) + ")" : out;
-}
-
 class FBNetSpace;
 
 class FBNetNet : public nn::Module {

@@ -38,24 +38,6 @@ ModulePtr masked_net(int width, const MaskOptions& mask) {
   return net;
 }
 
-// Oriented bars (0 horizontal, 1 vertical, 2 diagonal) in noisy 8x8 images.
-void bars(int count, Tensor& images, Tensor& labels) {
-  Generator gen(5, 77);
-  std::vector<float> px = uniform({count, 1, 8, 8}, -0.2, 0.2, gen).to_vector<float>();
-  const std::vector<float> where = uniform({count, 2}, 0, 1, gen).to_vector<float>();
-  std::vector<int64_t> lab(count);
-  for (int i = 0; i < count; ++i) {
-    const int kind = i % 3, pos = static_cast<int>(where[2 * i] * 8), start = static_cast<int>(where[2 * i + 1] * 3);
-    lab[i] = kind;
-    for (int t = start; t < start + 5; ++t) {
-      const int h = kind == 0 ? pos : t, w = kind == 1 ? pos : (kind == 0 ? t : (t + pos) % 8);
-      px[(i * 8 + h) * 8 + w] += 1.0f;
-    }
-  }
-  images = from_vector(px, {count, 1, 8, 8});
-  labels = from_vector(lab, {count});
-}
-
 TEST(MaskLayer, NamesInitTrainAndEval) {
   Model model(masked_net(6, {}), {.seed = 1});
   const auto masks = mask_layers(model.root());
@@ -66,7 +48,7 @@ TEST(MaskLayer, NamesInitTrainAndEval) {
   configure_masks(model.root(), 42);
   EXPECT_EQ(masks[1].second->layer_id(), 1u);
   Tensor x, y;
-  bars(6, x, y);
+  test::make_bars(6, x, y);
   // Training draws a fresh mask per step, the same one for the same (seed, step).
   set_mask_step(model.root(), 3);
   model(x);
@@ -95,7 +77,7 @@ struct SearchResult {
 
 SearchResult tiny_search(double relative_lambda, int steps, double logit_lr = 0.1, double eps = 1.0) {
   Tensor x, y;
-  bars(60, x, y);
+  test::make_bars(60, x, y);
   Model model(masked_net(12, {.tau = 1e-3}), {.seed = 3});
   configure_masks(model.root(), 7);
   const ChannelGraph graph = ChannelGraph::trace(sum(model(x)), named(model));

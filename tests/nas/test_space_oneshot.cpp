@@ -9,35 +9,12 @@
 #include "nas/objective.h"
 #include "nas/space.h"
 #include "nn/nn.h"
-#include "test_util.h"
+#include "space_test_util.h"
 
 namespace figs::nas {
 namespace {
 
-Tensor input_for(const SearchSpace& s, int64_t n) {
-  const Shape in = s.input_shape();
-  Generator g(1);
-  return uniform({n, in[0], in[1], in[2]}, -1, 1, g, {DType::Float32, Device::cpu(), MemoryFormat::ChannelsLast});
-}
-
-ChannelGraph trace_net(nn::Module& net, const SearchSpace& s) {
-  ChannelGraph::NamedParameters params;
-  for (const nn::NamedTensor& p : net.named_parameters()) params.push_back({p.name, p.tensor});
-  return ChannelGraph::trace(sum(net(input_for(s, 2))), params);
-}
-
-// Sets every ConvUnit mask to keep exactly the first `widths[key]` channels (logits +-20).
-void set_masks_to(nn::Module& net, const WidthMap& widths) {
-  NoGradGuard no_grad;
-  for (auto& [path, mask] : mask_layers(net)) {
-    const std::string key = path.substr(0, path.size() - std::string(".mask").size());
-    auto it = widths.find(key);
-    const int64_t keep = it == widths.end() ? 0 : it->second;  // depthwise masks: add nothing
-    std::vector<float> v(mask->channels());
-    for (int64_t c = 0; c < mask->channels(); ++c) v[c] = c < keep ? 20.f : -20.f;
-    raw::copy_(mask->logits(), from_vector(v, {mask->channels()}));
-  }
-}
+using namespace figs::nas::test;  // space_test_util.h
 
 TEST(SpaceOneShot, PresetsBuildAndTheSmallOnesRun) {
   for (const std::string preset : {"tiny28", "small28", "small32", "imagenet"}) {
@@ -103,14 +80,7 @@ TEST(SpaceOneShot, MasksExportRebuildRoundTrip) {
   const nn::ModulePtr rebuilt = make_space_from_json(back.space_json)->build(back.widths);
   EXPECT_EQ(rebuilt->num_parameters(), arch.params);
   // The supernet's reported counts at these masks equal the rebuilt network's.
-  std::vector<std::vector<double>> pi;
-  for (const TracedMask& m : g.masks()) {
-    std::vector<double> v;
-    for (double nu : m.logits.to_vector<double>()) v.push_back(nu > 0 ? 1.0 : 0.0);
-    pi.push_back(v);
-  }
-  std::vector<bool> alive;
-  for (double p : g.group_probabilities(pi)) alive.push_back(p >= 0.5);
+  const std::vector<bool> alive = alive_groups(g);
   EXPECT_EQ(g.count(CostKind::Params, alive), arch.params);
   EXPECT_EQ(g.count(CostKind::Macs, alive), arch.macs);
 }

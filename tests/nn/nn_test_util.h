@@ -14,6 +14,8 @@
 
 namespace figs::nn::test {
 
+using figs::test::make_bars;  // tests/test_util.h
+
 // A module holding parameters with given values; a name "a.b" puts b in a child Holder "a".
 class Holder : public Module {
  public:
@@ -44,27 +46,6 @@ inline void set_grad(const Model& model, const std::string& name, const std::vec
 
 inline std::vector<float> values(const Model& model, const std::string& name) {
   return model.param_slot(name).tensor.to_vector<float>();
-}
-
-// Noisy 8x8 images of one bar each; label 0 = horizontal, 1 = vertical, 2 = diagonal.
-inline void make_bars(int count, Tensor& images, Tensor& labels, uint64_t seed = 5) {
-  constexpr int S = 8;
-  Generator gen(seed, 77);
-  const std::vector<float> noise = uniform({count, 1, S, S}, -0.2, 0.2, gen).to_vector<float>();
-  const std::vector<float> where = uniform({count, 2}, 0, 1, gen).to_vector<float>();
-  std::vector<float> px(noise);
-  std::vector<int64_t> lab(count);
-  for (int i = 0; i < count; ++i) {
-    const int kind = i % 3;
-    const int pos = static_cast<int>(where[2 * i] * S), start = static_cast<int>(where[2 * i + 1] * 3);
-    lab[i] = kind;
-    for (int t = start; t < start + 5; ++t) {
-      const int h = kind == 0 ? pos : t, w = kind == 1 ? pos : (kind == 0 ? t : (t + pos) % S);
-      px[(i * S + h) * S + w] += 1.0f;
-    }
-  }
-  images = from_vector(px, {count, 1, S, S});
-  labels = from_vector(lab, {count});
 }
 
 // conv-BN-ReLU, pool, separable conv-BN-ReLU6, global pool, linear: every layer family once.
