@@ -146,7 +146,14 @@ ChannelGraph ChannelGraph::trace(const Tensor& output, const NamedParameters& pa
       mask_logits[node] = in[0].leaf.get();
     } else if (pass_through_ops().count(op)) {
       slot = input_slot(*node, 0);
-      if (op == "batch_norm" && in.size() > 1 && in[1].defined) g.norms_.push_back({slot, C});
+      if (op == "batch_norm" && in.size() > 1 && in[1].defined) {
+        CountedNorm n{slot, C, "", Tensor()};
+        if (in[1].leaf) {
+          auto it = leaf_names.find(in[1].leaf.get());
+          if (it != leaf_names.end()) n.weight_name = it->second->first, n.weight = it->second->second;
+        }
+        g.norms_.push_back(n);
+      }
       if (op == "channel_scale" && in[1].node && mask_logits.count(in[1].node.get())) {
         const AutogradMeta* meta = mask_logits[in[1].node.get()];
         auto it = leaf_names.find(meta);

@@ -51,9 +51,12 @@ struct CostedOp {
   double coeff(CostKind kind) const { return kind == CostKind::Params ? kh * kw : kh * kw * out_h * out_w; }
 };
 
-// A BatchNorm with affine parameters: 2 parameters per alive channel in reported counts.
+// A BatchNorm with affine parameters: 2 parameters per alive channel in reported counts. Its
+// scale (gamma) is MorphNet's source of channel importance (nas/morphnet.h).
 struct CountedNorm {
   int64_t slot = 0, channels = 0;
+  std::string weight_name;  // of gamma, e.g. "layer1.0.conv1.bn.weight" ("" when not a named parameter)
+  Tensor weight;            // gamma (C), the parameter itself; undefined when not a named parameter
 };
 
 class ChannelGraph {
@@ -65,6 +68,7 @@ class ChannelGraph {
 
   const std::vector<TracedMask>& masks() const { return masks_; }
   const std::vector<CostedOp>& ops() const { return ops_; }
+  const std::vector<CountedNorm>& norms() const { return norms_; }
   int64_t num_slots() const { return static_cast<int64_t>(group_of_.size()); }
   int64_t num_groups() const { return num_groups_; }
   int64_t group_of(int64_t slot) const { return group_of_[slot]; }

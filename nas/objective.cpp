@@ -26,6 +26,11 @@ Tensor CostPenalty::operator()(const std::vector<Tensor>& sampled) {
   return mul_scalar(cost, lambda_);
 }
 
+void CostPenalty::set_lambda(double lambda) {
+  FIGS_CHECK(std::isfinite(lambda) && lambda >= 0, "CostPenalty: lambda must be >= 0, got ", lambda);
+  lambda_ = lambda;
+}
+
 std::vector<LayerWidth> export_widths(const ChannelGraph& graph, WidthRule rule, double threshold,
                                       const std::vector<Tensor>& last_masks) {
   const auto& masks = graph.masks();

@@ -26,6 +26,8 @@ class CostPenalty {
   // given relaxed masks for the sampled/reference forms).
   Tensor operator()(const std::vector<Tensor>& sampled = {});
   double lambda() const { return lambda_; }
+  // For a controller that sets lambda during the search (nas/budget.h); >= 0, in 1/cost units.
+  void set_lambda(double lambda);
   double initial_cost() const { return initial_cost_; }
   double last_cost() const { return last_cost_; }  // real units (params or MACs) at the last call
   const PenaltyOptions& options() const { return options_; }

@@ -4,7 +4,9 @@
 
 #include "nas/objective.h"
 
+#include <algorithm>
 #include <mutex>
+#include <set>
 
 namespace figs::nas {
 
@@ -116,6 +118,54 @@ WidthMap width_map_from_export(const SearchSpace& space, const std::vector<Layer
     if (full.count(key)) out[key] = w.width;
   }
   return out;
+}
+
+WidthMap keep_network_connected(const SearchSpace& space, WidthMap widths,
+                                const std::map<std::string, double>& key_scores, std::vector<std::string>* changes) {
+  const WidthMap full = space.full_widths();
+  auto width = [&](const std::string& key) {
+    auto it = widths.find(key);
+    return it == widths.end() ? full.at(key) : it->second;
+  };
+  auto raise = [&](const std::string& key, const std::string& why) {
+    const int64_t w = std::min(space.width_quantum(key), full.at(key));
+    if (changes) changes->push_back(key + ": 0 -> " + std::to_string(w) + " (" + why + ")");
+    widths[key] = w;
+  };
+  const std::vector<OperatorChoice> choices = space.operator_choices();
+  std::set<std::string> removable;
+  for (const OperatorChoice& c : choices) removable.insert(c.keys.begin(), c.keys.end());
+  for (const auto& [key, w] : full)
+    if (!removable.count(key) && width(key) == 0) raise(key, "it cannot be removed");
+
+  // Choices of one group are contiguous (operator_choices()' contract).
+  for (size_t begin = 0; begin < choices.size();) {
+    size_t end = begin;
+    while (end < choices.size() && choices[end].group == choices[begin].group) ++end;
+    auto removed = [&](const OperatorChoice& c) {
+      for (const std::string& k : c.keys)
+        if (width(k) == 0) return true;
+      return false;
+    };
+    bool any_kept = false;
+    for (size_t i = begin; i < end; ++i) any_kept = any_kept || !removed(choices[i]);
+    if (choices[begin].group_needs_one && !any_kept) {
+      size_t best = begin;
+      double best_score = -1;
+      for (size_t i = begin; i < end; ++i) {
+        double score = 0;
+        for (const std::string& k : choices[i].keys) {
+          auto it = key_scores.find(k);
+          score += it == key_scores.end() ? 0.0 : it->second;
+        }
+        if (score > best_score) best = i, best_score = score;
+      }
+      for (const std::string& k : choices[best].keys)
+        if (width(k) == 0) raise(k, "'" + choices[best].group + "' must keep one operator");
+    }
+    begin = end;
+  }
+  return widths;
 }
 
 }  // namespace figs::nas

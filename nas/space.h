@@ -22,6 +22,22 @@ namespace figs::nas {
 
 using WidthMap = std::map<std::string, int64_t>;
 
+// An operator a width map can remove (docs/spaces.md, "Operator choices"): random search
+// samples subsets of them, and exports keep the network connected with them.
+//   name   its module path, e.g. "cell0.block1.sep3", "stage2.0.k3_e6", "layer1.1" (a branch)
+//   group  the block / layer it is an alternative in, e.g. "cell0.block1", "stage2.0"
+//   keys   its free width keys: setting them all to 0 removes the operator (and what only it
+//          fed); keys tied to a stream are never listed (a stream cannot be 0)
+//   group_needs_one  whether the group must keep at least one of its choices to stay connected
+//          (false when the group has an operator that cannot be removed: a parameterless op, an
+//          identity shortcut, a shape-changing skip conv); the same on every choice of a group
+struct OperatorChoice {
+  std::string name;
+  std::string group;
+  std::vector<std::string> keys;
+  bool group_needs_one = false;
+};
+
 struct BuildOptions {
   bool masks = false;  // the supernet: a MaskLayer in every ConvUnit
   MaskOptions mask_options;
@@ -40,6 +56,15 @@ class SearchSpace {
   virtual WidthMap full_widths() const = 0;
   // The network at `widths` (unknown keys and widths above full are errors).
   virtual nn::ModulePtr build(const WidthMap& widths, const BuildOptions& options = {}) const = 0;
+  // The operators a width map can remove, in a fixed order (groups contiguous). Keys that are in
+  // no choice's `keys` must stay >= 1: a 0 there would cut the network (a stream, a stem, a head).
+  virtual std::vector<OperatorChoice> operator_choices() const = 0;
+  // Widths of `key` must be a multiple of this (2 for the grouped convs of FBNet's g2 blocks and
+  // the streams around them; 1 elsewhere).
+  virtual int64_t width_quantum(const std::string& key) const {
+    (void)key;
+    return 1;
+  }
 
  protected:
   // Width of `key` in `widths` (full when absent); checks the key is known and the width valid.
@@ -77,5 +102,16 @@ std::string width_key_of_mask(const std::string& logits_name);
 // space has no key for (depthwise units, whose width is their input's) are left out.
 struct LayerWidth;
 WidthMap width_map_from_export(const SearchSpace& space, const std::vector<LayerWidth>& exported);
+
+// Makes an exported map buildable where a search removed too much (operator_choices()):
+//   - a key in no choice (a stream, a stem, a head; also One-Shot's last-block proj) at 0 gets
+//     width_quantum(key) (tied keys share one group, so they are all 0 and all raised together);
+//   - a group that must keep one choice but lost all of them gets back the choice with the
+//     highest score (the sum of key_scores over its keys; ties: the first), each of its 0 keys at
+//     width_quantum(key).
+// Each change is appended to `changes` (when given) as "key: 0 -> w (why)".
+WidthMap keep_network_connected(const SearchSpace& space, WidthMap widths,
+                                const std::map<std::string, double>& key_scores = {},
+                                std::vector<std::string>* changes = nullptr);
 
 }  // namespace figs::nas

@@ -39,6 +39,7 @@
 // network and are errors naming the keys.
 #include <algorithm>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <set>
 
 #include "autograd/ops.h"
@@ -373,6 +374,31 @@ class FBNetSpace : public SearchSpace {
 
   int64_t width(const WidthMap& widths, const std::string& key) const { return width_of(widths, key); }
 
+  // Every candidate block of every layer (its pw at 0 removes it). `skip` is an operator too,
+  // but never a choice: in a same-shape layer it is the layer's own residual (always there), and
+  // in a shape-changing layer its conv writes into the stream (a tied key, never 0). So a layer
+  // needs one of its blocks only when it changes shape and its menu has no skip.
+  std::vector<OperatorChoice> operator_choices() const override {
+    std::vector<OperatorChoice> out;
+    for (const LayerSpec& l : layers_) {
+      bool skip = false;
+      for (const Candidate& cand : l.candidates) skip = skip || cand.skip;
+      for (const Candidate& cand : l.candidates)
+        if (!cand.skip) {
+          const std::string p = l.path + "." + cand.name;
+          out.push_back({p, l.path, {p + ".pw"}, !l.residual && !skip});
+        }
+    }
+    return out;
+  }
+
+  // Note [FBNet group convs]: a gG block needs its input stream, its pw and its output stream
+  // to be multiples of G.
+  int64_t width_quantum(const std::string& key) const override {
+    auto it = quantum_.find(key);
+    return it == quantum_.end() ? 1 : it->second;
+  }
+
   nn::ModulePtr build(const WidthMap& widths, const BuildOptions& options) const override {
     check_keys(widths);
     return std::make_shared<FBNetNet>(*this, widths, options);
@@ -435,11 +461,26 @@ class FBNetSpace : public SearchSpace {
         layers_.push_back(l);
         in = l.out;
       }
+    // Width quanta of the g2 blocks (the input stream is the previous layer's, or the stem's).
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      const int in_stream = i == 0 ? 0 : layers_[i - 1].stream;
+      for (const Candidate& cand : layers_[i].candidates) {
+        if (cand.groups == 1) continue;
+        auto require = [&](const std::string& key) {
+          int64_t& q = quantum_.try_emplace(key, 1).first->second;
+          q = std::lcm(q, static_cast<int64_t>(cand.groups));
+        };
+        require(layers_[i].path + "." + cand.name + ".pw");
+        for (int stream : {in_stream, layers_[i].stream})
+          for (const std::string& key : tied_[stream].keys) require(key);
+      }
+    }
   }
 
   FBNetConfig c_;
   std::vector<LayerSpec> layers_;
   std::vector<TiedSet> tied_;
+  std::map<std::string, int64_t> quantum_;  // keys whose widths must be multiples (g2 blocks)
 };
 
 ConvUnitOptions unit(int k, int stride, bool relu_after, bool depthwise, bool mask, const BuildOptions& o) {

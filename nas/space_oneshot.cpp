@@ -170,6 +170,28 @@ class OneShotSpace : public SearchSpace {
 
   int64_t width(const WidthMap& widths, const std::string& key) const { return width_of(widths, key); }
 
+  // Every operator with convs in every block; the parameterless ones (identity, max3, avg3)
+  // cannot be removed, so a block whose menu has one never needs a choice to stay.
+  std::vector<OperatorChoice> operator_choices() const override {
+    bool parameterless = false;
+    for (const std::string& op : c_.ops) parameterless = parameterless || op == "identity" || op == "max3" || op == "avg3";
+    std::vector<OperatorChoice> out;
+    for (int i = 0; i < c_.cells; ++i)
+      for (int j = 0; j < c_.blocks; ++j) {
+        const std::string block = "cell" + std::to_string(i) + ".block" + std::to_string(j);
+        for (const std::string& op : c_.ops) {
+          const std::string p = block + "." + op;
+          if (is_sep(op)) out.push_back({p, block, {p + ".pw1", p + ".pw2"}, !parameterless});
+          if (op == "conv17_71") out.push_back({p, block, {p + ".conv17", p + ".conv71"}, !parameterless});
+        }
+        // The last block's projection only feeds the cell's concat: at 0 the whole block goes.
+        // Its alternatives are the cell's other blocks, which always stay (tied to the stream).
+        if (j + 1 == c_.blocks && c_.aggregator == "concat")
+          out.push_back({block, "cell" + std::to_string(i), {block + ".proj"}, c_.blocks == 1});
+      }
+    return out;
+  }
+
  private:
   void validate() const {
     FIGS_CHECK(c_.width >= 1 && c_.cells >= 1 && c_.blocks >= 1, "oneshot: width, cells and blocks must be >= 1");
@@ -201,6 +223,9 @@ ConvUnitOptions unit(int kh, int kw, const BuildOptions& o, bool relu_before = t
 Block::Block(const OneShotSpace& space, const std::string& path, int channels, int stream, const WidthMap& widths,
              const BuildOptions& options)
     : nn::Module("OneShotBlock"), concat_(space.config().aggregator == "concat") {
+  // The last block's projection only feeds the cell's concat: at width 0 the block vanishes with
+  // everything that only fed it (its operators), and the concat drops it.
+  if (concat_ && stream == 0 && space.width(widths, path + ".proj") == 0) return;
   int concat_channels = 0;
   for (const std::string& op : space.config().ops) {
     if (op == "identity" || op == "max3" || op == "avg3") {
@@ -237,7 +262,6 @@ Block::Block(const OneShotSpace& space, const std::string& path, int channels, i
     const int w = static_cast<int>(space.width(widths, path + ".proj"));
     FIGS_CHECK(stream == 0 || w == stream, "oneshot: '", path, ".proj' has width ", w, " but is tied to its cell's stream "
                "of width ", stream, " (adapt_prev): tied keys need one width");
-    FIGS_CHECK(w > 0, "oneshot: '", path, ".proj' has width 0 (remove the block's operators instead)");
     proj_ = register_module("proj", std::make_shared<ConvUnit>(concat_channels, w, unit(1, 1, options)));
     out_channels_ = w;
   }

@@ -257,6 +257,20 @@ class ResNetSpace : public SearchSpace {
 
   int64_t width(const WidthMap& widths, const std::string& key) const { return width_of(widths, key); }
 
+  // Every block's residual branch: its free inner convs at 0 remove it, leaving
+  // ReLU(shortcut(x)) (identity or projection), so no block ever needs its branch.
+  std::vector<OperatorChoice> operator_choices() const override {
+    std::vector<OperatorChoice> out;
+    for (size_t s = 0; s < c_.blocks.size(); ++s)
+      for (int b = 0; b < c_.blocks[s]; ++b) {
+        const std::string p = block_path(s, b);
+        OperatorChoice c{p, p, {p + ".conv1"}, false};
+        if (bottleneck()) c.keys.push_back(p + ".conv2");
+        out.push_back(c);
+      }
+    return out;
+  }
+
   nn::ModulePtr build(const WidthMap& widths, const BuildOptions& options) const override {
     check_keys(widths);
     return std::make_shared<ResNetNet>(*this, widths, options);

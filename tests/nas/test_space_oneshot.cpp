@@ -20,7 +20,7 @@ TEST(SpaceOneShot, PresetsBuildAndTheSmallOnesRun) {
   for (const std::string preset : {"tiny28", "small28", "small32", "imagenet"}) {
     SCOPED_TRACE(preset);
     const auto space = make_space("oneshot", preset);
-    const nn::ModulePtr net = space->build(space->full_widths(), {.masks = true});
+    const nn::ModulePtr net = space->build(space->full_widths(), {.masks = true, .mask_options = {}});
     EXPECT_GT(net->num_parameters(), 0);
     if (preset != "imagenet") {
       NoGradGuard no_grad;
@@ -33,7 +33,7 @@ TEST(SpaceOneShot, PresetsBuildAndTheSmallOnesRun) {
 
 TEST(SpaceOneShot, SupernetAtFullWidthCostsWhatTheFullExportCounts) {
   const auto space = make_space("oneshot", "tiny28");
-  const nn::ModulePtr super = space->build(space->full_widths(), {.masks = true});
+  const nn::ModulePtr super = space->build(space->full_widths(), {.masks = true, .mask_options = {}});
   set_masks_to(*super, space->full_widths());
   const nn::ModulePtr plain = space->build(space->full_widths());
   const ChannelGraph sg = trace_net(*super, *space), pg = trace_net(*plain, *space);
@@ -62,7 +62,7 @@ TEST(SpaceOneShot, MasksExportRebuildRoundTrip) {
       w = 1 + static_cast<int64_t>(uniform({1}, 0, 1, gen).item<float>() * (w - 1));
     }
   }
-  const nn::ModulePtr super = space->build(space->full_widths(), {.masks = true});
+  const nn::ModulePtr super = space->build(space->full_widths(), {.masks = true, .mask_options = {}});
   set_masks_to(*super, widths);
   const ChannelGraph g = trace_net(*super, *space);
   const WidthMap exported = width_map_from_export(*space, export_widths(g));

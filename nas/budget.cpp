@@ -1,0 +1,75 @@
+#include "nas/budget.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace figs::nas {
+
+LambdaController::LambdaController(double target, double initial_lambda, const LambdaControllerOptions& options)
+    : target_(target), current_target_(target), lambda_(initial_lambda), dual_(initial_lambda), options_(options) {
+  FIGS_CHECK(std::isfinite(target) && target > 0, "LambdaController: the target cost must be > 0, got ", target);
+  FIGS_CHECK(std::isfinite(initial_lambda) && initial_lambda > 0, "LambdaController: the initial lambda must be > 0 "
+             "(dual ascent moves log(lambda)), got ", initial_lambda);
+  FIGS_CHECK(options.gain > 0 && options.brake >= 0 && options.dead_band >= 0 && options.range >= 1 &&
+                 options.ramp_updates >= 0,
+             "LambdaController: needs gain > 0, brake >= 0, dead_band >= 0 and range >= 1 (got ", options.gain, ", ",
+             options.brake, ", ", options.dead_band, ", ", options.range, ")");
+  min_lambda_ = initial_lambda / options.range;
+  max_lambda_ = initial_lambda * options.range;
+}
+
+void LambdaController::restore(const State& s) {
+  FIGS_CHECK(s.lambda >= 0 && s.dual > 0 && s.updates >= 0, "LambdaController::restore: not a controller state (lambda ",
+             s.lambda, ", dual ", s.dual, ", updates ", s.updates, ")");
+  lambda_ = s.lambda, dual_ = s.dual, current_target_ = s.current_target, first_cost_ = s.first_cost;
+  last_error_ = s.last_error, updates_ = s.updates;
+}
+
+double LambdaController::update(double current_cost) {
+  FIGS_CHECK(std::isfinite(current_cost) && current_cost >= 0, "LambdaController: the current cost must be a finite "
+             "number >= 0, got ", current_cost);
+  // A cost of 0 is as far below the target as the clamp allows.
+  if (updates_ == 0) first_cost_ = current_cost;
+  ++updates_;
+  current_target_ = target_;
+  if (options_.ramp_updates > 0 && first_cost_ > target_) {
+    const double f = std::min(1.0, static_cast<double>(updates_) / static_cast<double>(options_.ramp_updates));
+    current_target_ = std::exp((1 - f) * std::log(first_cost_) + f * std::log(target_));
+  }
+  last_error_ = current_cost > 0 ? std::log(current_cost / current_target_) : -1.0;
+  const double e = std::clamp(last_error_, -1.0, 1.0);
+  if (std::abs(last_error_) > options_.dead_band)
+    dual_ = std::clamp(dual_ * std::exp(options_.gain * e), min_lambda_, max_lambda_);
+  lambda_ = options_.brake > 0 ? dual_ * std::clamp(last_error_ / options_.brake, 0.0, 1.0) : dual_;
+  return lambda_;
+}
+
+double exported_count(const ChannelGraph& graph, CostKind kind) {
+  const auto& masks = graph.masks();
+  std::vector<std::vector<double>> pi;
+  for (const TracedMask& m : masks) {
+    std::vector<double> v = m.logits.to_vector<double>();
+    for (double& x : v) x = x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
+    pi.push_back(std::move(v));
+  }
+  const std::vector<double> p = graph.group_probabilities(pi);
+  // Groups under a mask start dead; each mask revives its floor(sum p) most probable channels.
+  std::vector<bool> alive(graph.num_groups(), true);
+  for (const TracedMask& m : masks)
+    for (int64_t c = 0; c < m.channels; ++c) alive[graph.group_of(m.slot + c)] = false;
+  for (const TracedMask& m : masks) {
+    double sum = 0;
+    for (int64_t c = 0; c < m.channels; ++c) sum += p[graph.group_of(m.slot + c)];
+    const int64_t width = static_cast<int64_t>(std::floor(sum + 1e-6));  // as export_widths
+    std::vector<int64_t> order(m.channels);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+      return p[graph.group_of(m.slot + a)] > p[graph.group_of(m.slot + b)];
+    });
+    for (int64_t i = 0; i < width; ++i) alive[graph.group_of(m.slot + order[i])] = true;
+  }
+  return graph.count(kind, alive);
+}
+
+}  // namespace figs::nas
