@@ -7,6 +7,7 @@
 #include "nas/mask_layer.h"
 #include "nas/objective.h"
 #include "nas/recalibrate.h"
+#include "nas/search.h"
 #include "nn/nn.h"
 #include "test_util.h"
 
@@ -127,6 +128,98 @@ TEST(TinySearch, ZeroLambdaKeepsEveryChannel) {
   for (const LayerWidth& w : r.widths) EXPECT_GE(w.width, w.channels - 1) << w.mask;
   EXPECT_NEAR(r.final_cost, r.initial_cost, 0.05 * r.initial_cost);
   EXPECT_GT(r.accuracy, 0.8);
+}
+
+TEST(TauSchedule, ConstantByDefaultGeometricWhenAnnealed) {
+  EXPECT_EQ(TauSchedule{}.at(0), 1e-3);  // the spec's default: fixed, no annealing
+  EXPECT_EQ(TauSchedule::constant(0.5).at(1000), 0.5);
+  const TauSchedule t = TauSchedule::geometric(1.0, 1e-2, 10);
+  EXPECT_DOUBLE_EQ(t.at(0), 1.0);
+  EXPECT_NEAR(t.at(5), 0.1, 1e-12);  // halfway in log space
+  EXPECT_NEAR(t.at(10), 1e-2, 1e-15);
+  EXPECT_NEAR(t.at(50), 1e-2, 1e-15);  // constant after the schedule
+  EXPECT_ERROR_MENTIONS(TauSchedule::geometric(1.0, 0.0, 10).at(1), "tau must be > 0");
+}
+
+TEST(MaskLayerStats, KeepProbabilitiesOfKnownLogits) {
+  Model model(masked_net(3, {}), {.seed = 1});
+  const double l3 = std::log(3.0);
+  {
+    NoGradGuard no_grad;
+    raw::copy_(model.param_slot("mask1.logits").tensor, from_vector<float>({0.f, float(l3), float(-l3)}, {3}));
+  }
+  const std::vector<MaskLayerStats> s = mask_layer_stats(model.root());
+  ASSERT_EQ(s.size(), 2u);
+  EXPECT_EQ(s[0].name, "mask1");
+  EXPECT_EQ(s[0].channels, 3);
+  EXPECT_EQ(s[0].alive, 2);  // pi = 0.5, 0.75, 0.25: 0.5 counts as kept (pi >= 0.5)
+  EXPECT_NEAR(s[0].sum_p, 1.5, 1e-6);
+  EXPECT_NEAR(s[0].mean, 0.5, 1e-6);
+  EXPECT_NEAR(s[0].stddev, std::sqrt(0.125 / 3), 1e-6);
+  EXPECT_NEAR(s[0].min, 0.25, 1e-6);
+  EXPECT_NEAR(s[0].max, 0.75, 1e-6);
+  EXPECT_NEAR(s[1].mean, 1 / (1 + std::exp(-2.5)), 1e-6);  // untouched: the init logit 2.5
+  EXPECT_EQ(s[1].stddev, 0.0);
+}
+
+// ArchitectureSearch must be exactly the loop written out by hand (tiny_search above): same
+// noise, same loss, same updates; its hooks see every step in order.
+TEST(ArchitectureSearch, EqualsTheHandWrittenLoopAndCallsHooks) {
+  Tensor x, y;
+  test::make_bars(30, x, y);
+  auto run = [&](bool driver, std::vector<SearchStepStats>* seen) {
+    Model model(masked_net(8, {.tau = 1e-3}), {.seed = 3});
+    configure_masks(model.root(), 7);
+    const ChannelGraph graph = ChannelGraph::trace(sum(model(x)), named(model));
+    CostPenalty penalty(graph, {.kind = CostKind::Params, .lambda = 8.0, .relative_lambda = true});
+    Adam opt(model, {.lr = 0.01, .eps = 1.0}, {ParamGroupSpec{.name = "logits", .selects = [](const std::string& n) {
+                                     return n.size() > 7 && n.substr(n.size() - 7) == ".logits";
+                                   }, .lr = 0.1, .weight_decay = 0.0}});
+    if (driver) {
+      ArchitectureSearch search(model, penalty, opt);
+      search.on_step([&](const SearchStepStats& s, ArchitectureSearch& self) {
+        seen->push_back(s);
+        EXPECT_EQ(self.steps_done(), s.step);
+      });
+      for (int step = 0; step < 25; ++step) search.step(x, y);
+    } else {
+      for (int step = 0; step < 25; ++step) {
+        set_mask_step(model.root(), step);
+        opt.zero_grad();
+        backward(add(cross_entropy(model(x), y), penalty()));
+        opt.step();
+      }
+    }
+    std::vector<float> all;
+    for (const ArenaSlot& s : model.param_slots())
+      for (float v : s.tensor.to_vector<float>()) all.push_back(v);
+    return all;
+  };
+  std::vector<SearchStepStats> seen;
+  EXPECT_EQ(run(true, &seen), run(false, nullptr));
+  ASSERT_EQ(seen.size(), 25u);
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].step, static_cast<int64_t>(i) + 1);
+    EXPECT_EQ(seen[i].tau, 1e-3);
+    EXPECT_GT(seen[i].task_loss, 0.0);
+    EXPECT_GT(seen[i].cost, 0.0);
+    EXPECT_NEAR(seen[i].penalty, seen[i].lambda * seen[i].cost, 1e-6 * seen[i].penalty);
+    EXPECT_EQ(seen[i].channels, 16);
+    EXPECT_LE(seen[i].alive_channels, 16);
+  }
+}
+
+TEST(ArchitectureSearch, RefusesANetworkWithoutMasks) {
+  Tensor x, y;
+  test::make_bars(6, x, y);
+  Model model(masked_net(4, {}), {.seed = 1});
+  const ChannelGraph graph = ChannelGraph::trace(sum(model(x)), named(model));
+  CostPenalty penalty(graph, {});
+  auto plain = std::make_shared<Sequential>();
+  plain->add("fc", std::make_shared<Linear>(4, 2));
+  Model unmasked(plain, {.seed = 1});
+  Adam opt(unmasked, {});
+  EXPECT_ERROR_MENTIONS(ArchitectureSearch(unmasked, penalty, opt), "no mask layers");
 }
 
 }  // namespace

@@ -1,0 +1,94 @@
+#include "nas/search.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "autograd/engine.h"
+#include "autograd/ops.h"
+#include "core/autograd_meta.h"
+#include "core/backend.h"
+
+namespace figs::nas {
+
+double TauSchedule::at(int64_t step) const {
+  FIGS_CHECK(start > 0 && end > 0, "tau schedule: tau must be > 0, got start ", start, ", end ", end);
+  if (steps <= 0 || step >= steps) return steps <= 0 ? start : end;
+  const double t = static_cast<double>(std::max<int64_t>(step, 0)) / static_cast<double>(steps);
+  return start * std::pow(end / start, t);
+}
+
+std::vector<MaskLayerStats> mask_layer_stats(nn::Module& root) {
+  std::vector<MaskLayerStats> out;
+  for (auto& [name, mask] : mask_layers(root)) {
+    const std::vector<double> pi = mask->keep_probability().to_vector<double>();
+    MaskLayerStats s;
+    s.name = name;
+    s.channels = static_cast<int64_t>(pi.size());
+    s.min = *std::min_element(pi.begin(), pi.end());
+    s.max = *std::max_element(pi.begin(), pi.end());
+    for (double p : pi) {
+      s.sum_p += p;
+      s.alive += p >= 0.5;
+    }
+    s.mean = s.sum_p / s.channels;
+    double var = 0;
+    for (double p : pi) var += (p - s.mean) * (p - s.mean);
+    s.stddev = std::sqrt(var / s.channels);
+    out.push_back(s);
+  }
+  return out;
+}
+
+ArchitectureSearch::ArchitectureSearch(nn::Model& model, CostPenalty& penalty, nn::Optimizer& optimizer,
+                                       SearchOptions options)
+    : model_(model), penalty_(penalty), optimizer_(optimizer), options_(options),
+      masks_(mask_layers(model.root())), step_(static_cast<int64_t>(options.first_step)) {
+  FIGS_CHECK(!masks_.empty(), "ArchitectureSearch: the model has no mask layers (build the supernet with masks)");
+  options_.tau.at(0);  // validates the schedule
+  FIGS_CHECK(options_.warmup_steps >= 0, "ArchitectureSearch: warmup_steps must be >= 0, got ", options_.warmup_steps);
+  for (auto& [name, mask] : masks_) channels_ += mask->channels();
+}
+
+SearchStepStats ArchitectureSearch::step(const Tensor& images, const Tensor& labels) {
+  SearchStepStats s;
+  s.tau = options_.tau.at(step_);
+  s.warmup = step_ < options_.warmup_steps;
+  for (auto& [name, mask] : masks_) {
+    mask->set_step(static_cast<uint64_t>(step_));
+    mask->set_tau(s.tau);
+  }
+  model_.train();
+  optimizer_.zero_grad();
+  const Tensor task = cross_entropy(model_(images), labels);
+  if (s.warmup) {
+    {
+      NoGradGuard no_grad;
+      penalty_();  // the cost, for the log
+    }
+    backward(task);
+    // Frozen logits: a zero gradient is a zero update while the optimizer's state for them is
+    // still zero (it is, warmup comes first), for SGD and Adam alike.
+    for (auto& [name, mask] : masks_) {
+      const Tensor& g = mask->logits().grad();
+      if (g.defined()) backend_of(g).fill(g, 0.0);
+    }
+  } else {
+    const Tensor pen = penalty_();
+    backward(add(task, pen));
+    s.penalty = pen.item<double>();
+  }
+  optimizer_.step();
+  ++step_;
+
+  s.step = step_;
+  s.lambda = penalty_.lambda();
+  s.task_loss = task.item<double>();
+  s.cost = penalty_.last_cost();
+  s.channels = channels_;
+  for (auto& [name, mask] : masks_)
+    for (float nu : mask->logits().to_vector<float>()) s.alive_channels += nu >= 0;  // pi >= 0.5
+  for (const Hook& hook : hooks_) hook(s, *this);
+  return s;
+}
+
+}  // namespace figs::nas

@@ -1,0 +1,92 @@
+// One architecture-learning step, its statistics and hooks (../shared/spec/figs-method.md,
+// sections 1 and 3): the driver that `figs search` runs and that a C++ tool can run on its own
+// data loop.
+//
+//   ArchitectureSearch search(model, penalty, optimizer, {.tau = TauSchedule::constant(1e-3)});
+//   search.on_step([](const SearchStepStats& s, ArchitectureSearch&) { ... log s ... });
+//   for (batch : loader) search.step(images, labels);
+//
+// Each step: masks draw the noise of (seed, layer, step), tau follows its schedule, the loss is
+// cross-entropy + lambda * cost (cross-entropy alone, logits frozen, during the warmup steps),
+// one backward, one optimizer update, then the hooks run (in the order they were added; a hook
+// may change lambda through penalty(), e.g. a budget controller).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "nas/mask_layer.h"
+#include "nas/objective.h"
+#include "nn/model.h"
+#include "nn/optim/optimizer.h"
+
+namespace figs::nas {
+
+// Temperature over the search: constant (the spec's default, 1e-3) or geometric from `start` at
+// step 0 to `end` at step `steps` and constant after (the annealing option).
+struct TauSchedule {
+  double start = 1e-3, end = 1e-3;
+  int64_t steps = 0;
+  static TauSchedule constant(double tau) { return {tau, tau, 0}; }
+  static TauSchedule geometric(double start, double end, int64_t steps) { return {start, end, steps}; }
+  double at(int64_t step) const;
+};
+
+// The keep probabilities of one mask layer at a moment of the search.
+struct MaskLayerStats {
+  std::string name;    // module path of the mask layer, e.g. "cell0.block1.sep3.pw1.mask"
+  int64_t channels = 0;
+  int64_t alive = 0;   // #(pi >= 0.5): what the eval mask keeps
+  double sum_p = 0;    // sum of pi: the expected width (the export's floor(sum p) before ties)
+  double mean = 0, stddev = 0, min = 0, max = 0;  // of pi over the channels
+};
+std::vector<MaskLayerStats> mask_layer_stats(nn::Module& root);
+
+struct SearchStepStats {
+  int64_t step = 0;  // 1 after the first update
+  double tau = 0, lambda = 0;
+  bool warmup = false;  // logits frozen, penalty not applied (SearchOptions::warmup_steps)
+  double task_loss = 0, penalty = 0;
+  double cost = 0;  // the penalised cost (expected by default) in real units, before this update
+  int64_t alive_channels = 0, channels = 0;  // #(pi >= 0.5) after this update, over all masks
+};
+
+struct SearchOptions {
+  TauSchedule tau;
+  // Steps that train only the weights (under sampled masks, logits frozen, no penalty) before
+  // architecture learning starts: on short runs a network that has not learned anything yet gives
+  // every channel the same near-zero usefulness, and the cost term alone would decide the widths.
+  int64_t warmup_steps = 0;
+  uint64_t first_step = 0;  // resuming: the step count already done
+};
+
+class ArchitectureSearch {
+ public:
+  using Hook = std::function<void(const SearchStepStats&, ArchitectureSearch&)>;
+
+  // `model` must hold MaskLayers (configure_masks() already called with the run's seed); the
+  // penalty's graph must have been traced from it.
+  ArchitectureSearch(nn::Model& model, CostPenalty& penalty, nn::Optimizer& optimizer, SearchOptions options = {});
+
+  // One update on a batch: images (N, C, H, W) in the model's layout, labels int64 (N).
+  SearchStepStats step(const Tensor& images, const Tensor& labels);
+  void on_step(Hook hook) { hooks_.push_back(std::move(hook)); }
+
+  int64_t steps_done() const { return step_; }
+  CostPenalty& penalty() { return penalty_; }
+  nn::Model& model() { return model_; }
+  std::vector<MaskLayerStats> layer_stats() const { return mask_layer_stats(model_.root()); }
+
+ private:
+  nn::Model& model_;
+  CostPenalty& penalty_;
+  nn::Optimizer& optimizer_;
+  SearchOptions options_;
+  std::vector<std::pair<std::string, MaskLayer*>> masks_;
+  std::vector<Hook> hooks_;
+  int64_t step_ = 0, channels_ = 0;
+};
+
+}  // namespace figs::nas
