@@ -80,6 +80,14 @@ void Backend::cross_entropy_backward(const Tensor&, const Tensor&, double, const
                                      const Tensor&) {
   missing("cross_entropy_backward");
 }
+void Backend::sgd_step(const SgdStepParams&, const Tensor&, const Tensor&, const Tensor&, int64_t, int64_t) {
+  missing("sgd_step");
+}
+void Backend::adam_step(const AdamStepParams&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t,
+                        int64_t) {
+  missing("adam_step");
+}
+double Backend::sum_squares(const Tensor&) { missing("sum_squares"); }
 
 const char* unary_op_name(UnaryOp op) {
   switch (op) {

@@ -104,6 +104,21 @@ class Backend {
   virtual void cross_entropy_backward(const Tensor& logits, const Tensor& labels, double smoothing,
                                       const Tensor& gloss, const Tensor& glogits);
 
+  // --- optimizer updates on parameter arenas (nn/optim) ---------------------------------------
+  // params, grads and the state tensors are rank-1 contiguous float32 tensors of one length on
+  // this backend's device (a Model's arenas and the optimizer's arena-shaped state); a step
+  // updates elements [begin, end) of them in place, in one fused pass, evaluating exactly the
+  // float32 operations of core/params.h in that order (never contracted into FMAs), so every
+  // backend produces the same bits from the same inputs. `momentum` undefined: plain SGD.
+  virtual void sgd_step(const SgdStepParams& p, const Tensor& params, const Tensor& grads, const Tensor& momentum,
+                        int64_t begin, int64_t end);
+  virtual void adam_step(const AdamStepParams& p, const Tensor& params, const Tensor& grads, const Tensor& exp_avg,
+                         const Tensor& exp_avg_sq, int64_t begin, int64_t end);
+  // The sum of the squares of x's elements (x rank-1 contiguous float32), accumulated in
+  // float64: the global gradient norm of clipping. The summation order is the backend's own
+  // (documented where it is implemented), so backends agree to float64 rounding, not bitwise.
+  virtual double sum_squares(const Tensor& x);
+
  protected:
   [[noreturn]] void missing(const char* kernel) const;
 };

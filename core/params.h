@@ -28,6 +28,35 @@ struct BatchNormParams {
   double eps = 1e-5;
 };
 
+// One optimizer update over a range of a parameter arena (Backend::sgd_step / adam_step;
+// nn/optim/ computes these from its options and the step count). The hyperparameters arrive
+// already rounded to the float32 constants the update multiplies by, so every backend
+// evaluates the same float32 expression.
+//   SGD (nn/optim/sgd.h):   g = grad + weight_decay * p
+//                           without momentum:  p = p - lr * g
+//                           with momentum:     v = momentum * v + g;  p = p - lr * (nesterov ? g + momentum * v : v)
+struct SgdStepParams {
+  float lr = 0;
+  float weight_decay = 0;
+  float momentum = 0;     // read only when a momentum buffer is passed
+  bool nesterov = false;  // likewise
+};
+
+//   Adam (nn/optim/adam.h): g = grad (+ weight_decay * p unless decoupled)
+//                           p = p * decay                           (decoupled only)
+//                           m = beta1 * m + (1 - beta1) * g
+//                           v = beta2 * v + (1 - beta2) * g * g
+//                           p = p - step_size * m / (sqrt(v) * inv_sqrt_bc2 + eps)
+// (1 - beta) is computed in float32 from the float32 beta.
+struct AdamStepParams {
+  float step_size = 0;     // lr / (1 - beta1^t); TF epsilon: lr * sqrt(1 - beta2^t) / (1 - beta1^t)
+  float inv_sqrt_bc2 = 1;  // 1 / sqrt(1 - beta2^t); TF epsilon: 1
+  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+  float weight_decay = 0;  // L2 in the gradient (Adam); unused when decoupled
+  float decay = 1;         // AdamW: 1 - lr * weight_decay
+  bool decoupled = false;
+};
+
 // Elementwise ops of one input. `alpha` is the op's scalar where it has one.
 enum class UnaryOp : uint8_t {
   Neg,

@@ -63,6 +63,15 @@ class ReferenceBackend : public Backend {
                              const Tensor& loss) override;
   void cross_entropy_backward(const Tensor& logits, const Tensor& labels, double smoothing,
                               const Tensor& gloss, const Tensor& glogits) override;
+
+  // Optimizer updates (cpu/optim.cpp): plain loops over the arena range on the thread pool. The
+  // compiler vectorises them and there is nothing faster to choose, so CpuBackend inherits them
+  // unchanged (and does not count them per implementation).
+  void sgd_step(const SgdStepParams& p, const Tensor& params, const Tensor& grads, const Tensor& momentum,
+                int64_t begin, int64_t end) override;
+  void adam_step(const AdamStepParams& p, const Tensor& params, const Tensor& grads, const Tensor& exp_avg,
+                 const Tensor& exp_avg_sq, int64_t begin, int64_t end) override;
+  double sum_squares(const Tensor& x) override;
 };
 
 // A process-wide instance: the oracle tests compare fast kernels with.

@@ -1,90 +1,76 @@
-// The CUDA backend: device memory, copies, fills and the counter-based random fills.
-//
-// Compute kernels (depthwise conv, the fused mask, cuDNN/cuBLAS paths, ...) come with the CUDA
-// backend issue; until then those kernels throw "the cuda backend has no kernel for it yet"
-// (core/backend.cpp) rather than running anywhere else.
+// The CUDA backend: device memory (the caching allocator of cuda/allocator.h), copies, fills
+// and the counter-based random fills live here; the compute kernels live in one file per op
+// family (cuda/kernels.h lists them) and this class only routes each Backend method to one.
+// Every kernel runs on the legacy default stream of the tensor's device (the allocator's
+// reuse invariant).
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <mutex>
+#include <vector>
 
 #include "core/backend.h"
 #include "core/rng.h"
 #include "cuda/check.h"
 #include "cuda/cuda.h"
+#include "cuda/device.cuh"
+#include "cuda/kernels.h"
 
 namespace figs::cuda {
 
+int sm_count() {
+  int device = 0;
+  FIGS_CUDA_CHECK(cudaGetDevice(&device));
+  static std::mutex mutex;
+  static std::vector<int> counts;  // per device; 0 = not asked yet
+  std::lock_guard<std::mutex> lock(mutex);
+  if (static_cast<int>(counts.size()) <= device) counts.resize(device + 1, 0);
+  if (counts[device] == 0)
+    FIGS_CUDA_CHECK(cudaDeviceGetAttribute(&counts[device], cudaDevAttrMultiProcessorCount, device));
+  return counts[device];
+}
+
 namespace {
 
-// Shape and strides of one tensor, passed by value to kernels.
-struct StridedLayout {
-  int rank;
-  int64_t shape[Dims::kMaxRank];
-  int64_t strides[Dims::kMaxRank];
-};
-
-StridedLayout layout_of(const Tensor& t) {
-  StridedLayout l{};
-  l.rank = t.dim();
-  for (int d = 0; d < t.dim(); ++d) {
-    l.shape[d] = t.shape()[d];
-    l.strides[d] = t.strides()[d];
-  }
-  return l;
-}
-
-// Element offset of logical row-major index i.
-__device__ int64_t offset_of(int64_t i, const StridedLayout& l) {
-  int64_t off = 0;
-  for (int d = l.rank - 1; d >= 0; --d) {
-    off += (i % l.shape[d]) * l.strides[d];
-    i /= l.shape[d];
-  }
-  return off;
-}
-
-constexpr int kThreads = 256;
-int blocks_for(int64_t n) { return static_cast<int>((n + kThreads - 1) / kThreads); }
-
 template <class S, class D>
-__global__ void copy_strided_kernel(const S* src, StridedLayout ls, D* dst, StridedLayout ld, int64_t n) {
-  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i < n) dst[offset_of(i, ld)] = static_cast<D>(src[offset_of(i, ls)]);
+__global__ void copy_strided_kernel(const S* src, StridedLayout ls, D* dst, StridedLayout ld, int32_t n) {
+  FIGS_GRID_STRIDE(i, n) dst[offset_of(i, ld)] = static_cast<D>(src[offset_of(i, ls)]);
 }
 
 template <class T>
-__global__ void fill_kernel(T* out, StridedLayout l, int64_t n, T value) {
-  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i < n) out[offset_of(i, l)] = value;
+__global__ void fill_kernel(T* out, StridedLayout l, int32_t n, T value) {
+  FIGS_GRID_STRIDE(i, n) out[offset_of(i, l)] = value;
 }
 
 // Same numbers as cpu/reference/elementwise.h: element i uses block (seed, stream, counter + i).
 // The _rn intrinsics stop nvcc from contracting into FMAs, which would round differently.
 template <class T>
-__global__ void fill_uniform_kernel(T* out, StridedLayout l, int64_t n, RngDraw draw, double low, double high) {
-  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i >= n) return;
-  const PhiloxBlock b = philox_draw(draw.seed, draw.stream, draw.counter + i);
-  const double u = sizeof(T) == 4 ? uniform_open_f32(b.w[0]) : uniform_open_f64(b.w[0], b.w[1]);
-  out[offset_of(i, l)] = static_cast<T>(__dadd_rn(low, __dmul_rn(high - low, u)));
+__global__ void fill_uniform_kernel(T* out, StridedLayout l, int32_t n, RngDraw draw, double low, double high) {
+  FIGS_GRID_STRIDE(i, n) {
+    const PhiloxBlock b = philox_draw(draw.seed, draw.stream, draw.counter + static_cast<uint64_t>(i));
+    const double u = sizeof(T) == 4 ? uniform_open_f32(b.w[0]) : uniform_open_f64(b.w[0], b.w[1]);
+    out[offset_of(i, l)] = static_cast<T>(__dadd_rn(low, __dmul_rn(high - low, u)));
+  }
 }
 
 template <class T>
-__global__ void fill_normal_kernel(T* out, StridedLayout l, int64_t n, RngDraw draw, double mean, double stddev) {
-  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i >= n) return;
-  const PhiloxBlock b = philox_draw(draw.seed, draw.stream, draw.counter + i);
-  double u1, u2;
-  if (sizeof(T) == 4) {
-    u1 = uniform_open_f32(b.w[0]);
-    u2 = uniform_open_f32(b.w[1]);
-  } else {
-    u1 = uniform_open_f64(b.w[0], b.w[1]);
-    u2 = uniform_open_f64(b.w[2], b.w[3]);
+__global__ void fill_normal_kernel(T* out, StridedLayout l, int32_t n, RngDraw draw, double mean, double stddev) {
+  FIGS_GRID_STRIDE(i, n) {
+    const PhiloxBlock b = philox_draw(draw.seed, draw.stream, draw.counter + static_cast<uint64_t>(i));
+    double u1, u2;
+    if (sizeof(T) == 4) {
+      u1 = uniform_open_f32(b.w[0]);
+      u2 = uniform_open_f32(b.w[1]);
+    } else {
+      u1 = uniform_open_f64(b.w[0], b.w[1]);
+      u2 = uniform_open_f64(b.w[2], b.w[3]);
+    }
+    const double z = sqrt(-2.0 * log(u1)) * cos(2.0 * 3.14159265358979323846 * u2);
+    out[offset_of(i, l)] = static_cast<T>(__dadd_rn(mean, __dmul_rn(stddev, z)));
   }
-  const double z = sqrt(-2.0 * log(u1)) * cos(2.0 * 3.14159265358979323846 * u2);
-  out[offset_of(i, l)] = static_cast<T>(__dadd_rn(mean, __dmul_rn(stddev, z)));
 }
+
+int grid(int64_t n) { return static_cast<int>(blocks_for(n)); }
 
 template <class Fn>
 void dispatch_all(DType t, Fn&& fn) {
@@ -104,18 +90,13 @@ class CudaBackend final : public Backend {
     const int visible = device_count();
     FIGS_CHECK(device.index >= 0 && device.index < visible, "cuda: no device ", device, " (", visible,
                " CUDA devices visible)");
-    FIGS_CUDA_CHECK(cudaSetDevice(device.index));
-    void* p = nullptr;
-    if (nbytes > 0) FIGS_CUDA_CHECK(cudaMalloc(&p, nbytes));
-    return std::make_shared<Storage>(p, nbytes, device, [device](void* q) {
-      if (q == nullptr) return;
-      cudaSetDevice(device.index);
-      cudaFree(q);  // a destructor cannot throw; a failed free leaks rather than aborts
-    });
+    return allocate_device(nbytes, device.index);
   }
 
   void copy(const Tensor& src, const Tensor& dst) override {
     const int64_t n = dst.numel();
+    if (n == 0) return;
+    use_device_of(dst);
     if (src.dtype() == dst.dtype() && src.is_contiguous() && dst.is_contiguous()) {
       FIGS_CUDA_CHECK(cudaMemcpy(dst.raw_data(), src.raw_data(), n * dtype_size(src.dtype()),
                                  cudaMemcpyDeviceToDevice));
@@ -125,8 +106,9 @@ class CudaBackend final : public Backend {
       using S = decltype(s_tag);
       dispatch_all(dst.dtype(), [&](auto d_tag) {
         using D = decltype(d_tag);
-        copy_strided_kernel<S, D><<<blocks_for(n), kThreads>>>(src.data<S>(), layout_of(src), dst.data<D>(),
-                                                               layout_of(dst), n);
+        check_index_range("copy", dst);
+        copy_strided_kernel<S, D><<<grid(n), kThreads>>>(src.data<S>(), layout_of(src), dst.data<D>(), layout_of(dst),
+                                                         static_cast<int32_t>(n));
         FIGS_CUDA_CHECK_LAUNCH();
       });
     });
@@ -143,30 +125,137 @@ class CudaBackend final : public Backend {
   }
 
   void fill(const Tensor& out, double value) override {
+    if (!prepare("fill", out)) return;
     dispatch_all(out.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      fill_kernel<T><<<blocks_for(out.numel()), kThreads>>>(out.data<T>(), layout_of(out), out.numel(),
-                                                            static_cast<T>(value));
+      fill_kernel<T><<<grid(out.numel()), kThreads>>>(out.data<T>(), layout_of(out), static_cast<int32_t>(out.numel()),
+                                                      static_cast<T>(value));
       FIGS_CUDA_CHECK_LAUNCH();
     });
   }
 
   void fill_uniform(const Tensor& out, const RngDraw& draw, double low, double high) override {
+    if (!prepare("fill_uniform", out)) return;
     dispatch_floating(out.dtype(), "fill_uniform", [&](auto tag) {
       using T = decltype(tag);
-      fill_uniform_kernel<T><<<blocks_for(out.numel()), kThreads>>>(out.data<T>(), layout_of(out), out.numel(),
-                                                                    draw, low, high);
+      fill_uniform_kernel<T><<<grid(out.numel()), kThreads>>>(out.data<T>(), layout_of(out),
+                                                              static_cast<int32_t>(out.numel()), draw, low, high);
       FIGS_CUDA_CHECK_LAUNCH();
     });
   }
 
   void fill_normal(const Tensor& out, const RngDraw& draw, double mean, double stddev) override {
+    if (!prepare("fill_normal", out)) return;
     dispatch_floating(out.dtype(), "fill_normal", [&](auto tag) {
       using T = decltype(tag);
-      fill_normal_kernel<T><<<blocks_for(out.numel()), kThreads>>>(out.data<T>(), layout_of(out), out.numel(),
-                                                                   draw, mean, stddev);
+      fill_normal_kernel<T><<<grid(out.numel()), kThreads>>>(out.data<T>(), layout_of(out),
+                                                             static_cast<int32_t>(out.numel()), draw, mean, stddev);
       FIGS_CUDA_CHECK_LAUNCH();
     });
+  }
+
+  // --- compute: one kernel file per family (cuda/kernels.h) ------------------------------------
+  void unary(UnaryOp op, double alpha, const Tensor& x, const Tensor& y) override {
+    kernels::unary(op, alpha, x, y);
+  }
+  void unary_backward(UnaryOp op, double alpha, const Tensor& x, const Tensor& y, const Tensor& gy,
+                      const Tensor& gx) override {
+    kernels::unary_backward(op, alpha, x, y, gy, gx);
+  }
+  void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override {
+    kernels::binary(op, a, b, out);
+  }
+  void sum(const Tensor& x, const Tensor& out) override { kernels::sum(x, out); }
+  void matmul(const Tensor& a, const Tensor& b, const Tensor& out) override { kernels::matmul(a, b, out); }
+
+  // Depthwise on the own kernels, everything else on cuDNN.
+  void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& bias,
+                      const Tensor& y) override {
+    if (kernels::is_depthwise(p, x, w))
+      kernels::depthwise_conv2d_forward(p, x, w, bias, y);
+    else
+      kernels::cudnn_conv2d_forward(p, x, w, bias, y);
+  }
+  void conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, const Tensor& w, const Tensor& gx) override {
+    if (kernels::is_depthwise(p, gx, w))
+      kernels::depthwise_conv2d_backward_data(p, gy, w, gx);
+    else
+      kernels::cudnn_conv2d_backward_data(p, gy, w, gx);
+  }
+  void conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
+                              const Tensor& gbias) override {
+    if (kernels::is_depthwise(p, x, gw))
+      kernels::depthwise_conv2d_backward_weight(p, gy, x, gw, gbias);
+    else
+      kernels::cudnn_conv2d_backward_weight(p, gy, x, gw, gbias);
+  }
+
+  void max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& indices) override {
+    kernels::max_pool2d_forward(p, x, y, indices);
+  }
+  void max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& indices,
+                           const Tensor& gx) override {
+    kernels::max_pool2d_backward(p, gy, indices, gx);
+  }
+  void avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y) override {
+    kernels::avg_pool2d_forward(p, x, y);
+  }
+  void avg_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& gx) override {
+    kernels::avg_pool2d_backward(p, gy, gx);
+  }
+
+  void batch_norm_forward_training(const BatchNormParams& p, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                   const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
+                                   const Tensor& save_mean, const Tensor& save_invstd) override {
+    kernels::batch_norm_forward_training(p, x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd);
+  }
+  void batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                                    const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
+                                    const Tensor& y) override {
+    kernels::batch_norm_forward_inference(p, x, gamma, beta, running_mean, running_var, y);
+  }
+  void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                           const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
+                           const Tensor& gbeta) override {
+    kernels::batch_norm_backward(p, gy, x, gamma, mean, invstd, gx, ggamma, gbeta);
+  }
+
+  void channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& scale, const Tensor& gx,
+                              const Tensor& gscale) override {
+    kernels::channel_scale_backward(gy, x, scale, gx, gscale);
+  }
+
+  void log_softmax_forward(const Tensor& x, const Tensor& y) override { kernels::log_softmax_forward(x, y); }
+  void log_softmax_backward(const Tensor& y, const Tensor& gy, const Tensor& gx) override {
+    kernels::log_softmax_backward(y, gy, gx);
+  }
+  void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double smoothing,
+                             const Tensor& loss) override {
+    kernels::cross_entropy_forward(logits, labels, smoothing, loss);
+  }
+  void cross_entropy_backward(const Tensor& logits, const Tensor& labels, double smoothing, const Tensor& gloss,
+                              const Tensor& glogits) override {
+    kernels::cross_entropy_backward(logits, labels, smoothing, gloss, glogits);
+  }
+
+  // Optimizer updates (cuda/optim.cu).
+  void sgd_step(const SgdStepParams& p, const Tensor& params, const Tensor& grads, const Tensor& momentum,
+                int64_t begin, int64_t end) override {
+    kernels::sgd_step(p, params, grads, momentum, begin, end);
+  }
+  void adam_step(const AdamStepParams& p, const Tensor& params, const Tensor& grads, const Tensor& exp_avg,
+                 const Tensor& exp_avg_sq, int64_t begin, int64_t end) override {
+    kernels::adam_step(p, params, grads, exp_avg, exp_avg_sq, begin, end);
+  }
+  double sum_squares(const Tensor& x) override { return kernels::sum_squares(x); }
+
+ private:
+  // Selects out's device and checks the 32-bit index range; false when there is nothing to do.
+  static bool prepare(const char* kernel, const Tensor& out) {
+    if (out.numel() == 0) return false;
+    check_index_range(kernel, out);
+    use_device_of(out);
+    return true;
   }
 };
 

@@ -1,7 +1,9 @@
 // The CUDA entry points of a build configured with FIGS_WITH_CUDA=OFF. No backend is
 // registered for DeviceType::CUDA, so core's backend_for() reports "built without CUDA".
 #include "core/error.h"
+#include "cuda/allocator.h"
 #include "cuda/cuda.h"
+#include "cuda/noise.h"
 
 namespace figs::cuda {
 
@@ -9,6 +11,17 @@ bool is_available() { return false; }
 int device_count() { return 0; }
 std::string device_name(int index) {
   fail("cuda::device_name(", index, "): figs was built without CUDA (configure with -DFIGS_WITH_CUDA=ON)");
+}
+
+// No device memory exists: the allocator's statistics stay zero and allocating throws.
+std::shared_ptr<Storage> allocate_device(size_t nbytes, int device_index) {
+  fail("cuda::allocate_device(", nbytes, " bytes, cuda:", device_index, "): figs was built without CUDA");
+}
+DeviceAllocatorStats device_allocator_stats() { return {}; }
+void empty_device_cache() {}
+
+Tensor logistic_noise_device(int64_t channels, const RngDraw&, Device device) {
+  fail("cuda::logistic_noise_device(", channels, ", ", device, "): figs was built without CUDA");
 }
 
 }  // namespace figs::cuda

@@ -24,6 +24,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "core/view.h"
+
 namespace figs::nn {
 
 static_assert(std::endian::native == std::endian::little,
@@ -71,29 +73,51 @@ std::string hex(uint64_t v) {
   return buf;
 }
 
-// A tensor of the checkpoint, seen as a float range in live memory.
+// Host memory for the arenas a checkpoint reads or writes: a CPU arena is used in place; a
+// device arena (Note [Parameter arenas]: a model moved with Model::to, and the optimizer state
+// and EMA that live with it) is copied to the host once, and after a load copied back whole
+// (its untouched elements, padding included, go back unchanged).
+class HostArenas {
+ public:
+  float* data(const Tensor& arena) {
+    if (arena.device().is_cpu()) return arena.data<float>();
+    for (const auto& [live, host] : staged_)
+      if (live.same_as(arena)) return host.data<float>();
+    staged_.emplace_back(arena, raw::to(arena, Device::cpu()));
+    return staged_.back().second.data<float>();
+  }
+  void write_back() const {
+    for (const auto& [live, host] : staged_) raw::copy_(live, host);
+  }
+
+ private:
+  std::vector<std::pair<Tensor, Tensor>> staged_;  // (device arena, its host copy)
+};
+
+// A tensor of the checkpoint, seen as a float range in host memory.
 struct Entry {
   std::string name;
   Shape shape;
   float* data;  // numel() floats, contiguous
 };
 
-// Everything `state` covers, in file order. `with_*` select the optional parts.
-std::vector<Entry> entries_of(const TrainingState& state, bool with_optimizer, bool with_ema) {
+// Everything `state` covers, in file order. `with_*` select the optional parts. Each slot is
+// its arena's range [offset, offset + numel).
+std::vector<Entry> entries_of(const TrainingState& state, bool with_optimizer, bool with_ema, HostArenas& host) {
   std::vector<Entry> out;
   const Model& model = *state.model;
-  for (const ArenaSlot& s : model.param_slots()) out.push_back({"param/" + s.name, s.tensor.shape(), s.tensor.data<float>()});
-  for (const ArenaSlot& s : model.buffer_slots()) out.push_back({"buffer/" + s.name, s.tensor.shape(), s.tensor.data<float>()});
+  auto add = [&](const std::string& prefix, const std::vector<ArenaSlot>& slots, const Tensor& arena) {
+    if (slots.empty()) return;
+    float* base = host.data(arena);
+    for (const ArenaSlot& s : slots) out.push_back({prefix + s.name, s.tensor.shape(), base + s.offset});
+  };
+  add("param/", model.param_slots(), model.params());
+  add("buffer/", model.buffer_slots(), model.buffers());
   if (with_optimizer && state.optimizer)
-    for (const NamedTensor& st : state.optimizer->state())
-      for (const ArenaSlot& s : model.param_slots())
-        out.push_back({"optim/" + st.name + "/" + s.name, s.tensor.shape(), st.tensor.data<float>() + s.offset});
+    for (const NamedTensor& st : state.optimizer->state()) add("optim/" + st.name + "/", model.param_slots(), st.tensor);
   if (with_ema && state.ema) {
-    for (const ArenaSlot& s : model.param_slots())
-      out.push_back({"ema/param/" + s.name, s.tensor.shape(), state.ema->shadow_params().data<float>() + s.offset});
-    if (state.ema->options().include_buffers)
-      for (const ArenaSlot& s : model.buffer_slots())
-        out.push_back({"ema/buffer/" + s.name, s.tensor.shape(), state.ema->shadow_buffers().data<float>() + s.offset});
+    add("ema/param/", model.param_slots(), state.ema->shadow_params());
+    if (state.ema->options().include_buffers) add("ema/buffer/", model.buffer_slots(), state.ema->shadow_buffers());
   }
   return out;
 }
@@ -103,6 +127,14 @@ void check_state(const char* op, const TrainingState& state) {
   FIGS_CHECK(!state.ema || &state.ema->model() == state.model, op, ": the EMA belongs to another model");
   FIGS_CHECK(!state.ema || !state.ema->applied(), op,
              ": the EMA averages are applied to the model; restore() them first");
+  const Device device = state.model->device();
+  if (state.optimizer)
+    for (const NamedTensor& st : state.optimizer->state())
+      FIGS_CHECK(st.tensor.device() == device, op, ": the model is on ", device, " but the optimizer state '",
+                 st.name, "' is on ", st.tensor.device(), " (the model moved after the optimizer was built)");
+  FIGS_CHECK(!state.ema || state.ema->shadow_params().device() == device, op, ": the model is on ", device,
+             " but the EMA averages are on ", state.ema ? state.ema->shadow_params().device() : device,
+             " (the model moved after the Ema was built)");
   for (const auto& [name, gen] : state.rngs) FIGS_CHECK(gen != nullptr, op, ": RNG '", name, "' is null");
 }
 
@@ -252,7 +284,8 @@ std::string list(const std::vector<std::string>& items, size_t limit = 8) {
 
 void save_checkpoint(const std::string& path, const TrainingState& state) {
   check_state("save_checkpoint", state);
-  const std::vector<Entry> entries = entries_of(state, true, true);
+  HostArenas host;
+  const std::vector<Entry> entries = entries_of(state, true, true, host);
 
   ordered_json h;
   h["format"] = "figs-checkpoint";
@@ -345,7 +378,8 @@ void load_checkpoint(const std::string& path, TrainingState& state, const Checkp
 
   const bool load_optimizer = state.optimizer && !info.optimizer.empty();
   const bool load_ema = state.ema && info.has_ema;
-  const std::vector<Entry> entries = entries_of(state, load_optimizer, load_ema);
+  HostArenas host;
+  const std::vector<Entry> entries = entries_of(state, load_optimizer, load_ema, host);
   std::map<std::string, const CheckpointTensorInfo*> in_file;
   for (const CheckpointTensorInfo& t : info.tensors) in_file[t.name] = &t;
   std::vector<std::string> missing, mismatched, unexpected;
@@ -381,6 +415,7 @@ void load_checkpoint(const std::string& path, TrainingState& state, const Checkp
     auto it = wanted.find(t.name);
     if (it != wanted.end() && t.nbytes > 0) std::memcpy(it->second->data, data + t.offset, t.nbytes);
   }
+  host.write_back();
   if (load_optimizer) {
     state.optimizer->set_step_count(info.optimizer_step_count);
     state.optimizer->set_lr_factor(info.lr_factor);

@@ -7,6 +7,11 @@
 // keeps both copies without a third. With `warmup`, the decay at update n (counting from 0) is
 // min(decay, (1 + n) / (10 + n)) (TensorFlow's num_updates rule), so early averages are not
 // dominated by the initial weights.
+//
+// The shadow lives on the model's device (Note [Parameter arenas]): on the CPU the passes are
+// fused loops, elsewhere Backend kernels with the same float32 roundings. update(), apply() and
+// restore() refuse to run once the model has moved to another device: build the Ema after
+// Model::to().
 #pragma once
 
 #include "nn/model.h"
@@ -56,6 +61,8 @@ class Ema {
   const Model& model() const { return *model_; }
 
  private:
+  void check_device(const char* op) const;
+
   Model* model_;
   EmaOptions options_;
   Tensor shadow_params_, shadow_buffers_;

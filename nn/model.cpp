@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/autograd_meta.h"
+#include "core/backend.h"
 #include "core/view.h"
 #include "nn/init.h"
 
@@ -37,10 +38,27 @@ Tensor pack(const std::vector<NamedTensor>& tensors, const char* what, std::vect
   return arena;
 }
 
+// A copy of the arena on `device`; between two GPUs through the host (raw::copy_ connects a
+// device only with the CPU).
+Tensor arena_on(const Tensor& arena, Device device) {
+  if (!arena.device().is_cpu() && !device.is_cpu() && arena.device() != device)
+    return raw::to(raw::to(arena, Device::cpu()), device);
+  return raw::to(arena, device);
+}
+
+// Points `view` (a view of an arena, `offset` elements from its start) at the same elements of
+// `arena`, keeping its shape and strides.
+void repoint(const Tensor& view, const Tensor& arena, int64_t offset) {
+  TensorImpl& impl = view.impl();
+  impl.storage = arena.storage();
+  impl.offset = arena.offset() + offset;
+}
+
 }  // namespace
 
 Model::Model(ModulePtr root, const ModelOptions& options) : root_(std::move(root)) {
   FIGS_CHECK(root_ != nullptr, "Model: the root module is null");
+  (void)backend_for(options.device);  // e.g. "built without CUDA" before the tree is packed for good
   FIGS_CHECK(!root_->is_packed(), "Model: ", root_->type_name(), " is already packed into another Model");
   std::vector<NamedModule> modules = root_->named_modules();
   for (const NamedModule& m : modules)
@@ -59,6 +77,24 @@ Model::Model(ModulePtr root, const ModelOptions& options) : root_(std::move(root
     root_->initialize(gen);
   }
   for (const NamedModule& m : modules) m.module->packed_ = true;
+  to(options.device);
+}
+
+void Model::to(Device device) {
+  if (device == device_) return;
+  NoGradGuard no_grad;
+  // All three copies first: if one fails (no such device, out of memory), nothing has moved.
+  const Tensor params = arena_on(params_, device), grads = arena_on(grads_, device),
+               buffers = arena_on(buffers_, device);
+  for (ArenaSlot& s : param_slots_) {
+    repoint(s.tensor, params, s.offset);
+    repoint(s.grad, grads, s.offset);
+  }
+  for (ArenaSlot& s : buffer_slots_) repoint(s.tensor, buffers, s.offset);
+  params_ = params;
+  grads_ = grads;
+  buffers_ = buffers;
+  device_ = device;
 }
 
 const ArenaSlot& Model::param_slot(const std::string& name) const {
@@ -70,7 +106,11 @@ const ArenaSlot& Model::param_slot(const std::string& name) const {
 void Model::zero_grad() {
   for (ArenaSlot& s : param_slots_)
     if (!s.tensor.grad().same_as(s.grad)) s.tensor.set_grad(s.grad);
-  if (grads_.numel() > 0) std::memset(grads_.data<float>(), 0, sizeof(float) * grads_.numel());
+  if (grads_.numel() == 0) return;
+  if (device_.is_cpu())
+    std::memset(grads_.data<float>(), 0, sizeof(float) * grads_.numel());  // as before devices: no kernel count
+  else
+    backend_of(grads_).fill(grads_, 0.0);
 }
 
 void Model::check_grads_attached(const char* op) const {

@@ -18,6 +18,18 @@
 // Tensor::zero_grad() on a single parameter would detach it from the gradient arena;
 // Model::zero_grad() re-attaches such parameters, and optimizers refuse to step when a
 // parameter's gradient lives elsewhere.
+//
+// Devices. A Model is built and initialised on the CPU (so a seed gives the same initial
+// weights whatever the device), then Model::to(device) — or ModelOptions::device, which is the
+// same call at the end of construction — moves it: the three arenas are copied to the device
+// and every parameter's, gradient view's and buffer's TensorImpl is re-pointed in place at the
+// new arena (storage and offset; shape and strides are unchanged), exactly as in step 1. Every
+// handle a layer holds therefore follows, a forward pass with inputs on the device runs there,
+// and backward() accumulates into the device gradient arena. to() is all-or-nothing (the copies
+// are made before anything is re-pointed) and a no-op for the model's own device.
+// Optimizers and moving averages allocate their arena-shaped state on the model's device when
+// they are built and refuse to run once the model has moved away from it: build them after
+// to(). Checkpoints copy device arenas through the host.
 #pragma once
 
 #include <string>
@@ -39,6 +51,7 @@ struct ArenaSlot {
 struct ModelOptions {
   bool initialize = true;  // draw every parameter with its layer's default initialiser ...
   uint64_t seed = 0;       // ... from Generator(seed, kInitStream) (nn/init.h)
+  Device device = Device::cpu();  // where the arenas live: to(device) once built and initialised
 };
 
 class Model {
@@ -54,7 +67,12 @@ class Model {
   const ModulePtr& root_ptr() const { return root_; }
   Tensor operator()(const Tensor& x) const { return (*root_)(x); }
 
-  // The arenas: float32, rank 1, CPU.
+  // Moves the arenas to `device` and re-points every parameter, gradient view and buffer at
+  // them (Note [Parameter arenas]); nothing happens when the model is already there.
+  void to(Device device);
+  Device device() const { return device_; }
+
+  // The arenas: float32, rank 1, contiguous, on device().
   const Tensor& params() const { return params_; }
   const Tensor& grads() const { return grads_; }
   const Tensor& buffers() const { return buffers_; }
@@ -62,7 +80,8 @@ class Model {
   const std::vector<ArenaSlot>& buffer_slots() const { return buffer_slots_; }
   const ArenaSlot& param_slot(const std::string& name) const;
 
-  // Zeroes the gradient arena (one fill), re-attaching any parameter whose .grad was replaced.
+  // Zeroes the gradient arena (one fill on its device), re-attaching any parameter whose .grad
+  // was replaced.
   void zero_grad();
   // Throws (naming `op` and the parameter) unless every parameter's .grad is its arena view.
   void check_grads_attached(const char* op) const;
@@ -74,6 +93,7 @@ class Model {
 
  private:
   ModulePtr root_;
+  Device device_ = Device::cpu();
   Tensor params_, grads_, buffers_;
   std::vector<ArenaSlot> param_slots_, buffer_slots_;
 };

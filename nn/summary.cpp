@@ -57,7 +57,10 @@ ModelSummary summarize(Module& root, const Shape& input_shape) {
   try {
     NoGradGuard no_grad;
     ObserveForwards observe(&recorder);
-    output = root(zeros(input_shape));
+    // The input goes where the parameters are (a Model moved with Model::to).
+    const std::vector<NamedTensor> params = root.named_parameters();
+    const Device device = params.empty() ? Device::cpu() : params.front().tensor.device();
+    output = root(zeros(input_shape, {DType::Float32, device}));
   } catch (...) {
     for (auto& [m, training] : modes) m->train(training);
     throw;

@@ -32,8 +32,7 @@ class Adam : public Optimizer {
 
  protected:
   Adam(Model& model, const AdamOptions& options, const std::vector<ParamGroupSpec>& groups, bool decoupled);
-  void update(const ParamGroup& group, double lr, float* params, const float* grads, int64_t begin,
-              int64_t end) override;
+  void update(const ParamGroup& group, double lr) override;
 
  private:
   AdamOptions options_;

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "core/parallel.h"
+#include "core/backend.h"
 
 namespace figs::nn {
 
@@ -72,45 +72,29 @@ void Optimizer::zero_grad() { model_->zero_grad(); }
 
 void Optimizer::step() {
   model_->check_grads_attached(name());
+  const Device device = model_->device();
+  for (const NamedTensor& st : state())
+    FIGS_CHECK(st.tensor.device() == device, name(), ": the model is on ", device, " but the optimizer state '",
+               st.name, "' is on ", st.tensor.device(),
+               " (the model moved after this optimizer was built); build optimizers after Model::to()");
   ++step_count_;
   if (max_grad_norm_ > 0) last_grad_norm_ = clip_grad_global_norm(*model_, max_grad_norm_);
-  float* params = model_->params().data<float>();
-  const float* grads = model_->grads().data<float>();
-  for (const ParamGroup& g : groups_) {
-    const double lr = effective_lr(g);
-    for (const Span& s : g.spans)
-      parallel_for(s.begin, s.end, 1 << 14,
-                   [&](int64_t begin, int64_t end) { update(g, lr, params, grads, begin, end); });
-  }
+  for (const ParamGroup& g : groups_) update(g, effective_lr(g));
 }
 
 double grad_global_norm(const Model& model) {
-  constexpr int64_t kBlock = 1 << 14;
-  const float* g = model.grads().data<float>();
-  const int64_t n = model.grads().numel();
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-  std::vector<double> partial(blocks, 0.0);
-  parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      double s = 0;
-      for (int64_t i = b * kBlock, e = std::min(n, i + kBlock); i < e; ++i) s += static_cast<double>(g[i]) * g[i];
-      partial[b] = s;
-    }
-  });
-  double total = 0;
-  for (double s : partial) total += s;
-  return std::sqrt(total);
+  const Tensor& g = model.grads();
+  return std::sqrt(backend_of(g).sum_squares(g));
 }
 
 double clip_grad_global_norm(Model& model, double max_norm) {
   FIGS_CHECK(max_norm > 0, "clip_grad_global_norm: max_norm must be > 0, got ", max_norm);
   const double norm = grad_global_norm(model);
   if (norm > max_norm) {
+    // g *= scale in float32 on every backend (mul_scalar multiplies by float(alpha)).
     const float scale = static_cast<float>(max_norm / (norm + 1e-6));
-    float* g = model.grads().data<float>();
-    parallel_for(0, model.grads().numel(), 1 << 14, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) g[i] *= scale;
-    });
+    const Tensor& g = model.grads();
+    backend_of(g).unary(UnaryOp::MulScalar, scale, g, g);
   }
   return norm;
 }

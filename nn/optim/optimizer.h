@@ -4,6 +4,13 @@
 // Optimizers work on a Model's arenas (Note [Parameter arenas] in nn/model.h): each parameter
 // group owns a few contiguous spans of the arena, and a step is one pass over them, with the
 // optimizer's state (momentum, Adam moments) shaped like the arena too.
+//
+// Devices: the state lives on the model's device (allocated when the optimizer is built), and
+// every pass is a Backend kernel of that device — sgd_step / adam_step per span, sum_squares
+// and an in-place mul_scalar for clipping — so the same code steps a CPU or a CUDA model. The
+// CPU kernels are the loops that ran here before (cpu/optim.cpp, same bits); the CUDA ones
+// (cuda/optim.cu) reproduce them bit for bit. A step refuses to run when the model has moved
+// to another device since the optimizer was built.
 #pragma once
 
 #include <functional>
@@ -82,12 +89,12 @@ class Optimizer {
 
  protected:
   Optimizer(Model& model, double lr, double weight_decay, const std::vector<ParamGroupSpec>& groups);
-  // Applies one step to params[begin, end) with this group's hyperparameters; step_count()
-  // already counts the step. Runs inside parallel_for: must not throw.
-  virtual void update(const ParamGroup& group, double lr, float* params, const float* grads, int64_t begin,
-                      int64_t end) = 0;
-  // An arena-shaped state tensor, zero.
-  Tensor make_state() const { return zeros(model_->params().shape()); }
+  // Applies one step to every span of `group` with learning rate `lr` (one Backend kernel call
+  // per span); step_count() already counts the step.
+  virtual void update(const ParamGroup& group, double lr) = 0;
+  // An arena-shaped state tensor, zero, on the model's device.
+  Tensor make_state() const { return zeros(model_->params().shape(), {DType::Float32, model_->device()}); }
+  Model& model() const { return *model_; }
   void check_hyper(bool ok, const std::string& what) const;
 
  private:
@@ -99,8 +106,8 @@ class Optimizer {
   int64_t step_count_ = 0;
 };
 
-// The L2 norm of the whole gradient arena, summed in fixed blocks so the result does not depend
-// on the thread count.
+// The L2 norm of the whole gradient arena (Backend::sum_squares on its device; on the CPU summed
+// in fixed blocks, so the result does not depend on the thread count).
 double grad_global_norm(const Model& model);
 // Scales the gradient arena so its global norm is at most max_norm (PyTorch's
 // clip_grad_norm_: factor max_norm / (norm + 1e-6) when norm > max_norm). Returns the norm

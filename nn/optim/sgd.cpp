@@ -1,5 +1,7 @@
 #include "nn/optim/sgd.h"
 
+#include "core/backend.h"
+
 namespace figs::nn {
 
 Sgd::Sgd(Model& model, const SgdOptions& o, const std::vector<ParamGroupSpec>& groups)
@@ -14,20 +16,15 @@ std::vector<NamedTensor> Sgd::state() const {
   return {{"momentum", momentum_}};
 }
 
-void Sgd::update(const ParamGroup& group, double lr, float* p, const float* grad, int64_t begin, int64_t end) {
-  const float lr_f = static_cast<float>(lr), wd = static_cast<float>(group.weight_decay);
-  const float mu = static_cast<float>(options_.momentum);
-  if (!momentum_.defined()) {
-    for (int64_t i = begin; i < end; ++i) p[i] -= lr_f * (grad[i] + wd * p[i]);
-    return;
-  }
-  float* v = momentum_.data<float>();
-  const bool nesterov = options_.nesterov;
-  for (int64_t i = begin; i < end; ++i) {
-    const float g = grad[i] + wd * p[i];
-    v[i] = mu * v[i] + g;
-    p[i] -= lr_f * (nesterov ? g + mu * v[i] : v[i]);
-  }
+void Sgd::update(const ParamGroup& group, double lr) {
+  SgdStepParams p;
+  p.lr = static_cast<float>(lr);
+  p.weight_decay = static_cast<float>(group.weight_decay);
+  p.momentum = static_cast<float>(options_.momentum);
+  p.nesterov = options_.nesterov;
+  const Tensor& params = model().params();
+  Backend& backend = backend_of(params);
+  for (const Span& s : group.spans) backend.sgd_step(p, params, model().grads(), momentum_, s.begin, s.end);
 }
 
 }  // namespace figs::nn

@@ -24,8 +24,7 @@ class Sgd : public Optimizer {
   const SgdOptions& options() const { return options_; }
 
  protected:
-  void update(const ParamGroup& group, double lr, float* params, const float* grads, int64_t begin,
-              int64_t end) override;
+  void update(const ParamGroup& group, double lr) override;
 
  private:
   SgdOptions options_;

@@ -1,0 +1,117 @@
+#include "cuda/allocator.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "cuda/check.h"
+
+namespace figs::cuda {
+
+size_t device_size_class(size_t nbytes) {
+  if (nbytes <= 8192) return (nbytes + kDeviceAlignment - 1) / kDeviceAlignment * kDeviceAlignment;
+  size_t pow2 = 8192;
+  while (pow2 * 2 < nbytes) pow2 *= 2;
+  const size_t quarter = pow2 / 4;  // classes pow2 + k * pow2/4, k = 1..4
+  return (nbytes + quarter - 1) / quarter * quarter;
+}
+
+namespace {
+
+class DeviceCache {
+ public:
+  void* acquire(int device, size_t cls) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<void*>& list = free_[{device, cls}];
+    if (!list.empty()) {
+      void* p = list.back();
+      list.pop_back();
+      stats_.bytes_cached -= cls;
+      ++stats_.cache_hits;
+      note_in_use(cls);
+      return p;
+    }
+    FIGS_CUDA_CHECK(cudaSetDevice(device));
+    void* p = nullptr;
+    cudaError_t status = cudaMalloc(&p, cls);
+    if (status == cudaErrorMemoryAllocation) {  // the cache may hold the memory: free it, retry once
+      cudaGetLastError();
+      release_locked();
+      FIGS_CUDA_CHECK(cudaSetDevice(device));
+      status = cudaMalloc(&p, cls);
+    }
+    if (status != cudaSuccess) {
+      cudaGetLastError();
+      fail("cuda allocate: cudaMalloc of ", cls, " bytes on cuda:", device, " failed: ", cudaGetErrorName(status),
+           " (", stats_.bytes_in_use, " bytes in use by figs)");
+    }
+    ++stats_.device_allocations;
+    note_in_use(cls);
+    return p;
+  }
+
+  void give_back(int device, void* p, size_t cls) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_[{device, cls}].push_back(p);
+    stats_.bytes_in_use -= cls;
+    stats_.bytes_cached += cls;
+  }
+
+  DeviceAllocatorStats stats() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stats_;
+  }
+
+  void release() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    release_locked();
+  }
+
+ private:
+  void note_in_use(size_t cls) {
+    stats_.bytes_in_use += cls;
+    stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
+  }
+
+  // cudaFree synchronises the device, so pending work on a cached block finishes first.
+  void release_locked() {
+    for (auto& [key, list] : free_) {
+      if (list.empty()) continue;
+      FIGS_CUDA_CHECK(cudaSetDevice(key.first));
+      for (void* p : list) FIGS_CUDA_CHECK(cudaFree(p));
+      stats_.bytes_cached -= key.second * list.size();
+      list.clear();
+    }
+  }
+
+  std::mutex mutex_;
+  std::map<std::pair<int, size_t>, std::vector<void*>> free_;  // (device, size class) -> blocks
+  DeviceAllocatorStats stats_;
+};
+
+// Never destroyed: storages released during static destruction still find it, and freeing device
+// memory after the CUDA runtime shut down would fail anyway (the driver reclaims it at exit).
+DeviceCache& the_cache() {
+  static DeviceCache* cache = new DeviceCache;
+  return *cache;
+}
+
+}  // namespace
+
+std::shared_ptr<Storage> allocate_device(size_t nbytes, int device_index) {
+  const Device device{DeviceType::CUDA, device_index};
+  if (nbytes == 0) return std::make_shared<Storage>(nullptr, 0, device, nullptr);
+  const size_t cls = device_size_class(nbytes);
+  void* p = the_cache().acquire(device_index, cls);
+  return std::make_shared<Storage>(p, nbytes, device,
+                                   [device_index, cls](void* q) { the_cache().give_back(device_index, q, cls); });
+}
+
+DeviceAllocatorStats device_allocator_stats() { return the_cache().stats(); }
+void empty_device_cache() { the_cache().release(); }
+
+}  // namespace figs::cuda

@@ -1,0 +1,93 @@
+// out (M, N) = a (M, K) @ b (K, N) on cuBLAS (cublasSgemm / cublasDgemm, default math mode:
+// no TF32, so float32 results match the CPU to float32 rounding).
+//
+// cuBLAS is column-major; figs matrices are (rows, cols) with any strides. blas_operand()
+// (cuda/launch.h) classifies each as column-major (stride 1 down a column), row-major (its
+// transpose is column-major) or neither (copied to contiguous first). Transposed views thus cost
+// nothing: they become CUBLAS_OP_T. For a row-major output the product is computed as
+// out^T = b^T a^T, which cuBLAS writes column-major, i.e. out row-major.
+#include <cublas_v2.h>
+
+#include <map>
+#include <mutex>
+
+#include "core/backend.h"
+#include "core/view.h"
+#include "cuda/kernels.h"
+#include "cuda/runtime.h"
+
+namespace figs::cuda::kernels {
+
+namespace {
+
+#define FIGS_CUBLAS_CHECK(call)                                                                        \
+  do {                                                                                                 \
+    const cublasStatus_t figs_cublas_status_ = (call);                                                 \
+    if (figs_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                                  \
+      ::figs::fail("cuBLAS error in ", #call, ": ", cublasGetStatusName(figs_cublas_status_), " (",      \
+                   cublasGetStatusString(figs_cublas_status_), ") at ", __FILE__, ":", __LINE__);       \
+  } while (false)
+
+cublasHandle_t cublas_handle(int device) {
+  static std::mutex mutex;
+  static std::map<int, cublasHandle_t>* handles = new std::map<int, cublasHandle_t>;  // never destroyed
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = handles->find(device);
+  if (it != handles->end()) return it->second;
+  cublasHandle_t h = nullptr;
+  FIGS_CUBLAS_CHECK(cublasCreate(&h));
+  handles->emplace(device, h);
+  return h;
+}
+
+BlasOperand classify(const Tensor& t) { return blas_operand(t.size(0), t.size(1), t.stride(0), t.stride(1)); }
+
+cublasOperation_t op_for(BlasOperand::Kind have, BlasOperand::Kind want) {
+  return have == want ? CUBLAS_OP_N : CUBLAS_OP_T;
+}
+
+}  // namespace
+
+void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out_in) {
+  const int64_t M = a_in.size(0), K = a_in.size(1), N = b_in.size(1);
+  if (M == 0 || N == 0) return;
+  use_device_of(out_in);
+  if (K == 0) {
+    backend_of(out_in).fill(out_in, 0.0);
+    return;
+  }
+  FIGS_CHECK(M < (int64_t{1} << 31) && N < (int64_t{1} << 31) && K < (int64_t{1} << 31),
+             "matmul: cuBLAS takes 32-bit sizes, got (", M, ", ", K, ") @ (", K, ", ", N, ")");
+  const Tensor a = classify(a_in).kind == BlasOperand::NeedsCopy ? raw::contiguous(a_in) : a_in;
+  const Tensor b = classify(b_in).kind == BlasOperand::NeedsCopy ? raw::contiguous(b_in) : b_in;
+  const Tensor out = classify(out_in).kind == BlasOperand::NeedsCopy ? empty_like(out_in) : out_in;
+  const BlasOperand oa = classify(a), ob = classify(b), oo = classify(out);
+  cublasHandle_t h = cublas_handle(out.device().index);
+  // Column-major C = op(A) op(B) with C = out (out column-major) or C = out^T (out row-major).
+  const bool out_row_major = oo.kind == BlasOperand::RowMajor;
+  const Tensor& first = out_row_major ? b : a;
+  const Tensor& second = out_row_major ? a : b;
+  const BlasOperand& o1 = out_row_major ? ob : oa;
+  const BlasOperand& o2 = out_row_major ? oa : ob;
+  // Row-major output: b^T and a^T are wanted, and a row-major operand *is* its transpose in
+  // column-major memory (no op); column-major output: a and b as they are.
+  const BlasOperand::Kind want = out_row_major ? BlasOperand::RowMajor : BlasOperand::ColMajor;
+  const int m = static_cast<int>(out_row_major ? N : M), n = static_cast<int>(out_row_major ? M : N);
+  const int k = static_cast<int>(K);
+  const cublasOperation_t op1 = op_for(o1.kind, want), op2 = op_for(o2.kind, want);
+  if (out.dtype() == DType::Float32) {
+    const float one = 1, zero = 0;
+    FIGS_CUBLAS_CHECK(cublasSgemm(h, op1, op2, m, n, k, &one, first.data<float>(), static_cast<int>(o1.ld),
+                                  second.data<float>(), static_cast<int>(o2.ld), &zero, out.data<float>(),
+                                  static_cast<int>(oo.ld)));
+  } else {
+    FIGS_CHECK(out.dtype() == DType::Float64, "matmul: float32 or float64 expected, got ", dtype_name(out.dtype()));
+    const double one = 1, zero = 0;
+    FIGS_CUBLAS_CHECK(cublasDgemm(h, op1, op2, m, n, k, &one, first.data<double>(), static_cast<int>(o1.ld),
+                                  second.data<double>(), static_cast<int>(o2.ld), &zero, out.data<double>(),
+                                  static_cast<int>(oo.ld)));
+  }
+  if (out.raw_data() != out_in.raw_data()) raw::copy_(out_in, out);
+}
+
+}  // namespace figs::cuda::kernels

@@ -1,0 +1,258 @@
+// Dense, pointwise and grouped convolutions through cuDNN's convolution API
+// (cudnnConvolutionForward / BackwardData / BackwardFilter; depthwise runs on
+// cuda/depthwise_conv.cu).
+//
+// Descriptors and the chosen algorithms are cached per problem (shapes, strides, dtype,
+// parameters), so a static-shape training step describes nothing after its first iteration;
+// algorithms come from cuDNN's heuristics (the *_v7 queries: no trial runs, no allocation),
+// taking the first that fits kMaxWorkspace, and workspaces come from the caching allocator.
+// Math is CUDNN_FMA_MATH: true float32 (no TF32), so results match the CPU to float32 rounding;
+// TF32 would be a speed option to add deliberately, with looser tests.
+//
+// Activations are described with their own strides (NCHW and channels-last alike, any dense
+// layout; other views are copied); filters are given packed in the activations' format (NHWC
+// for channels-last), copied when they are not (a small tensor). Bias: the elementwise add and the reduction of cuda/elementwise.cu, reduce.cu.
+#include <cuda_runtime.h>
+
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "core/view.h"
+#include "cuda/kernels.h"
+#include "cuda/runtime.h"
+
+#if FIGS_WITH_CUDNN
+#include <cudnn.h>
+#endif
+
+namespace figs::cuda::kernels {
+
+#if FIGS_WITH_CUDNN
+
+namespace {
+
+#define FIGS_CUDNN_CHECK(call)                                                                      \
+  do {                                                                                              \
+    const cudnnStatus_t figs_cudnn_status_ = (call);                                                \
+    if (figs_cudnn_status_ != CUDNN_STATUS_SUCCESS)                                                 \
+      ::figs::fail("cuDNN error in ", #call, ": ", cudnnGetErrorString(figs_cudnn_status_), " at ", \
+                   __FILE__, ":", __LINE__);                                                        \
+  } while (false)
+
+constexpr size_t kMaxWorkspace = size_t{1} << 30;
+
+cudnnHandle_t handle_for(int device) {
+  static std::mutex mutex;
+  static std::map<int, cudnnHandle_t>* handles = new std::map<int, cudnnHandle_t>;  // never destroyed, as the allocator
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = handles->find(device);
+  if (it != handles->end()) return it->second;
+  cudnnHandle_t h = nullptr;
+  FIGS_CUDNN_CHECK(cudnnCreate(&h));
+  handles->emplace(device, h);
+  return h;
+}
+
+cudnnDataType_t cudnn_type(DType t) {
+  FIGS_CHECK(t == DType::Float32 || t == DType::Float64, "conv2d (cuDNN): float32 or float64 expected, got ",
+             dtype_name(t));
+  return t == DType::Float32 ? CUDNN_DATA_FLOAT : CUDNN_DATA_DOUBLE;
+}
+
+// A tensor cuDNN can take as it is: dense (any permutation of NCHW strides).
+Tensor dense(const Tensor& t) { return is_dense(t.shape(), t.strides()) ? t : raw::contiguous(t, t.memory_format()); }
+// The filter layout cuDNN gets: packed NHWC for channels-last activations, packed NCHW
+// otherwise (cuDNN's kernels expect filter and activations in the same format).
+MemoryFormat filter_layout_for(const Tensor& activation) {
+  return channels_fastest(activation) ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+}
+// w itself when it is packed in `f` (for (C_out, 1, k, k) filters both formats coincide), else a copy.
+Tensor packed_filter(const Tensor& w, MemoryFormat f) { return w.is_contiguous(f) ? w : raw::contiguous(w, f); }
+cudnnTensorFormat_t cudnn_format(MemoryFormat f) {
+  return f == MemoryFormat::ChannelsLast ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+}
+
+struct ConvPlan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  bool have_fwd = false, have_bwd_data = false, have_bwd_filter = false;
+  cudnnConvolutionFwdAlgo_t fwd{};
+  cudnnConvolutionBwdDataAlgo_t bwd_data{};
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
+  size_t ws_fwd = 0, ws_bwd_data = 0, ws_bwd_filter = 0;
+};
+
+void describe(cudnnTensorDescriptor_t d, const Tensor& t) {
+  FIGS_CUDNN_CHECK(cudnnSetTensor4dDescriptorEx(d, cudnn_type(t.dtype()), static_cast<int>(t.size(0)),
+                                                static_cast<int>(t.size(1)), static_cast<int>(t.size(2)),
+                                                static_cast<int>(t.size(3)), static_cast<int>(t.stride(0)),
+                                                static_cast<int>(t.stride(1)), static_cast<int>(t.stride(2)),
+                                                static_cast<int>(t.stride(3))));
+}
+
+std::string key_of(const Conv2dParams& p, const Tensor& x, MemoryFormat wf, const Tensor& w, const Tensor& y) {
+  return str_cat(dtype_name(x.dtype()), x.device().index, x.shape(), x.strides(), w.shape(), memory_format_name(wf),
+                 y.shape(), y.strides(), p.stride_h, ",", p.stride_w, ",", p.pad_h, ",", p.pad_w, ",", p.dilation_h, ",",
+                 p.dilation_w, ",", p.groups);
+}
+
+// The cached plan of a problem (x, w, y are the activation, filter and output as cuDNN sees them).
+ConvPlan& plan_for(const Conv2dParams& p, const Tensor& x, MemoryFormat wf, const Tensor& w, const Tensor& y) {
+  static std::mutex mutex;
+  static std::map<std::string, ConvPlan>* plans = new std::map<std::string, ConvPlan>;  // never destroyed
+  std::lock_guard<std::mutex> lock(mutex);
+  const std::string key = key_of(p, x, wf, w, y);
+  auto it = plans->find(key);
+  if (it != plans->end()) return it->second;
+  ConvPlan plan;
+  FIGS_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan.x));
+  FIGS_CUDNN_CHECK(cudnnCreateTensorDescriptor(&plan.y));
+  FIGS_CUDNN_CHECK(cudnnCreateFilterDescriptor(&plan.w));
+  FIGS_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&plan.conv));
+  describe(plan.x, x);
+  describe(plan.y, y);
+  FIGS_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan.w, cudnn_type(w.dtype()), cudnn_format(wf),
+                                              static_cast<int>(w.size(0)), static_cast<int>(w.size(1)),
+                                              static_cast<int>(w.size(2)), static_cast<int>(w.size(3))));
+  FIGS_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(plan.conv, p.pad_h, p.pad_w, p.stride_h, p.stride_w, p.dilation_h,
+                                                   p.dilation_w, CUDNN_CROSS_CORRELATION, cudnn_type(x.dtype())));
+  FIGS_CUDNN_CHECK(cudnnSetConvolutionGroupCount(plan.conv, p.groups));
+  FIGS_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, CUDNN_FMA_MATH));
+  return plans->emplace(key, plan).first->second;
+}
+
+// The first heuristic result that ran successfully and fits the workspace limit.
+template <class Perf>
+const Perf* first_usable(const Perf* perf, int count, const char* what) {
+  for (int i = 0; i < count; ++i)
+    if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace) return &perf[i];
+  fail("conv2d (cuDNN): no ", what, " algorithm for this problem (", count, " candidates, none usable)");
+}
+
+struct Workspace {
+  DeviceBuffer<unsigned char> buffer;
+  Workspace(size_t n, int device) : buffer(static_cast<int64_t>(n), device) {}
+  void* data() const { return n() ? buffer.data() : nullptr; }
+  size_t n() const { return buffer.storage->nbytes(); }
+};
+
+}  // namespace
+
+void cudnn_conv2d_forward(const Conv2dParams& p, const Tensor& x_in, const Tensor& w_in, const Tensor& bias,
+                          const Tensor& y_out) {
+  if (y_out.numel() == 0) return;
+  use_device_of(x_in);
+  const int dev = x_in.device().index;
+  const Tensor x = dense(x_in);
+  const MemoryFormat wf = filter_layout_for(x);
+  const Tensor w = packed_filter(w_in, wf);
+  const Tensor y = is_dense(y_out.shape(), y_out.strides()) ? y_out : empty_like(y_out);
+  ConvPlan& plan = plan_for(p, x, wf, w, y);
+  cudnnHandle_t h = handle_for(dev);
+  if (!plan.have_fwd) {
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    int count = 0;
+    FIGS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, plan.x, plan.w, plan.conv, plan.y,
+                                                            CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf));
+    const auto* best = first_usable(perf, count, "forward");
+    plan.fwd = best->algo;
+    FIGS_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, plan.x, plan.w, plan.conv, plan.y, plan.fwd, &plan.ws_fwd));
+    plan.have_fwd = true;
+  }
+  const Workspace ws(plan.ws_fwd, dev);
+  const double one64 = 1, zero64 = 0;
+  const float one32 = 1, zero32 = 0;
+  const bool f32 = x.dtype() == DType::Float32;
+  FIGS_CUDNN_CHECK(cudnnConvolutionForward(h, f32 ? static_cast<const void*>(&one32) : &one64, plan.x, x.raw_data(),
+                                           plan.w, w.raw_data(), plan.conv, plan.fwd, ws.data(), ws.n(),
+                                           f32 ? static_cast<const void*>(&zero32) : &zero64, plan.y, y.raw_data()));
+  if (bias.defined()) binary(BinaryOp::Add, y, channel_vector_as_4d(bias), y);
+  if (y.raw_data() != y_out.raw_data()) raw::copy_(y_out, y);
+}
+
+void cudnn_conv2d_backward_data(const Conv2dParams& p, const Tensor& gy_in, const Tensor& w_in, const Tensor& gx_out) {
+  if (gx_out.numel() == 0) return;
+  use_device_of(gx_out);
+  const int dev = gx_out.device().index;
+  const Tensor gy = dense(gy_in);
+  const Tensor gx = is_dense(gx_out.shape(), gx_out.strides()) ? gx_out : empty_like(gx_out);
+  const MemoryFormat wf = filter_layout_for(gx);
+  const Tensor w = packed_filter(w_in, wf);
+  ConvPlan& plan = plan_for(p, gx, wf, w, gy);
+  cudnnHandle_t h = handle_for(dev);
+  if (!plan.have_bwd_data) {
+    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    int count = 0;
+    FIGS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, plan.w, plan.y, plan.conv, plan.x,
+                                                                 CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, perf));
+    plan.bwd_data = first_usable(perf, count, "backward-data")->algo;
+    FIGS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, plan.w, plan.y, plan.conv, plan.x, plan.bwd_data,
+                                                                  &plan.ws_bwd_data));
+    plan.have_bwd_data = true;
+  }
+  const Workspace ws(plan.ws_bwd_data, dev);
+  const double one64 = 1, zero64 = 0;
+  const float one32 = 1, zero32 = 0;
+  const bool f32 = gx.dtype() == DType::Float32;
+  FIGS_CUDNN_CHECK(cudnnConvolutionBackwardData(h, f32 ? static_cast<const void*>(&one32) : &one64, plan.w, w.raw_data(),
+                                                plan.y, gy.raw_data(), plan.conv, plan.bwd_data, ws.data(), ws.n(),
+                                                f32 ? static_cast<const void*>(&zero32) : &zero64, plan.x, gx.raw_data()));
+  if (gx.raw_data() != gx_out.raw_data()) raw::copy_(gx_out, gx);
+}
+
+void cudnn_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy_in, const Tensor& x_in, const Tensor& gw_out,
+                                  const Tensor& gbias) {
+  use_device_of(x_in);
+  const int dev = x_in.device().index;
+  const Tensor gy = dense(gy_in), x = dense(x_in);
+  if (gbias.defined()) sum(gy, channel_vector_as_4d(gbias));
+  if (gw_out.numel() == 0) return;
+  const MemoryFormat wf = filter_layout_for(x);
+  const Tensor gw = gw_out.is_contiguous(wf) ? gw_out : empty(gw_out.shape(), {gw_out.dtype(), gw_out.device(), wf});
+  ConvPlan& plan = plan_for(p, x, wf, gw, gy);
+  cudnnHandle_t h = handle_for(dev);
+  if (!plan.have_bwd_filter) {
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    int count = 0;
+    FIGS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, plan.x, plan.y, plan.conv, plan.w,
+                                                                   CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, perf));
+    plan.bwd_filter = first_usable(perf, count, "backward-filter")->algo;
+    FIGS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, plan.x, plan.y, plan.conv, plan.w,
+                                                                    plan.bwd_filter, &plan.ws_bwd_filter));
+    plan.have_bwd_filter = true;
+  }
+  const Workspace ws(plan.ws_bwd_filter, dev);
+  const double one64 = 1, zero64 = 0;
+  const float one32 = 1, zero32 = 0;
+  const bool f32 = x.dtype() == DType::Float32;
+  FIGS_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, f32 ? static_cast<const void*>(&one32) : &one64, plan.x,
+                                                  x.raw_data(), plan.y, gy.raw_data(), plan.conv, plan.bwd_filter,
+                                                  ws.data(), ws.n(), f32 ? static_cast<const void*>(&zero32) : &zero64,
+                                                  plan.w, gw.raw_data()));
+  if (gw.raw_data() != gw_out.raw_data()) raw::copy_(gw_out, gw);
+}
+
+#else  // built without cuDNN
+
+namespace {
+[[noreturn]] void no_cudnn(const char* kernel) {
+  fail(kernel, ": the cuda backend runs dense and grouped convolutions on cuDNN, which this build did not find "
+               "(install cuDNN under the CUDA toolkit and reconfigure); depthwise convolutions work without it");
+}
+}  // namespace
+
+void cudnn_conv2d_forward(const Conv2dParams&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  no_cudnn("conv2d_forward");
+}
+void cudnn_conv2d_backward_data(const Conv2dParams&, const Tensor&, const Tensor&, const Tensor&) {
+  no_cudnn("conv2d_backward_data");
+}
+void cudnn_conv2d_backward_weight(const Conv2dParams&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  no_cudnn("conv2d_backward_weight");
+}
+
+#endif
+
+}  // namespace figs::cuda::kernels

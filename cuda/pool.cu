@@ -1,0 +1,169 @@
+// Max and average pooling over (H, W) windows (the semantics of cpu/reference/pool2d.h).
+// Forward: one thread per output. Backward: one thread per input element that gathers from
+// every window containing it, so each gx element is written once, with no atomics and a fixed
+// summation order (deterministic); the windows containing input row ih are the outputs
+// oh in [ceil((ih + pad - k + 1) / s), floor((ih + pad) / s)] within [0, OH).
+// Threads follow the layout: channels-last maps consecutive threads to consecutive channels.
+#include "cuda/device.cuh"
+#include "cuda/kernels.h"
+
+namespace figs::cuda::kernels {
+
+namespace {
+
+struct Window {
+  int32_t kh, kw, sh, sw, ph, pw;
+  bool count_include_pad;
+};
+Window window(const Pool2dParams& p) {
+  return {p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.count_include_pad};
+}
+
+// The first and one-past-last output index whose window covers input index i.
+__device__ inline void covering(int32_t i, int32_t k, int32_t s, int32_t pad, int32_t out, int32_t& lo, int32_t& hi) {
+  const int32_t num = i + pad - k + 1;
+  lo = num <= 0 ? 0 : (num + s - 1) / s;
+  hi = min(out, (i + pad) / s + 1);
+}
+
+__device__ inline int32_t avg_divisor(const Window& p, int32_t H, int32_t W, int32_t oh, int32_t ow) {
+  const int32_t h0 = oh * p.sh - p.ph, w0 = ow * p.sw - p.pw;
+  const int32_t h1 = min(h0 + p.kh, H + p.ph), w1 = min(w0 + p.kw, W + p.pw);
+  if (p.count_include_pad) return (h1 - h0) * (w1 - w0);
+  return (min(h1, H) - max(h0, 0)) * (min(w1, W) - max(w0, 0));
+}
+
+template <class T>
+__global__ void max_pool_forward(Window p, const T* x, Geom4 gx, T* y, Geom4 gy, int64_t* idx, Geom4 gi, bool cl,
+                                 int32_t n) {
+  FIGS_GRID_STRIDE(i, n) {
+    const Coord4 o = coord4(i, gy.C, gy.H, gy.W, cl);
+    T best = T(0);
+    int32_t best_index = -1;
+    for (int32_t kh = 0; kh < p.kh; ++kh) {
+      const int32_t ih = o.h * p.sh - p.ph + kh;
+      if (ih < 0 || ih >= gx.H) continue;
+      for (int32_t kw = 0; kw < p.kw; ++kw) {
+        const int32_t iw = o.w * p.sw - p.pw + kw;
+        if (iw < 0 || iw >= gx.W) continue;
+        const T v = x[gx.at(o.n, o.c, ih, iw)];
+        if (best_index < 0 || v > best) {  // first maximum wins ties, as the reference
+          best = v;
+          best_index = ih * gx.W + iw;
+        }
+      }
+    }
+    // A window entirely in the padding has no input: -inf and index -1, as the reference.
+    y[gy.at(o.n, o.c, o.h, o.w)] = best_index < 0 ? -INFINITY : best;
+    idx[gi.at(o.n, o.c, o.h, o.w)] = best_index;
+  }
+}
+
+template <class T>
+__global__ void max_pool_backward(Window p, const T* gy, Geom4 ggy, const int64_t* idx, Geom4 gi, T* gx, Geom4 ggx,
+                                  bool cl, int32_t n) {
+  FIGS_GRID_STRIDE(i, n) {
+    const Coord4 q = coord4(i, ggx.C, ggx.H, ggx.W, cl);
+    int32_t oh0, oh1, ow0, ow1;
+    covering(q.h, p.kh, p.sh, p.ph, ggy.H, oh0, oh1);
+    covering(q.w, p.kw, p.sw, p.pw, ggy.W, ow0, ow1);
+    const int64_t me = static_cast<int64_t>(q.h) * ggx.W + q.w;
+    T acc = 0;
+    for (int32_t oh = oh0; oh < oh1; ++oh)
+      for (int32_t ow = ow0; ow < ow1; ++ow)
+        if (idx[gi.at(q.n, q.c, oh, ow)] == me) acc += gy[ggy.at(q.n, q.c, oh, ow)];
+    gx[ggx.at(q.n, q.c, q.h, q.w)] = acc;
+  }
+}
+
+template <class T>
+__global__ void avg_pool_forward(Window p, const T* x, Geom4 gx, T* y, Geom4 gy, bool cl, int32_t n) {
+  FIGS_GRID_STRIDE(i, n) {
+    const Coord4 o = coord4(i, gy.C, gy.H, gy.W, cl);
+    T acc = 0;
+    for (int32_t kh = 0; kh < p.kh; ++kh) {
+      const int32_t ih = o.h * p.sh - p.ph + kh;
+      if (ih < 0 || ih >= gx.H) continue;
+      for (int32_t kw = 0; kw < p.kw; ++kw) {
+        const int32_t iw = o.w * p.sw - p.pw + kw;
+        if (iw >= 0 && iw < gx.W) acc += x[gx.at(o.n, o.c, ih, iw)];
+      }
+    }
+    y[gy.at(o.n, o.c, o.h, o.w)] = acc / static_cast<T>(avg_divisor(p, gx.H, gx.W, o.h, o.w));
+  }
+}
+
+template <class T>
+__global__ void avg_pool_backward(Window p, const T* gy, Geom4 ggy, T* gx, Geom4 ggx, bool cl, int32_t n) {
+  FIGS_GRID_STRIDE(i, n) {
+    const Coord4 q = coord4(i, ggx.C, ggx.H, ggx.W, cl);
+    int32_t oh0, oh1, ow0, ow1;
+    covering(q.h, p.kh, p.sh, p.ph, ggy.H, oh0, oh1);
+    covering(q.w, p.kw, p.sw, p.pw, ggy.W, ow0, ow1);
+    T acc = 0;
+    for (int32_t oh = oh0; oh < oh1; ++oh)
+      for (int32_t ow = ow0; ow < ow1; ++ow)
+        acc += gy[ggy.at(q.n, q.c, oh, ow)] / static_cast<T>(avg_divisor(p, ggx.H, ggx.W, oh, ow));
+    gx[ggx.at(q.n, q.c, q.h, q.w)] = acc;
+  }
+}
+
+int grid(int64_t n) { return static_cast<int>(blocks_for(n)); }
+
+}  // namespace
+
+void max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& indices) {
+  const int64_t n = y.numel();
+  if (n == 0) return;
+  check_index_range("max_pool2d_forward", x);
+  use_device_of(x);
+  dispatch_floating(x.dtype(), "max_pool2d_forward", [&](auto tag) {
+    using T = decltype(tag);
+    max_pool_forward<T><<<grid(n), kThreads>>>(window(p), x.data<T>(), geom4(x), y.data<T>(), geom4(y),
+                                               indices.data<int64_t>(), geom4(indices), channels_fastest(y),
+                                               static_cast<int32_t>(n));
+    FIGS_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& indices, const Tensor& gx) {
+  const int64_t n = gx.numel();
+  if (n == 0) return;
+  check_index_range("max_pool2d_backward", gx);
+  use_device_of(gx);
+  dispatch_floating(gx.dtype(), "max_pool2d_backward", [&](auto tag) {
+    using T = decltype(tag);
+    max_pool_backward<T><<<grid(n), kThreads>>>(window(p), gy.data<T>(), geom4(gy), indices.data<int64_t>(),
+                                                geom4(indices), gx.data<T>(), geom4(gx), channels_fastest(gx),
+                                                static_cast<int32_t>(n));
+    FIGS_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y) {
+  const int64_t n = y.numel();
+  if (n == 0) return;
+  check_index_range("avg_pool2d_forward", x);
+  use_device_of(x);
+  dispatch_floating(x.dtype(), "avg_pool2d_forward", [&](auto tag) {
+    using T = decltype(tag);
+    avg_pool_forward<T><<<grid(n), kThreads>>>(window(p), x.data<T>(), geom4(x), y.data<T>(), geom4(y),
+                                               channels_fastest(y), static_cast<int32_t>(n));
+    FIGS_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void avg_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& gx) {
+  const int64_t n = gx.numel();
+  if (n == 0) return;
+  check_index_range("avg_pool2d_backward", gx);
+  use_device_of(gx);
+  dispatch_floating(gx.dtype(), "avg_pool2d_backward", [&](auto tag) {
+    using T = decltype(tag);
+    avg_pool_backward<T><<<grid(n), kThreads>>>(window(p), gy.data<T>(), geom4(gy), gx.data<T>(), geom4(gx),
+                                                channels_fastest(gx), static_cast<int32_t>(n));
+    FIGS_CUDA_CHECK_LAUNCH();
+  });
+}
+
+}  // namespace figs::cuda::kernels
