@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PACKAGES=(cmake ninja-build g++ libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libcli11-dev zlib1g-dev
-          libpng-dev libturbojpeg0-dev libgtest-dev libbenchmark-dev dataset-fashion-mnist)
+          libpng-dev libturbojpeg0-dev libgtest-dev libbenchmark-dev gnuplot-nox dataset-fashion-mnist)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

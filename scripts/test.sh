@@ -9,7 +9,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 PACKAGES=(cmake ninja-build g++ libgtest-dev libbenchmark-dev
           libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libpng-dev libturbojpeg0-dev
-          clang dataset-fashion-mnist)
+          clang gnuplot-nox dataset-fashion-mnist)
 
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

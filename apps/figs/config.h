@@ -4,8 +4,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <string>
 #include <vector>
+
+namespace figs::nas {
+class SearchSpace;
+}
 
 namespace figs::app {
 
@@ -18,6 +23,9 @@ json default_config();
 json load_config(json base, const std::string& file, const std::vector<std::string>& overrides);
 // Applies one "a.b.c=value" (value parsed as JSON when it parses, else taken as a string).
 void apply_override(json& config, const std::string& assignment);
+// The search space of config["space"]: the preset, with space.options (the space's own
+// configuration keys, e.g. {"width": 12}) applied on top. Unknown options are errors.
+std::unique_ptr<nas::SearchSpace> make_space_from_config(const json& config);
 // Named presets of the whole run: "default" (Fashion-MNIST, ~15 min on 2 cores) and "quick"
 // (a ~2 minute smoke run, what CI uses).
 json run_preset(const std::string& name);

@@ -1,8 +1,10 @@
 // figs: FiGS architecture search from the command line (docs/cli.md).
 //
-//   figs run     [--quick] [--config FILE] [--set key=value ...] --out RUN_DIR
-//   figs search  [--quick] [--config FILE] [--set key=value ...] --out RUN_DIR
-//   figs retrain ARCH.json [--config FILE] [--set key=value ...] --out RUN_DIR
+//   figs run     [--quick] [--config FILE] [--set key=value ...] --out RUN_DIR  |  --resume RUN_DIR
+//   figs search  [--quick] [--config FILE] [--set key=value ...] --out RUN_DIR  |  --resume RUN_DIR
+//   figs retrain ARCH.json [--config FILE] [--set key=value ...] --out RUN_DIR  |  --resume RUN_DIR
+//   figs eval    RUN_DIR [--split test|val|train]
+//   figs sweep   [--quick|--study] [--config FILE] [--set ...] --out STUDY_DIR   |  --resume STUDY_DIR
 //   figs info    (--space NAME [--preset P] | ARCH.json)
 //   figs config  [--quick] [--config FILE] [--set ...]     print the effective configuration
 #include <CLI/CLI.hpp>
@@ -17,6 +19,7 @@
 #include "core/parallel.h"
 #include "nas/architecture.h"
 #include "nas/space.h"
+#include "run_log.h"
 #include "trainer.h"
 
 namespace fs = std::filesystem;
@@ -28,37 +31,68 @@ namespace {
 struct ConfigOptions {
   std::string file;
   std::vector<std::string> sets;
-  bool quick = false;
+  bool quick = false, study = false;
+  std::string preset, out, resume;
 };
 
-void add_config_options(CLI::App* cmd, ConfigOptions& o) {
+void add_config_options(CLI::App* cmd, ConfigOptions& o, bool run_folder = true) {
   cmd->add_option("--config", o.file, "JSON file overriding the defaults (figs config prints them)");
   cmd->add_option("--set", o.sets, "override one option, e.g. --set search.lambda=2 (repeatable)");
   cmd->add_flag("--quick", o.quick, "the ~2 minute smoke-run preset (tiny space, 3000 images, 40 steps)");
+  cmd->add_option("--preset", o.preset, "a named starting configuration: default, quick, study, paper (docs/cli.md)");
+  if (!run_folder) return;
+  auto* out = cmd->add_option("--out", o.out, "run folder (created; must not hold a run yet)");
+  auto* resume = cmd->add_option("--resume", o.resume, "continue the interrupted run in this folder, with its config.json");
+  out->excludes(resume);
+}
+
+void check_device(const json& c) {
+  FIGS_CHECK(c["device"] == "cpu", "device '", c["device"].get<std::string>(),
+             "': training on CUDA is not available yet (the CUDA kernels have not run on a GPU, and the mask "
+             "layer computes its values on the host); use --device cpu");
 }
 
 json effective_config(const ConfigOptions& o, int threads, int64_t seed, const std::string& device) {
-  json c = load_config(run_preset(o.quick ? "quick" : "default"), o.file, o.sets);
+  json c;
+  if (!o.resume.empty()) {
+    FIGS_CHECK(o.file.empty() && o.sets.empty() && !o.quick && !o.study && o.preset.empty() && seed < 0 &&
+                   device.empty(),
+               "--resume continues with the run's own config.json; --config, --set, --quick, --study, --preset, --seed and --device "
+               "cannot change it (only --threads may)");
+    c = load_run_config(o.resume);
+  } else {
+    FIGS_CHECK(int(o.quick) + int(o.study) + int(!o.preset.empty()) <= 1, "--quick, --study and --preset each name a "
+               "preset: give one");
+    c = load_config(run_preset(o.quick ? "quick" : o.study ? "study" : o.preset.empty() ? "default" : o.preset), o.file,
+                    o.sets);
+    if (seed >= 0) c["seed"] = seed;
+    if (!device.empty()) c["device"] = device;
+  }
   if (threads > 0) c["threads"] = threads;
-  if (seed >= 0) c["seed"] = seed;
-  if (!device.empty()) c["device"] = device;
-  FIGS_CHECK(c["device"] == "cpu", "device '", c["device"].get<std::string>(),
-             "': training on CUDA is not available yet (the CUDA backend has memory, copies and random fills only); "
-             "use --device cpu");
+  check_device(c);
   if (c["threads"].get<int>() > 0) set_num_threads(c["threads"].get<int>());
-  nas::make_space(c["space"]["name"].get<std::string>(), c["space"]["preset"].get<std::string>());  // exists?
+  make_space_from_config(c);  // the space exists and its options are valid
   return c;
 }
 
+// The folder a command works in: a new one (created, config written) or the one it resumes.
+std::string run_folder(const ConfigOptions& o, const json& config);
+
 // Creates the run folder (refusing one that already holds a run) and writes the effective config.
 void prepare_run_dir(const std::string& dir, const json& config) {
-  FIGS_CHECK(!dir.empty(), "--out RUN_DIR is required");
   std::error_code ec;
   fs::create_directories(dir, ec);
   FIGS_CHECK(!ec, "cannot create run folder '", dir, "': ", ec.message());
   FIGS_CHECK(!fs::exists(fs::path(dir) / "config.json"), "run folder '", dir,
              "' already holds a run (config.json); choose another --out");
   nas::write_file_atomically((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
+}
+
+std::string run_folder(const ConfigOptions& o, const json& config) {
+  if (!o.resume.empty()) return o.resume;
+  FIGS_CHECK(!o.out.empty(), "--out RUN_DIR (a new run folder) or --resume RUN_DIR is required");
+  prepare_run_dir(o.out, config);
+  return o.out;
 }
 
 void print_info_space(const std::string& name, const std::string& preset) {
@@ -84,29 +118,36 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "random seed (default: the config's)");
   app.add_option("--device", device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
 
-  ConfigOptions run_o, search_o, retrain_o, config_o;
-  std::string run_out, search_out, retrain_out, arch_path, info_arch, info_space, info_preset;
+  ConfigOptions run_o, search_o, retrain_o, config_o, sweep_o;
+  std::string arch_path, info_arch, info_space, info_preset, eval_dir, eval_split = "test";
   auto* run = app.add_subcommand("run", "search -> export -> retrain -> report, into one run folder");
   add_config_options(run, run_o);
-  run->add_option("--out", run_out, "run folder")->required();
   auto* search = app.add_subcommand("search", "architecture learning on the supernet; writes arch.json");
   add_config_options(search, search_o);
-  search->add_option("--out", search_out, "run folder")->required();
   auto* retrain = app.add_subcommand("retrain", "train an exported architecture from scratch; writes results.json");
-  retrain->add_option("arch", arch_path, "architecture file (arch.json)")->required()->check(CLI::ExistingFile);
+  retrain->add_option("arch", arch_path, "architecture file (arch.json); not with --resume")->check(CLI::ExistingFile);
   add_config_options(retrain, retrain_o);
-  retrain->add_option("--out", retrain_out, "run folder")->required();
+  auto* eval = app.add_subcommand("eval", "accuracy of a run's trained network (retrained, else the supernet)");
+  eval->add_option("run_dir", eval_dir, "run folder")->required()->check(CLI::ExistingDirectory);
+  eval->add_option("--split", eval_split, "test, val or train")->check(CLI::IsMember({"test", "val", "train"}));
   auto* info = app.add_subcommand("info", "params and MACs of a space preset or an architecture file");
   info->add_option("arch", info_arch, "architecture file");
   info->add_option("--space", info_space, "search space");
   info->add_option("--preset", info_preset, "preset of --space");
+  auto* sweep = app.add_subcommand("sweep", "a grid of runs (method x budget x seed) into one study folder, with "
+                                    "results.csv and Pareto plots");
+  add_config_options(sweep, sweep_o);
+  sweep->add_flag("--study", sweep_o.study, "the search-quality study preset (docs/results.md; hours on 2 cores)");
   auto* config = app.add_subcommand("config", "print the effective configuration (defaults + --config + --set)");
-  add_config_options(config, config_o);
+  add_config_options(config, config_o, false);
+  config->add_flag("--study", config_o.study, "the study preset");
   std::string presets_help = "search spaces:";
   for (const std::string& line : nas::describe_presets()) presets_help += "\n  " + line;
   app.footer(presets_help);
 
   CLI11_PARSE(app, argc, argv);
+  install_stop_handlers();
+  std::string resume_dir;  // the run folder a stopped command resumes from
   try {
     if (*config) {
       std::printf("%s\n", effective_config(config_o, threads, seed, device).dump(2).c_str());
@@ -120,34 +161,61 @@ int main(int argc, char** argv) {
         FIGS_CHECK(!info_space.empty(), "info: give an architecture file or --space");
         print_info_space(info_space, info_preset);
       }
+    } else if (*eval) {
+      if (threads > 0) set_num_threads(threads);
+      const EvalReport r = evaluate_run(eval_dir, eval_split);
+      std::printf("%s: %s network (step %lld), %lld params%s: %s accuracy %.4f on %lld images (%.0f img/s)\n",
+                  eval_dir.c_str(), r.network.c_str(), static_cast<long long>(r.step), static_cast<long long>(r.params),
+                  r.macs ? (", " + std::to_string(r.macs) + " MACs").c_str() : "", r.split.c_str(), r.accuracy,
+                  static_cast<long long>(r.images), r.images_per_s);
+    } else if (*sweep) {
+      const json c = effective_config(sweep_o, threads, seed, device);
+      check_sweep(c);
+      const std::string dir = run_folder(sweep_o, c);
+      resume_dir = dir;
+      const Datasets d = load_datasets(c);
+      run_sweep(c, dir, d);
     } else if (*search) {
       const json c = effective_config(search_o, threads, seed, device);
-      prepare_run_dir(search_out, c);
+      const std::string dir = run_folder(search_o, c);
+      resume_dir = dir;
       const Datasets d = load_datasets(c);
-      run_search(c, d, search_out);
+      run_search(c, d, dir, !search_o.resume.empty());
     } else if (*retrain) {
       const json c = effective_config(retrain_o, threads, seed, device);
-      const nas::Architecture a = nas::load_architecture(arch_path);
-      prepare_run_dir(retrain_out, c);
+      const bool resume = !retrain_o.resume.empty();
+      FIGS_CHECK(resume != !arch_path.empty(), resume ? "retrain --resume reads the run's own arch.json; drop ARCH.json"
+                                                      : "retrain needs ARCH.json");
+      const nas::Architecture a = nas::load_architecture(resume ? retrain_o.resume + "/arch.json" : arch_path);
+      const std::string dir = run_folder(retrain_o, c);
+      resume_dir = dir;
+      if (!resume) nas::save_architecture(a, dir + "/arch.json");  // the folder holds what it trained
       const Datasets d = load_datasets(c);
-      run_retrain(c, d, a, retrain_out);
+      run_retrain(c, d, a, dir, resume);
     } else if (*run) {
       const json c = effective_config(run_o, threads, seed, device);
-      prepare_run_dir(run_out, c);
+      const std::string dir = run_folder(run_o, c);
+      resume_dir = dir;
+      const bool resume = !run_o.resume.empty();
       const auto start = std::chrono::steady_clock::now();
       const Datasets d = load_datasets(c);
-      const SearchResult s = run_search(c, d, run_out);
-      const RetrainResult r = run_retrain(c, d, s.arch, run_out);
+      const SearchResult s = run_search(c, d, dir, resume);
+      const RetrainResult r = run_retrain(c, d, s.arch, dir, resume);
       const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       std::printf("figs run: %s/%s on %s -> %lld params, %lld MACs, test accuracy %.4f (search %.0f s, retrain %.0f s, "
                   "total %.0f s) in %s\n",
                   c["space"]["name"].get<std::string>().c_str(), c["space"]["preset"].get<std::string>().c_str(),
                   c["data"]["dataset"].get<std::string>().c_str(), static_cast<long long>(r.params),
-                  static_cast<long long>(r.macs), r.test_accuracy, s.seconds, r.seconds, total, run_out.c_str());
+                  static_cast<long long>(r.macs), r.test_accuracy, s.seconds, r.seconds, total, dir.c_str());
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "figs: error: %s\n", e.what());
     return 1;
+  } catch (const Interrupted& i) {
+    std::fprintf(stderr, "\nfigs: stopped after %s step %lld (checkpoint written); continue with: figs %s --resume %s\n",
+                 i.stage.c_str(), static_cast<long long>(i.step), app.get_subcommands()[0]->get_name().c_str(),
+                 resume_dir.c_str());
+    return 130;
   }
   return 0;
 }

@@ -1,6 +1,8 @@
-// The drivers behind `figs search`, `figs retrain` and `figs run`: architecture learning on a
-// supernet, export, and retraining the exported network from scratch. Each writes its logs,
-// checkpoint and outputs into a run folder (docs/cli.md).
+// The drivers behind `figs search`, `figs retrain`, `figs eval` and `figs run`: architecture
+// learning on a supernet, export, retraining the exported network from scratch, evaluation.
+// Each writes its logs, checkpoints and outputs into a run folder (docs/cli.md) and can continue
+// an interrupted run from its last checkpoint (resume = true) with the same result as an
+// uninterrupted one.
 #pragma once
 
 #include <memory>
@@ -8,7 +10,9 @@
 
 #include "config.h"
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "nas/architecture.h"
+#include "nn/model.h"
 
 namespace figs::app {
 
@@ -18,6 +22,26 @@ struct Datasets {
 };
 Datasets load_datasets(const json& config);
 
+// The loader of a stage: augmented and shuffled for training, plain otherwise.
+data::LoaderConfig loader_config(const json& config, const Datasets& d, bool train);
+// Images as the networks take them (channels-last, the CPU backend's fast layout).
+Tensor channels_last(const Tensor& images);
+// Top-1 accuracy of `model` (eval mode) on `set`.
+double evaluate(nn::Model& model, const std::shared_ptr<const data::Dataset>& set, const json& config,
+                const Datasets& d);
+// Steps of a stage ("search" or "retrain" config): exactly max_steps when > 0, else epochs * per_epoch.
+int64_t total_steps(const json& stage, int64_t per_epoch);
+// A JSON file, parsed; errors name the file.
+json load_json_file(const std::string& path);
+// The effective configuration a run folder was started with (RUN_DIR/config.json).
+json load_run_config(const std::string& run_dir);
+// Re-estimates a supernet's BatchNorm statistics under its eval masks on ~2,500 training images
+// (spec, section 1: the statistics gathered under sampled masks do not fit the eval masks).
+void recalibrate_supernet(nn::Model& supernet, const json& config, const Datasets& d);
+// The hash checkpoints carry: the configuration without the options that do not change results
+// (threads), so a run resumed with another --threads is accepted.
+uint64_t checkpoint_config_hash(const json& config);
+
 struct SearchResult {
   nas::Architecture arch;
   double val_accuracy = 0;  // supernet under eval masks, BN re-estimated
@@ -25,17 +49,36 @@ struct SearchResult {
   int64_t steps = 0;
 };
 // Trains the supernet under lambda * cost, exports the widths, writes search.csv/.jsonl,
-// search.ckpt and arch.json into run_dir.
-SearchResult run_search(const json& config, const Datasets& data, const std::string& run_dir);
+// search_layers.jsonl, search.ckpt and arch.json into run_dir. With resume, continues from
+// search.ckpt (or returns the finished search's arch.json).
+SearchResult run_search(const json& config, const Datasets& data, const std::string& run_dir, bool resume = false);
 
 struct RetrainResult {
-  double test_accuracy = 0;
+  double test_accuracy = 0, val_accuracy = 0;
   double seconds = 0, images_per_s = 0;
   int64_t params = 0, macs = 0, steps = 0;
 };
-// Trains the architecture from scratch (no masks), evaluates on the test set, writes
-// retrain.csv, retrain.ckpt and results.json into run_dir.
+// Trains the architecture from scratch (no masks), evaluates on the validation and test sets,
+// writes retrain.csv, retrain.ckpt and results.json into run_dir. With resume, continues from
+// retrain.ckpt (or returns the finished run's results.json).
 RetrainResult run_retrain(const json& config, const Datasets& data, const nas::Architecture& arch,
-                          const std::string& run_dir);
+                          const std::string& run_dir, bool resume = false);
+
+struct EvalReport {
+  std::string network;  // "retrained" (retrain.ckpt) or "supernet" (search.ckpt, eval masks)
+  std::string split;    // test, val or train
+  double accuracy = 0, images_per_s = 0;
+  int64_t images = 0, params = 0, macs = 0, step = 0;  // macs: of the retrained network only
+};
+// Evaluates the newest network of a run folder on a split.
+EvalReport evaluate_run(const std::string& run_dir, const std::string& split);
+
+// `figs sweep`: every (method, budget, seed) of config["sweep"] as a run folder under
+// study_dir/runs/, then results.csv, summary.csv and the Pareto plots in study_dir. Finished runs
+// are skipped and a started one resumes, so calling it again continues a stopped sweep.
+void run_sweep(const json& config, const std::string& study_dir, const Datasets& data);
+// The checks run_sweep starts with (methods, budgets below the supernet), to run before a study
+// folder is created.
+void check_sweep(const json& config);
 
 }  // namespace figs::app

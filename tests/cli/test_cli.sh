@@ -23,7 +23,7 @@ check() {  # check NAME EXPECTED_TEXT CMD...: must fail (exit != 0) with EXPECTE
 
 # The happy path: one run folder with everything in it.
 if "$FIGS" run "${QUICK[@]}" --out "$TMP/run" > "$TMP/run.log" 2>&1; then
-  for f in config.json search.csv search.jsonl search.ckpt arch.json retrain.csv retrain.ckpt results.json; do
+  for f in config.json search.csv search.jsonl search_layers.jsonl search.ckpt arch.json retrain.csv retrain.ckpt results.json; do
     [ -s "$TMP/run/$f" ] || { echo "FAIL run: $f missing"; fails=$((fails+1)); }
   done
   grep -q '"test_accuracy"' "$TMP/run/results.json" || { echo "FAIL run: no test_accuracy"; fails=$((fails+1)); }
@@ -41,6 +41,66 @@ else
 fi
 "$FIGS" info "$TMP/run/arch.json" | grep -q "params" && echo "ok   info arch" || { echo "FAIL info arch"; fails=$((fails+1)); }
 "$FIGS" info --space oneshot --preset tiny28 | grep -q "full-width network" && echo "ok   info space" || { echo "FAIL info space"; fails=$((fails+1)); }
+"$FIGS" config --quick | grep -q '"preset": "tiny28"' && echo "ok   config" || { echo "FAIL config"; fails=$((fails+1)); }
+"$FIGS" config --preset paper | grep -q '"adam_eps": 1.0' && echo "ok   config paper" || { echo "FAIL config paper"; fails=$((fails+1)); }
+
+# eval reads the run's checkpoint and reproduces the test accuracy results.json recorded.
+acc=$(sed -n 's/.*"test_accuracy": *\([0-9.e-]*\).*/\1/p' "$TMP/run/results.json")
+if "$FIGS" eval "$TMP/run" 2>/dev/null | grep -q "test accuracy $(printf '%.4f' "$acc")"; then
+  echo "ok   eval"
+else
+  echo "FAIL eval: expected test accuracy $acc"; "$FIGS" eval "$TMP/run" 2>&1 | tail -2; fails=$((fails+1))
+fi
+
+# Resume: a run stopped during the search, resumed, stopped during retraining, resumed again ends
+# with the very same checkpoints (weights, optimizer state) and per-step losses as one that was
+# never interrupted.
+RESUME=("${QUICK[@]}" --set search.max_steps=12 --set search.warmup_steps=3 --set retrain.max_steps=10
+        --set search.checkpoint_every=5 --set retrain.checkpoint_every=5)
+"$FIGS" run "${RESUME[@]}" --out "$TMP/straight" > /dev/null 2>&1
+FIGS_STOP_AFTER_STEP=7 "$FIGS" run "${RESUME[@]}" --out "$TMP/stopped" > "$TMP/stop1.log" 2>&1; rc1=$?
+FIGS_STOP_AFTER_STEP=4 "$FIGS" run --resume "$TMP/stopped" > "$TMP/stop2.log" 2>&1; rc2=$?
+"$FIGS" run --resume "$TMP/stopped" > "$TMP/stop3.log" 2>&1; rc3=$?
+if [ $rc1 -eq 130 ] && grep -q "stopped after search step 7" "$TMP/stop1.log" &&
+   [ $rc2 -eq 130 ] && grep -q "resuming .* at step 7 of 12" "$TMP/stop2.log" &&
+   grep -q "stopped after retrain step 4" "$TMP/stop2.log" &&
+   [ $rc3 -eq 0 ] && grep -q "retrain: resuming .* at step 4 of 10" "$TMP/stop3.log" &&
+   cmp -s "$TMP/straight/search.ckpt" "$TMP/stopped/search.ckpt" &&
+   cmp -s "$TMP/straight/retrain.ckpt" "$TMP/stopped/retrain.ckpt" &&
+   diff <(cut -d, -f1-9 "$TMP/straight/search.csv") <(cut -d, -f1-9 "$TMP/stopped/search.csv") > /dev/null &&
+   diff <(cut -d, -f1-4 "$TMP/straight/retrain.csv") <(cut -d, -f1-4 "$TMP/stopped/retrain.csv") > /dev/null; then
+  echo "ok   resume"
+else
+  echo "FAIL resume: exit codes $rc1 $rc2 $rc3"; tail -2 "$TMP"/stop*.log; fails=$((fails+1))
+fi
+check resume-with-set "--resume continues with the run's own config.json" "$FIGS" run --resume "$TMP/stopped" --set seed=3
+check resume-not-a-run "is not a run folder" "$FIGS" search --resume "$TMP"
+mkdir -p "$TMP/bad-empty-run" && cp "$TMP/run/config.json" "$TMP/bad-empty-run/"
+check eval-nothing-trained "holds no checkpoint" "$FIGS" eval "$TMP/bad-empty-run"
+
+# A tiny sweep (all four methods, one budget, one seed): stopped during the first search,
+# resumed, then resumed again when already finished (every run skipped). It leaves the tables and
+# the plots.
+SWEEP=("${QUICK[@]}" --set search.warmup_steps=2)
+FIGS_STOP_AFTER_STEP=3 "$FIGS" sweep "${SWEEP[@]}" --out "$TMP/sweep" > "$TMP/sweep1.log" 2>&1; rc1=$?
+"$FIGS" sweep --resume "$TMP/sweep" > "$TMP/sweep2.log" 2>&1; rc2=$?
+"$FIGS" sweep --resume "$TMP/sweep" > "$TMP/sweep3.log" 2>&1; rc3=$?
+rows=$(($(wc -l < "$TMP/sweep/results.csv") - 1))
+if [ $rc1 -eq 130 ] && [ $rc2 -eq 0 ] && [ $rc3 -eq 0 ] && [ "$rows" -eq 4 ] &&
+   grep -q "resuming figs-8000-s0" "$TMP/sweep2.log" && [ "$(grep -c "finished earlier" "$TMP/sweep3.log")" -eq 4 ] &&
+   grep -q "^width,0,8000," "$TMP/sweep/results.csv" && grep -q "^random,0,8000," "$TMP/sweep/results.csv" &&
+   grep -q "^morphnet,0,8000," "$TMP/sweep/results.csv" && [ -s "$TMP/sweep/summary.csv" ]; then
+  echo "ok   sweep"
+else
+  echo "FAIL sweep: exit codes $rc1 $rc2 $rc3, $rows rows"; tail -3 "$TMP"/sweep*.log; fails=$((fails+1))
+fi
+if command -v gnuplot > /dev/null; then
+  for f in pareto_params.png pareto_params.svg pareto_macs.png pareto_macs.svg; do
+    [ -s "$TMP/sweep/$f" ] || { echo "FAIL sweep: $f missing"; fails=$((fails+1)); }
+  done
+fi
+check sweep-budget-too-large "is not below the supernet's" "$FIGS" sweep "${QUICK[@]}" --set 'sweep.budgets=[900000]' --out "$TMP/bad-sweep"
+check sweep-unknown-method "unknown method 'nas'" "$FIGS" sweep "${QUICK[@]}" --set 'sweep.methods=["nas"]' --out "$TMP/bad-sweep2"
 
 # Bad input.
 check unknown-preset "has no preset 'nope'" "$FIGS" run "${QUICK[@]}" --set space.preset=nope --out "$TMP/bad1"
@@ -54,7 +114,7 @@ check unwritable-out "cannot create run folder" "$FIGS" run "${QUICK[@]}" --out 
 check cuda "training on CUDA is not available yet" "$FIGS" --device cuda run "${QUICK[@]}" --out "$TMP/bad6"
 echo '{"format":"figs-architecture","version":1,"space":{"space":"oneshot","preset":"tiny28"},"widths":{"stem":99}}' > "$TMP/arch_bad.json"
 check bad-arch "outside [0, 8]" "$FIGS" retrain "$TMP/arch_bad.json" "${QUICK[@]}" --out "$TMP/bad7"
-[ ! -e "$TMP/bad1/arch.json" ] && echo "ok   nothing half-written" || { echo "FAIL bad1 wrote arch.json"; fails=$((fails+1)); }
+[ ! -e "$TMP/bad1/arch.json" ] && [ ! -e "$TMP/bad-sweep" ] && echo "ok   nothing half-written" || { echo "FAIL bad1 wrote arch.json"; fails=$((fails+1)); }
 
 [ $fails -eq 0 ] && echo "all CLI checks passed" || echo "$fails CLI checks failed"
 exit $fails

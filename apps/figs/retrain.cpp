@@ -1,0 +1,119 @@
+// `figs retrain`: the exported network from scratch (no masks, task loss only), then its
+// validation and test accuracy.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "autograd/engine.h"
+#include "autograd/ops.h"
+#include "nn/checkpoint.h"
+#include "nn/optim/adam.h"
+#include "nn/schedule.h"
+#include "run_log.h"
+#include "trainer.h"
+
+namespace figs::app {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+RetrainResult finished_retrain(const std::string& dir) {
+  const json j = load_json_file(dir + "/results.json");
+  RetrainResult r;
+  r.test_accuracy = j.at("test_accuracy").get<double>();
+  r.val_accuracy = j.value("val_accuracy", 0.0);
+  r.params = j.at("params").get<int64_t>();
+  r.macs = j.at("macs").get<int64_t>();
+  r.seconds = j.value("retrain_seconds", 0.0);
+  r.images_per_s = j.value("images_per_s", 0.0);
+  r.steps = j.value("steps", int64_t{0});
+  std::fprintf(stderr, "retrain: already finished in %s (test accuracy %.4f)\n", dir.c_str(), r.test_accuracy);
+  return r;
+}
+
+}  // namespace
+
+RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Architecture& arch, const std::string& dir,
+                          bool resume) {
+  if (resume && fs::exists(dir + "/results.json")) return finished_retrain(dir);
+  const json& rc = config["retrain"];
+  const uint64_t seed = config["seed"].get<uint64_t>() + 1;
+  const auto space = nas::make_space_from_json(arch.space_json);
+  nn::Model model(space->build(arch.widths), {.seed = seed});
+  data::Loader loader(d.train, loader_config(config, d, true));
+  const int64_t per_epoch = loader.batches_per_epoch();
+  const int64_t steps = total_steps(rc, per_epoch);
+  nn::Adam opt(model, {.lr = rc["lr"].get<double>(), .weight_decay = rc["weight_decay"].get<double>()});
+  nn::ScheduleConfig sched;
+  const std::string kind = rc["schedule"].get<std::string>();
+  FIGS_CHECK(kind == "cosine" || kind == "constant", "config: retrain.schedule must be \"cosine\" or \"constant\"");
+  if (kind == "cosine") {
+    sched.kind = nn::ScheduleKind::Cosine;
+    sched.total_steps = std::max<int64_t>(steps, 1);
+  }
+  const nn::LrSchedule schedule(sched);
+
+  const uint64_t hash = checkpoint_config_hash(config);
+  const std::string ckpt = dir + "/retrain.ckpt";
+  int64_t step = 0;
+  if (resume && fs::exists(ckpt)) {
+    nn::TrainingState state{&model, &opt, nullptr, {}, 0, 0, hash};
+    nn::load_checkpoint(ckpt, state);
+    step = state.step;
+    std::fprintf(stderr, "retrain: resuming %s at step %lld of %lld\n", dir.c_str(), static_cast<long long>(step),
+                 static_cast<long long>(steps));
+  }
+  std::fprintf(stderr, "retrain: %lld parameters, %lld MACs per image, %lld steps (%lld per epoch)\n",
+               static_cast<long long>(model.num_parameters()), static_cast<long long>(arch.macs),
+               static_cast<long long>(steps), static_cast<long long>(per_epoch));
+  StepLog csv(dir + "/retrain.csv", "step,epoch,loss,lr,images_per_s", resume ? step : -1);
+  Progress progress("retrain", steps, rc["log_every"].get<int64_t>());
+  const int64_t checkpoint_every = rc["checkpoint_every"].get<int64_t>();
+  const auto start = Clock::now();
+  int64_t images = 0;
+  // Steps are numbered across epochs: step s is batch s % per_epoch of epoch s / per_epoch.
+  while (step < steps) {
+    loader.start_epoch(step / per_epoch, step % per_epoch);
+    while (step < steps) {
+      auto b = loader.next();
+      if (!b) break;
+      opt.set_lr_factor(schedule.factor(step));
+      opt.zero_grad();
+      const Tensor loss = cross_entropy(model(channels_last(b->images)), b->labels);
+      backward(loss);
+      opt.step();
+      ++step;
+      images += b->labels.numel();
+      const double ips = images / std::max(since(start), 1e-9);
+      csv.write(std::to_string(step) + ',' + std::to_string((step - 1) / per_epoch) + ',' +
+                fmt(loss.item<double>(), 7) + ',' + fmt(rc["lr"].get<double>() * schedule.factor(step - 1), 7) + ',' +
+                fmt(ips, 5));
+      progress.update(step, "loss " + fmt(loss.item<double>()) + "  " + fmt(ips, 3) + " img/s");
+      const bool stop = step < steps && stop_requested(step);
+      if ((checkpoint_every > 0 && step % checkpoint_every == 0 && step < steps) || stop)
+        nn::save_checkpoint(ckpt, {&model, &opt, nullptr, {}, step, (step - 1) / per_epoch, hash});
+      if (stop) throw Interrupted{"retrain", step};
+    }
+  }
+  RetrainResult r;
+  r.seconds = since(start);
+  r.images_per_s = images / std::max(r.seconds, 1e-9);
+  r.steps = step;
+  r.params = model.num_parameters();
+  r.macs = arch.macs;
+  nn::save_checkpoint(ckpt, {&model, &opt, nullptr, {}, step, (step - 1) / per_epoch, hash});
+  r.val_accuracy = evaluate(model, d.val, config, d);
+  r.test_accuracy = evaluate(model, d.test, config, d);
+  const json results{{"test_accuracy", r.test_accuracy}, {"val_accuracy", r.val_accuracy}, {"params", r.params},
+                     {"macs", r.macs}, {"retrain_seconds", r.seconds}, {"images_per_s", r.images_per_s},
+                     {"steps", r.steps}, {"architecture", "arch.json"}};
+  nas::write_file_atomically(dir + "/results.json", results.dump(2) + "\n");
+  std::fprintf(stderr, "retrain: %lld steps in %.0f s (%.0f img/s); val accuracy %.4f, test accuracy %.4f\n",
+               static_cast<long long>(step), r.seconds, r.images_per_s, r.val_accuracy, r.test_accuracy);
+  return r;
+}
+
+}  // namespace figs::app

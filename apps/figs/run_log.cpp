@@ -1,0 +1,91 @@
+#include "run_log.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdlib>
+#include <cstdio>
+#include <filesystem>
+#include <vector>
+
+#include "core/error.h"
+#include "nas/architecture.h"
+
+namespace figs::app {
+
+Progress::Progress(std::string stage, int64_t total, int64_t every)
+    : stage_(std::move(stage)), total_(total), every_(std::max<int64_t>(every, 1)), tty_(isatty(2)) {}
+
+void Progress::update(int64_t step, const std::string& text) {
+  if (tty_) {
+    std::fprintf(stderr, "\r[%s] %lld/%lld %s\033[K", stage_.c_str(), static_cast<long long>(step),
+                 static_cast<long long>(total_), text.c_str());
+    if (step == total_) std::fprintf(stderr, "\n");
+  } else if (step % every_ == 0 || step == total_) {
+    std::fprintf(stderr, "[%s] %lld/%lld %s\n", stage_.c_str(), static_cast<long long>(step),
+                 static_cast<long long>(total_), text.c_str());
+  }
+  std::fflush(stderr);
+}
+
+namespace {
+
+// The step a log line starts with, or -1 (a header, or a line cut short by the interruption).
+int64_t step_of(const std::string& line) {
+  size_t i = line.rfind("{\"step\":", 0) == 0 ? 8 : 0;
+  int64_t step = 0;
+  const size_t first = i;
+  while (i < line.size() && line[i] >= '0' && line[i] <= '9') step = step * 10 + (line[i++] - '0');
+  const bool complete = i > first && i < line.size() && (line[i] == ',' || line[i] == '}');
+  return complete ? step : -1;
+}
+
+}  // namespace
+
+StepLog::StepLog(const std::string& path, const std::string& header, int64_t resume_step) {
+  std::string kept = header.empty() ? "" : header + "\n";
+  if (resume_step >= 0 && std::filesystem::exists(path)) {
+    std::ifstream in(path);
+    kept.clear();
+    std::string line;
+    for (bool first = true; std::getline(in, line); first = false) {
+      const int64_t step = step_of(line);
+      if ((first && step < 0 && line == header) || (step >= 0 && step <= resume_step)) kept += line + "\n";
+    }
+  }
+  nas::write_file_atomically(path, kept);
+  out_.open(path, std::ios::app);
+  FIGS_CHECK(out_.good(), "cannot write the log '", path, "'");
+}
+
+void StepLog::write(const std::string& line) {
+  out_ << line << '\n';
+  out_.flush();
+}
+
+namespace {
+volatile std::sig_atomic_t g_stop_signal = 0;
+void on_stop_signal(int) { g_stop_signal = 1; }
+}  // namespace
+
+void install_stop_handlers() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+bool stop_requested(int64_t step_done) {
+  static const int64_t stop_after = [] {
+    const char* v = std::getenv("FIGS_STOP_AFTER_STEP");
+    return v ? std::atoll(v) : int64_t{-1};
+  }();
+  return g_stop_signal != 0 || step_done == stop_after;
+}
+
+std::string fmt(double v, int precision) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+  return buf;
+}
+
+}  // namespace figs::app

@@ -1,0 +1,51 @@
+// What a run shows and leaves behind while it trains: a progress line on the terminal and
+// per-step log files (CSV, JSONL) that survive an interruption and continue on --resume.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+
+namespace figs::app {
+
+// A status line: redrawn in place on a terminal, printed every `every` steps otherwise.
+class Progress {
+ public:
+  Progress(std::string stage, int64_t total, int64_t every);
+  void update(int64_t step, const std::string& text);
+
+ private:
+  std::string stage_;
+  int64_t total_, every_;
+  bool tty_;
+};
+
+// An append-only log whose lines start with the step number ("12,..." or {"step": 12, ...}).
+// Opening it for a run resumed after step `resume_step` drops the lines written after that
+// step (they belong to the lost part of the interrupted run); a fresh run (resume_step < 0)
+// starts the file with `header` (may be empty).
+class StepLog {
+ public:
+  StepLog(const std::string& path, const std::string& header, int64_t resume_step);
+  // One line (without the newline); flushed, so a killed run keeps every line it logged.
+  void write(const std::string& line);
+
+ private:
+  std::ofstream out_;
+};
+
+// Stopping a run cleanly: SIGINT/SIGTERM (Ctrl-C, a batch system's notice) ask the running
+// stage to finish its step, write its checkpoint and throw Interrupted, so that
+// `figs ... --resume RUN_DIR` continues from exactly there. FIGS_STOP_AFTER_STEP=N (for tests)
+// asks the same after step N of any stage.
+void install_stop_handlers();
+bool stop_requested(int64_t step_done);
+struct Interrupted {
+  std::string stage;
+  int64_t step = 0;
+};
+
+// "%.*g" of v.
+std::string fmt(double v, int precision = 4);
+
+}  // namespace figs::app

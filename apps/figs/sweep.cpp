@@ -1,0 +1,212 @@
+// `figs sweep`: a grid of runs (method x budget x seed) in one study folder, one CSV row per
+// run, Pareto plots (docs/cli.md, "figs sweep"). Every run is an ordinary run folder, so a sweep
+// that was stopped continues where it stopped: finished runs are skipped, a started one resumes.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <tuple>
+
+#include "nas/budget_match.h"
+#include "nas/channel_graph.h"
+#include "run_log.h"
+#include "trainer.h"
+
+namespace figs::app {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<std::string> kMethods = {"figs", "morphnet", "width", "random"};
+
+std::string run_name(const std::string& method, int64_t budget, int64_t seed) {
+  return method + "-" + std::to_string(budget) + "-s" + std::to_string(seed);
+}
+
+// The configuration of one run of the grid: the sweep's base with the method, budget and seed.
+json run_config(const json& base, const std::string& method, int64_t budget, int64_t seed) {
+  json c = base;
+  c.erase("sweep");
+  c["seed"] = seed;
+  c["search"]["target"] = budget;
+  if (method == "figs" || method == "morphnet") c["search"]["method"] = method;
+  return c;
+}
+
+// Width multiplier and random search have no search stage: their architecture is matched to
+// the budget directly (nas/budget_match.h).
+nas::Architecture baseline_architecture(const json& config, const std::string& method) {
+  const auto space = make_space_from_config(config);
+  const nas::CostKind kind = config["search"]["cost"] == "macs" ? nas::CostKind::Macs : nas::CostKind::Params;
+  const double target = config["search"]["target"].get<double>();
+  const uint64_t seed = config["seed"].get<uint64_t>();
+  const nas::BudgetMatch m = method == "width" ? nas::match_width_multiplier(*space, kind, target)
+                                               : nas::match_random_architecture(*space, kind, target, seed);
+  json source{{"method", method == "width" ? "width_multiplier" : "random_search"}, {"multiplier", m.multiplier},
+              {"target", target}, {"cost", nas::cost_kind_name(kind)}, {"seed", seed}};
+  if (method == "random") {
+    source["removed_operators"] = m.removed_operators;
+    source["sample_index"] = m.index;
+  }
+  return nas::describe_architecture(*space, m.widths, source.dump());
+}
+
+struct Row {
+  std::string method, run;
+  int64_t seed = 0, budget = 0, params = 0, macs = 0;
+  double lambda = 0, val_accuracy = 0, test_accuracy = 0, search_seconds = 0, retrain_seconds = 0;
+};
+
+std::optional<Row> read_row(const std::string& study, const std::string& method, int64_t budget, int64_t seed) {
+  const std::string dir = study + "/runs/" + run_name(method, budget, seed);
+  if (!fs::exists(dir + "/results.json")) return std::nullopt;
+  const json results = load_json_file(dir + "/results.json");
+  const json source = json::parse(nas::load_architecture(dir + "/arch.json").source_json);
+  Row r{method, run_name(method, budget, seed), seed, budget};
+  r.params = results.at("params");
+  r.macs = results.at("macs");
+  r.lambda = source.value("lambda", 0.0);
+  r.val_accuracy = results.value("val_accuracy", 0.0);
+  r.test_accuracy = results.at("test_accuracy");
+  r.search_seconds = source.value("seconds", 0.0);
+  r.retrain_seconds = results.value("retrain_seconds", 0.0);
+  return r;
+}
+
+// results.csv (one row per finished run) and summary.csv (mean and spread over seeds per method
+// and budget: what the plots show).
+void write_tables(const std::string& study, const std::vector<Row>& rows) {
+  std::ostringstream csv;
+  csv << "method,seed,budget,lambda,params,macs,val_accuracy,test_accuracy,search_seconds,retrain_seconds,run\n";
+  for (const Row& r : rows)
+    csv << r.method << ',' << r.seed << ',' << r.budget << ',' << fmt(r.lambda, 6) << ',' << r.params << ',' << r.macs
+        << ',' << fmt(r.val_accuracy, 5) << ',' << fmt(r.test_accuracy, 5) << ',' << fmt(r.search_seconds, 5) << ','
+        << fmt(r.retrain_seconds, 5) << ',' << r.run << '\n';
+  nas::write_file_atomically(study + "/results.csv", csv.str());
+
+  std::map<std::pair<std::string, int64_t>, std::vector<const Row*>> groups;
+  for (const Row& r : rows) groups[{r.method, r.budget}].push_back(&r);
+  std::ostringstream summary;
+  summary << "method,budget,runs,params_mean,macs_mean,test_accuracy_mean,test_accuracy_std,val_accuracy_mean\n";
+  for (const auto& [key, g] : groups) {
+    double p = 0, m = 0, acc = 0, val = 0, var = 0;
+    for (const Row* r : g) {
+      p += static_cast<double>(r->params);
+      m += static_cast<double>(r->macs);
+      acc += r->test_accuracy;
+      val += r->val_accuracy;
+    }
+    const double n = static_cast<double>(g.size());
+    for (const Row* r : g) var += (r->test_accuracy - acc / n) * (r->test_accuracy - acc / n);
+    summary << key.first << ',' << key.second << ',' << g.size() << ',' << fmt(p / n, 8) << ',' << fmt(m / n, 10)
+            << ',' << fmt(acc / n, 5) << ',' << fmt(g.size() > 1 ? std::sqrt(var / (n - 1)) : 0.0, 4) << ','
+            << fmt(val / n, 5) << '\n';
+  }
+  nas::write_file_atomically(study + "/summary.csv", summary.str());
+}
+
+// pareto.gp, then gnuplot on it (when installed): test accuracy against params and against MACs,
+// one marker per method, error bars = the spread over seeds.
+void write_plots(const std::string& study, const std::vector<std::string>& methods) {
+  std::ostringstream gp;
+  gp << "# Pareto plots of a figs sweep (figs sweep writes and runs this; rerun: gnuplot pareto.gp)\n"
+        "set datafile separator ','\nset key bottom right\nset grid\nset logscale x\n"
+        "set ylabel 'test accuracy (mean over seeds, bars: std)'\n";
+  for (const auto& [x, column, label] : std::vector<std::tuple<std::string, int, std::string>>{
+           {"params", 4, "parameters"}, {"macs", 5, "MACs per image"}}) {
+    gp << "set xlabel '" << label << "'\n";
+    for (const std::string& term : {std::string("pngcairo size 900,600"), std::string("svg size 900,600")}) {
+      const std::string ext = term.rfind("png", 0) == 0 ? "png" : "svg";
+      gp << "set terminal " << term << "\nset output 'pareto_" << x << "." << ext << "'\nplot ";
+      for (size_t i = 0; i < methods.size(); ++i)
+        gp << (i ? ", \\\n     " : "") << "'summary.csv' using (strcol(1) eq '" << methods[i] << "' ? $" << column
+           << " : NaN):6:7 with yerrorlines pointsize 1.5 title '" << methods[i] << "'";
+      gp << "\n";
+    }
+  }
+  nas::write_file_atomically(study + "/pareto.gp", gp.str());
+  if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {
+    std::fprintf(stderr, "sweep: gnuplot is not installed, so no plots (apt install gnuplot-nox; then: cd %s && "
+                 "gnuplot pareto.gp)\n", study.c_str());
+    return;
+  }
+  const std::string cmd = "cd '" + study + "' && gnuplot pareto.gp 2> gnuplot.log";
+  FIGS_CHECK(std::system(cmd.c_str()) == 0, "sweep: gnuplot failed on ", study, "/pareto.gp (see gnuplot.log)");
+}
+
+}  // namespace
+
+void check_sweep(const json& base) {
+  const json& sw = base["sweep"];
+  const auto methods = sw["methods"].get<std::vector<std::string>>();
+  const auto budgets = sw["budgets"].get<std::vector<int64_t>>();
+  FIGS_CHECK(!methods.empty() && !budgets.empty() && !sw["seeds"].empty(), "sweep: methods, budgets and seeds must "
+             "not be empty");
+  for (const std::string& m : methods)
+    FIGS_CHECK(std::find(kMethods.begin(), kMethods.end(), m) != kMethods.end(), "sweep: unknown method '", m,
+               "' (methods: figs, morphnet, width, random)");
+  const auto space = make_space_from_config(base);
+  const nas::Architecture full = nas::describe_architecture(*space, {});
+  const bool params = base["search"]["cost"] == "params";
+  for (int64_t b : budgets)
+    FIGS_CHECK(b > 0 && b < (params ? full.params : full.macs), "sweep: budget ", b, " is not below the supernet's ",
+               params ? full.params : full.macs, " ", params ? "params" : "MACs");
+}
+
+void run_sweep(const json& base, const std::string& study, const Datasets& d) {
+  check_sweep(base);
+  const json& sw = base["sweep"];
+  const auto methods = sw["methods"].get<std::vector<std::string>>();
+  const auto budgets = sw["budgets"].get<std::vector<int64_t>>();
+  const auto seeds = sw["seeds"].get<std::vector<int64_t>>();
+  fs::create_directories(study + "/runs");
+  const int64_t total = static_cast<int64_t>(methods.size() * budgets.size() * seeds.size());
+  int64_t index = 0;
+  std::vector<Row> rows;
+  for (int64_t budget : budgets)
+    for (int64_t seed : seeds)
+      for (const std::string& method : methods) {
+        ++index;
+        const std::string name = run_name(method, budget, seed), dir = study + "/runs/" + name;
+        if (auto row = read_row(study, method, budget, seed)) {
+          std::fprintf(stderr, "sweep: [%lld/%lld] %s finished earlier\n", static_cast<long long>(index),
+                       static_cast<long long>(total), name.c_str());
+          rows.push_back(*row);
+          continue;
+        }
+        const json config = run_config(base, method, budget, seed);
+        const bool resume = fs::exists(dir + "/config.json");
+        if (resume) {
+          FIGS_CHECK(load_run_config(dir) == config, "sweep: ", dir, " holds a run with another configuration (the "
+                     "sweep's config changed?); move it away to rerun it");
+        } else {
+          fs::create_directories(dir);
+          nas::write_file_atomically(dir + "/config.json", config.dump(2) + "\n");
+        }
+        std::fprintf(stderr, "sweep: [%lld/%lld] %s %s\n", static_cast<long long>(index), static_cast<long long>(total),
+                     resume ? "resuming" : "starting", name.c_str());
+        nas::Architecture arch;
+        if (method == "figs" || method == "morphnet") {
+          arch = run_search(config, d, dir, resume).arch;
+        } else if (fs::exists(dir + "/arch.json")) {
+          arch = nas::load_architecture(dir + "/arch.json");
+        } else {
+          arch = baseline_architecture(config, method);
+          nas::save_architecture(arch, dir + "/arch.json");
+        }
+        run_retrain(config, d, arch, dir, resume);
+        rows.push_back(*read_row(study, method, budget, seed));
+        write_tables(study, rows);  // after every run: a stopped sweep keeps its table
+      }
+  write_tables(study, rows);
+  write_plots(study, methods);
+  std::fprintf(stderr, "sweep: %lld runs in %s: results.csv, summary.csv, pareto_params.{png,svg}, "
+               "pareto_macs.{png,svg}\n", static_cast<long long>(total), study.c_str());
+}
+
+}  // namespace figs::app
