@@ -44,6 +44,7 @@ json default_config() {
       "lambda_relative": true,
       "target": 100000,
       "target_ramp": 250,
+      "lambda_range": 100,
       "width_rule": "floor",
       "log_every": 50,
       "checkpoint_every": 100

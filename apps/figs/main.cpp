@@ -75,9 +75,6 @@ json effective_config(const ConfigOptions& o, int threads, int64_t seed, const s
   return c;
 }
 
-// The folder a command works in: a new one (created, config written) or the one it resumes.
-std::string run_folder(const ConfigOptions& o, const json& config);
-
 // Creates the run folder (refusing one that already holds a run) and writes the effective config.
 void prepare_run_dir(const std::string& dir, const json& config) {
   std::error_code ec;
@@ -88,6 +85,8 @@ void prepare_run_dir(const std::string& dir, const json& config) {
   nas::write_file_atomically((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
 }
 
+// The folder a command works in: a new one (created, config written) or the one it resumes.
+// Called once everything that can fail on bad input has been checked (config, data, arch).
 std::string run_folder(const ConfigOptions& o, const json& config) {
   if (!o.resume.empty()) return o.resume;
   FIGS_CHECK(!o.out.empty(), "--out RUN_DIR (a new run folder) or --resume RUN_DIR is required");
@@ -171,15 +170,15 @@ int main(int argc, char** argv) {
     } else if (*sweep) {
       const json c = effective_config(sweep_o, threads, seed, device);
       check_sweep(c);
+      const Datasets d = load_datasets(c);
       const std::string dir = run_folder(sweep_o, c);
       resume_dir = dir;
-      const Datasets d = load_datasets(c);
       run_sweep(c, dir, d);
     } else if (*search) {
       const json c = effective_config(search_o, threads, seed, device);
+      const Datasets d = load_datasets(c);
       const std::string dir = run_folder(search_o, c);
       resume_dir = dir;
-      const Datasets d = load_datasets(c);
       run_search(c, d, dir, !search_o.resume.empty());
     } else if (*retrain) {
       const json c = effective_config(retrain_o, threads, seed, device);
@@ -187,18 +186,18 @@ int main(int argc, char** argv) {
       FIGS_CHECK(resume != !arch_path.empty(), resume ? "retrain --resume reads the run's own arch.json; drop ARCH.json"
                                                       : "retrain needs ARCH.json");
       const nas::Architecture a = nas::load_architecture(resume ? retrain_o.resume + "/arch.json" : arch_path);
+      const Datasets d = load_datasets(c);
       const std::string dir = run_folder(retrain_o, c);
       resume_dir = dir;
       if (!resume) nas::save_architecture(a, dir + "/arch.json");  // the folder holds what it trained
-      const Datasets d = load_datasets(c);
       run_retrain(c, d, a, dir, resume);
     } else if (*run) {
       const json c = effective_config(run_o, threads, seed, device);
+      const auto start = std::chrono::steady_clock::now();
+      const Datasets d = load_datasets(c);
       const std::string dir = run_folder(run_o, c);
       resume_dir = dir;
       const bool resume = !run_o.resume.empty();
-      const auto start = std::chrono::steady_clock::now();
-      const Datasets d = load_datasets(c);
       const SearchResult s = run_search(c, d, dir, resume);
       const RetrainResult r = run_retrain(c, d, s.arch, dir, resume);
       const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -66,7 +66,6 @@ class Method {
   virtual ~Method() = default;
   virtual nn::Model& model() = 0;
   virtual nn::Optimizer& optimizer() = 0;
-  virtual const nas::ChannelGraph& graph() const = 0;
   // One update on a batch (step = updates done before it).
   virtual nas::SearchStepStats step(const Tensor& images, const Tensor& labels) = 0;
   virtual double lambda() const = 0;
@@ -108,7 +107,6 @@ class FigsMethod : public Method {
 
   nn::Model& model() override { return model_; }
   nn::Optimizer& optimizer() override { return opt_; }
-  const nas::ChannelGraph& graph() const override { return graph_; }
   nas::SearchStepStats step(const Tensor& images, const Tensor& labels) override { return search_->step(images, labels); }
   double lambda() const override { return penalty_.lambda(); }
   void set_lambda(double lambda) override { penalty_.set_lambda(lambda); }
@@ -177,7 +175,6 @@ class MorphNetMethod : public Method {
 
   nn::Model& model() override { return model_; }
   nn::Optimizer& optimizer() override { return opt_; }
-  const nas::ChannelGraph& graph() const override { return graph_; }
 
   nas::SearchStepStats step(const Tensor& images, const Tensor& labels) override {
     nas::SearchStepStats s;
@@ -305,11 +302,14 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
     FIGS_CHECK(method->lambda() > 0, "config: search.target needs a starting lambda > 0 (search.lambda)");
     // nas/budget.h: the constants measured there; the target ramps down from the starting cost
     // over search.target_ramp updates so that the masks (or gammas) do not all cross together.
+    // lambda may grow up to search.lambda_range times its start: far targets (5% of the
+    // supernet) need ~30x; the ramp keeps that from winding up while the cost lags.
     const int64_t ramp = sc["target_ramp"].get<int64_t>();
-    FIGS_CHECK(ramp >= 0, "config: search.target_ramp must be >= 0, got ", ramp);
+    const double range = sc["lambda_range"].get<double>();
+    FIGS_CHECK(ramp >= 0 && range >= 1, "config: search.target_ramp must be >= 0 and search.lambda_range >= 1, got ",
+               ramp, " and ", range);
     controller.emplace(target, method->lambda(),
-                       nas::LambdaControllerOptions{.gain = 0.05, .brake = 0.05, .ramp_updates = ramp,
-                                                    .range = method_name == "figs" ? 4.0 : 1e4});
+                       nas::LambdaControllerOptions{.gain = 0.05, .brake = 0.05, .ramp_updates = ramp, .range = range});
   }
 
   const uint64_t hash = checkpoint_config_hash(config);
