@@ -60,7 +60,7 @@ json default_config() {
     },
     "sweep": {
       "methods": ["figs", "morphnet", "width", "random"],
-      "budgets": [25000, 100000],
+      "budgets": [50000, 100000],
       "seeds": [0]
     },
     "seed": 0,
@@ -156,10 +156,12 @@ json run_preset(const std::string& name) {
   }
   if (name == "study") {
     // The search-quality study (docs/results.md): a wider supernet (F = 24, 578,194 parameters) so
-    // that the 400k budget is a real choice, all four methods, three budgets, three seeds.
+    // that the 400k budget is a real choice, all four methods, three budgets, three seeds. The
+    // lowest budget is 100k, not 25k: below ~86k FiGS cannot go on this space (its streams keep
+    // their channels) and below 52k neither can the width multiplier (w = 0.25).
     c["space"]["options"]["width"] = 24;
     c["sweep"] = json{{"methods", {"figs", "morphnet", "width", "random"}},
-                      {"budgets", {25000, 100000, 400000}},
+                      {"budgets", {100000, 200000, 400000}},
                       {"seeds", {0, 1, 2}}};
     return c;
   }

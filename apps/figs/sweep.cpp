@@ -13,6 +13,7 @@
 
 #include "nas/budget_match.h"
 #include "nas/channel_graph.h"
+#include "nas/width_multiplier.h"
 #include "run_log.h"
 #include "trainer.h"
 
@@ -156,6 +157,16 @@ void check_sweep(const json& base) {
   for (int64_t b : budgets)
     FIGS_CHECK(b > 0 && b < (params ? full.params : full.macs), "sweep: budget ", b, " is not below the supernet's ",
                params ? full.params : full.macs, " ", params ? "params" : "MACs");
+  // The width multiplier and random search cannot go below w = 0.25 of every width.
+  if (std::find(methods.begin(), methods.end(), "width") != methods.end() ||
+      std::find(methods.begin(), methods.end(), "random") != methods.end()) {
+    const nas::Architecture narrowest =
+        nas::describe_architecture(*space, nas::width_multiplier_map(*space, nas::kMinMultiplier));
+    const int64_t floor = params ? narrowest.params : narrowest.macs;
+    for (int64_t b : budgets)
+      FIGS_CHECK(b >= floor, "sweep: budget ", b, " is below what the width multiplier reaches (w = 0.25: ", floor, " ",
+                 params ? "params" : "MACs", "); raise it or drop the width and random methods");
+  }
 }
 
 void run_sweep(const json& base, const std::string& study, const Datasets& d) {

@@ -100,6 +100,7 @@ if command -v gnuplot > /dev/null; then
   done
 fi
 check sweep-budget-too-large "is not below the supernet's" "$FIGS" sweep "${QUICK[@]}" --set 'sweep.budgets=[900000]' --out "$TMP/bad-sweep"
+check sweep-budget-too-small "below what the width multiplier reaches" "$FIGS" sweep "${QUICK[@]}" --set 'sweep.budgets=[1000]' --out "$TMP/bad-sweep3"
 check sweep-unknown-method "unknown method 'nas'" "$FIGS" sweep "${QUICK[@]}" --set 'sweep.methods=["nas"]' --out "$TMP/bad-sweep2"
 
 # Bad input.
@@ -114,7 +115,7 @@ check unwritable-out "cannot create run folder" "$FIGS" run "${QUICK[@]}" --out 
 check cuda "training on CUDA is not available yet" "$FIGS" --device cuda run "${QUICK[@]}" --out "$TMP/bad6"
 echo '{"format":"figs-architecture","version":1,"space":{"space":"oneshot","preset":"tiny28"},"widths":{"stem":99}}' > "$TMP/arch_bad.json"
 check bad-arch "outside [0, 8]" "$FIGS" retrain "$TMP/arch_bad.json" "${QUICK[@]}" --out "$TMP/bad7"
-[ ! -e "$TMP/bad1/arch.json" ] && [ ! -e "$TMP/bad-sweep" ] && [ ! -e "$TMP/bad5" ] && echo "ok   nothing half-written" || { echo "FAIL bad1 wrote arch.json"; fails=$((fails+1)); }
+[ ! -e "$TMP/bad1/arch.json" ] && [ ! -e "$TMP/bad-sweep" ] && [ ! -e "$TMP/bad-sweep3" ] && [ ! -e "$TMP/bad5" ] && echo "ok   nothing half-written" || { echo "FAIL bad1 wrote arch.json"; fails=$((fails+1)); }
 
 [ $fails -eq 0 ] && echo "all CLI checks passed" || echo "$fails CLI checks failed"
 exit $fails
