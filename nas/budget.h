@@ -22,7 +22,8 @@
 // of targets at 40%, 50% and 65% of the parameters; MorphNet with {gain 0.05, brake 0.05,
 // ramp 250}, lambda0 = 2 / initial cost, at -6.3%, -0.6%, -4.4% — MorphNet under Adam is the
 // harder plant: every gamma under the penalty falls at ~lr per step, so many cross the alive
-// threshold within a few steps.
+// threshold within a few steps. Its expand step (rescale_to_budget, nas/budget_match.h: every
+// found width times one factor) closes that gap after the search (+1.9% at 50%, two threads).
 //
 // What "current cost" to feed it decides where the search lands. FiGS exports floor(sum p) per
 // layer, which can be ~one channel per layer below the expected cost E[cost]; feeding E[cost]

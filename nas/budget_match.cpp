@@ -1,5 +1,6 @@
 #include "nas/budget_match.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 
@@ -16,37 +17,77 @@ int64_t count_of(const SearchSpace& space, const WidthMap& widths, CostKind kind
   return kind == CostKind::Params ? a.params : a.macs;
 }
 
-// Bisection on w for the map `at(w)`; returns the closest of the probed maps.
+// The closest width map of the family `at(w)`, w in [kMinMultiplier, 1].
 BudgetMatch bisect(const SearchSpace& space, CostKind kind, double target,
                    const std::function<WidthMap(double)>& at) {
   BudgetMatch best;
-  double best_error = INFINITY;
-  auto probe = [&](double w) {
-    WidthMap widths = at(w);
-    const int64_t count = count_of(space, widths, kind);
-    const double error = std::abs(std::log(static_cast<double>(count) / target));
-    if (error < best_error) {
-      best_error = error;
-      best.widths = std::move(widths);
-      best.multiplier = w;
-      best.count = count;
-    }
-    return count;
-  };
-  double lo = kMinMultiplier, hi = 1.0;
-  if (probe(lo) >= target || probe(hi) <= target) return best;  // the target is at or beyond an end
-  // Widths are integers, so the count is a step function of w: 20 halvings resolve every step
-  // of any space whose widest unit has fewer than ~10^5 channels.
-  for (int i = 0; i < 20; ++i) {
-    const double mid = 0.5 * (lo + hi);
-    (probe(mid) < target ? lo : hi) = mid;
-  }
+  best.multiplier = closest_factor(kMinMultiplier, 1.0, target, [&](double w) { return count_of(space, at(w), kind); });
+  best.widths = at(best.multiplier);
+  best.count = count_of(space, best.widths, kind);
   return best;
 }
 
 const char* unit(CostKind kind) { return kind == CostKind::Params ? "params" : "MACs"; }
 
 }  // namespace
+
+double closest_factor(double lo, double hi, double target, const std::function<int64_t(double)>& count_at) {
+  FIGS_CHECK(lo > 0 && lo < hi && target > 0, "closest_factor: needs 0 < lo < hi and target > 0, got ", lo, ", ", hi,
+             ", ", target);
+  double best = lo, best_error = INFINITY;
+  auto probe = [&](double f) {
+    const int64_t count = count_at(f);
+    const double error = std::abs(std::log(static_cast<double>(count) / target));
+    if (error < best_error) {
+      best_error = error;
+      best = f;
+    }
+    return count;
+  };
+  if (probe(lo) >= target || probe(hi) <= target) return best;  // the target is at or beyond an end
+  // The count is a step function of the factor: 30 halvings resolve every step of a range up to
+  // 8x for units narrower than ~10^7 channels.
+  for (int i = 0; i < 30; ++i) {
+    const double mid = 0.5 * (lo + hi);
+    (probe(mid) < target ? lo : hi) = mid;
+  }
+  return best;
+}
+
+int64_t rescaled_width(int64_t found, int64_t full, double s, int64_t quantum) {
+  FIGS_CHECK(quantum >= 1 && found >= 0 && found <= full && s > 0, "rescaled_width: needs quantum >= 1, 0 <= found <= "
+             "full and s > 0, got quantum ", quantum, ", found ", found, ", full ", full, ", s ", s);
+  if (found == 0) return 0;
+  const double steps = std::round(s * static_cast<double>(found) / static_cast<double>(quantum));
+  return std::min(full, std::max<int64_t>(1, static_cast<int64_t>(steps)) * quantum);
+}
+
+BudgetMatch rescale_to_budget(const SearchSpace& space, CostKind kind, double target, const WidthMap& found) {
+  FIGS_CHECK(target > 0, "rescale to budget: the target must be > 0, got ", target);
+  const WidthMap full = space.full_widths();
+  auto at = [&](double s) {
+    WidthMap widths;
+    for (const auto& [key, w] : found) {
+      const auto f = full.find(key);
+      FIGS_CHECK(f != full.end(), "rescale to budget: '", key, "' is not a width key of ", space.name(), "/",
+                 space.preset());
+      widths[key] = rescaled_width(w, f->second, s, space.width_quantum(key));
+    }
+    return widths;
+  };
+  BudgetMatch m;
+  m.multiplier = closest_factor(1.0 / 8, 8.0, target, [&](double s) { return count_of(space, at(s), kind); });
+  // s = 1 rounds every width to itself; keep the found map when it is as close as the best.
+  const int64_t found_count = count_of(space, found, kind);
+  m.widths = at(m.multiplier);
+  m.count = count_of(space, m.widths, kind);
+  if (std::abs(std::log(static_cast<double>(found_count) / target)) <= std::abs(std::log(static_cast<double>(m.count) / target))) {
+    m.widths = found;
+    m.multiplier = 1;
+    m.count = found_count;
+  }
+  return m;
+}
 
 BudgetMatch match_width_multiplier(const SearchSpace& space, CostKind kind, double target) {
   FIGS_CHECK(target > 0, "width multiplier: the target must be > 0, got ", target);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,5 +38,19 @@ BudgetMatch match_width_multiplier(const SearchSpace& space, CostKind kind, doub
 // of `target`; tries up to `max_samples` subsets, then errors naming the closest it found.
 BudgetMatch match_random_architecture(const SearchSpace& space, CostKind kind, double target, uint64_t seed,
                                       double tolerance = 0.05, int max_samples = 200);
+
+// MorphNet's expand step (Gordon et al., 2018): the widths a search found, all scaled by one
+// factor s, so that an export that missed its budget lands on it. Each width becomes
+// rescaled_width(found, full, s, quantum); removed units (width 0) stay removed and kept ones keep
+// at least one channel (one quantum), so the network stays connected and never outgrows the
+// supernet. `multiplier` of the result is s, searched on [1/8, 8].
+BudgetMatch rescale_to_budget(const SearchSpace& space, CostKind kind, double target, const WidthMap& found);
+
+// round(s * found) to a multiple of `quantum`, at least `quantum`, at most `full`; 0 stays 0.
+int64_t rescaled_width(int64_t found, int64_t full, double s, int64_t quantum = 1);
+
+// The factor in [lo, hi] whose count is closest to `target` (in ratio), for a count that grows
+// with the factor (a step function: widths are integers); bisection, 30 halvings.
+double closest_factor(double lo, double hi, double target, const std::function<int64_t(double)>& count_at);
 
 }  // namespace figs::nas

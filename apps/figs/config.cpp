@@ -45,6 +45,7 @@ json default_config() {
       "target": 100000,
       "target_ramp": 250,
       "lambda_range": 100,
+      "morphnet_expand": true,
       "width_rule": "floor",
       "log_every": 50,
       "checkpoint_every": 100

@@ -179,8 +179,9 @@ void run_sweep(const json& base, const std::string& study, const Datasets& d) {
   const int64_t total = static_cast<int64_t>(methods.size() * budgets.size() * seeds.size());
   int64_t index = 0;
   std::vector<Row> rows;
-  for (int64_t budget : budgets)
-    for (int64_t seed : seeds)
+  // Seeds outermost: a sweep stopped part-way has already covered every (method, budget) once.
+  for (int64_t seed : seeds)
+    for (int64_t budget : budgets)
       for (const std::string& method : methods) {
         ++index;
         const std::string name = run_name(method, budget, seed), dir = study + "/runs/" + name;
@@ -212,7 +213,8 @@ void run_sweep(const json& base, const std::string& study, const Datasets& d) {
         }
         run_retrain(config, d, arch, dir, resume);
         rows.push_back(*read_row(study, method, budget, seed));
-        write_tables(study, rows);  // after every run: a stopped sweep keeps its table
+        write_tables(study, rows);  // after every run: a stopped sweep keeps its table and plots
+        write_plots(study, methods);
       }
   write_tables(study, rows);
   write_plots(study, methods);
