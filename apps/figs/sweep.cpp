@@ -81,7 +81,7 @@ std::optional<Row> read_row(const std::string& study, const std::string& method,
 
 // results.csv (one row per finished run) and summary.csv (mean and spread over seeds per method
 // and budget: what the plots show).
-void write_tables(const std::string& study, const std::vector<Row>& rows) {
+void write_tables(const std::string& study, const std::vector<Row>& rows, bool params_budget) {
   std::ostringstream csv;
   csv << "method,seed,budget,lambda,params,macs,val_accuracy,test_accuracy,search_seconds,retrain_seconds,run\n";
   for (const Row& r : rows)
@@ -92,8 +92,12 @@ void write_tables(const std::string& study, const std::vector<Row>& rows) {
 
   std::map<std::pair<std::string, int64_t>, std::vector<const Row*>> groups;
   for (const Row& r : rows) groups[{r.method, r.budget}].push_back(&r);
-  std::ostringstream summary;
+  std::ostringstream summary, table;
   summary << "method,budget,runs,params_mean,macs_mean,test_accuracy_mean,test_accuracy_std,val_accuracy_mean\n";
+  // summary.md: the same numbers as a Markdown table, for docs/results.md.
+  table << "| method | budget (" << (params_budget ? "params" : "MACs") << ") | runs | params | MACs | landed vs budget "
+           "| test accuracy % (mean +- std) | val accuracy % |\n"
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   for (const auto& [key, g] : groups) {
     double p = 0, m = 0, acc = 0, val = 0, var = 0;
     for (const Row* r : g) {
@@ -107,8 +111,15 @@ void write_tables(const std::string& study, const std::vector<Row>& rows) {
     summary << key.first << ',' << key.second << ',' << g.size() << ',' << fmt(p / n, 8) << ',' << fmt(m / n, 10)
             << ',' << fmt(acc / n, 5) << ',' << fmt(g.size() > 1 ? std::sqrt(var / (n - 1)) : 0.0, 4) << ','
             << fmt(val / n, 5) << '\n';
+    char line[256];
+    std::snprintf(line, sizeof line, "| %s | %lld | %zu | %.0f | %.3g M | %+.1f%% | %.2f +- %.2f | %.2f |\n",
+                  key.first.c_str(), static_cast<long long>(key.second), g.size(), p / n, m / n / 1e6,
+                  100.0 * ((params_budget ? p : m) / n / static_cast<double>(key.second) - 1), 100 * acc / n,
+                  g.size() > 1 ? 100 * std::sqrt(var / (n - 1)) : 0.0, 100 * val / n);
+    table << line;
   }
   nas::write_file_atomically(study + "/summary.csv", summary.str());
+  nas::write_file_atomically(study + "/summary.md", table.str());
 }
 
 // pareto.gp, then gnuplot on it (when installed): test accuracy against params and against MACs,
@@ -175,6 +186,7 @@ void run_sweep(const json& base, const std::string& study, const Datasets& d) {
   const auto methods = sw["methods"].get<std::vector<std::string>>();
   const auto budgets = sw["budgets"].get<std::vector<int64_t>>();
   const auto seeds = sw["seeds"].get<std::vector<int64_t>>();
+  const bool params_budget = base["search"]["cost"] == "params";
   fs::create_directories(study + "/runs");
   const int64_t total = static_cast<int64_t>(methods.size() * budgets.size() * seeds.size());
   int64_t index = 0;
@@ -213,10 +225,10 @@ void run_sweep(const json& base, const std::string& study, const Datasets& d) {
         }
         run_retrain(config, d, arch, dir, resume);
         rows.push_back(*read_row(study, method, budget, seed));
-        write_tables(study, rows);  // after every run: a stopped sweep keeps its table and plots
+        write_tables(study, rows, params_budget);  // after every run: a stopped sweep keeps its table and plots
         write_plots(study, methods);
       }
-  write_tables(study, rows);
+  write_tables(study, rows, params_budget);
   write_plots(study, methods);
   std::fprintf(stderr, "sweep: %lld runs in %s: results.csv, summary.csv, pareto_params.{png,svg}, "
                "pareto_macs.{png,svg}\n", static_cast<long long>(total), study.c_str());
