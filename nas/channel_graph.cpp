@@ -287,16 +287,21 @@ Tensor ChannelGraph::cost(CostKind kind, CostForm form, const std::vector<Tensor
     }
   }
 
+  // Computed on the host (the values are read through host copies); the cost and each source's
+  // gradient go to the sources' device, so they combine with a task loss computed there.
   const DType dtype = masks_.empty() ? DType::Float32 : sources.front().dtype();
-  Tensor out = raw::to_dtype(from_vector<double>({total}, {}), dtype);
+  const Device device = masks_.empty() ? Device::cpu() : sources.front().device();
+  Tensor out = raw::to(raw::to_dtype(from_vector<double>({total}, {}), dtype), device);
   std::vector<Tensor> inputs;
-  for (const Tensor& s : sources) inputs.push_back(s);
+  std::vector<Device> devices;
+  for (const Tensor& s : sources) inputs.push_back(s), devices.push_back(s.device());
   bool needs = false;
   for (const Tensor& s : inputs) needs = needs || any_requires_grad({&s});
   if (needs) {
     // d cost / d pi_{m,c} = d cost / d p_g * prod over the group's other masks of (1 - pi).
     // Captures copies: the graph object need not outlive the backward pass.
-    record("figs_cost", inputs, out, [group_masks = group_masks_, pi, dpi, dp](const Tensor& gy, InputGrads& grads) {
+    record("figs_cost", inputs, out, [group_masks = group_masks_, pi, dpi, dp, devices](const Tensor& gy,
+                                                                                       InputGrads& grads) {
       const double upstream = gy.item<double>();
       std::vector<std::vector<double>> d(pi.size());
       for (size_t m = 0; m < pi.size(); ++m) d[m].assign(pi[m].size(), 0.0);
@@ -309,7 +314,8 @@ Tensor ChannelGraph::cost(CostKind kind, CostForm form, const std::vector<Tensor
         }
       for (size_t m = 0; m < pi.size(); ++m)
         if (grads.needs(m))
-          grads.set(m, raw::to_dtype(from_vector(d[m], {static_cast<int64_t>(d[m].size())}), gy.dtype()));
+          grads.set(m, raw::to(raw::to_dtype(from_vector(d[m], {static_cast<int64_t>(d[m].size())}), gy.dtype()),
+                               devices[m]));
     });
   }
   return out;

@@ -44,10 +44,15 @@ Tensor logistic_noise(int64_t channels, const MaskNoiseKey& key) {
   return from_vector(l, {channels});
 }
 
+// Note [mask values on a device]: the mask is C numbers per layer, so it is computed on the host
+// for every device: a CUDA run reads the logits (and noise) through a host copy, and m and the
+// backward's gradient go to the logits' device. On the CPU, raw::to(t, cpu) returns t itself, so
+// that path makes no extra copy and stays bit-identical to the CPU-only code.
 Tensor mask_values(const Tensor& logits, const Tensor& noise, double tau, MaskMode mode) {
-  FIGS_CHECK(logits.defined() && logits.dim() == 1 && is_floating(logits.dtype()) && logits.device().is_cpu(),
-             "mask_values: logits must be a 1-d floating CPU tensor, got ", logits.describe());
+  FIGS_CHECK(logits.defined() && logits.dim() == 1 && is_floating(logits.dtype()),
+             "mask_values: logits must be a 1-d floating tensor, got ", logits.describe());
   const int64_t C = logits.size(0);
+  const Device device = logits.device();
   const std::vector<double> nu = logits.to_vector<double>();
   std::vector<double> m(C);
   const bool training = mode == MaskMode::Relaxed || mode == MaskMode::StraightThrough;
@@ -56,7 +61,7 @@ Tensor mask_values(const Tensor& logits, const Tensor& noise, double tau, MaskMo
       const bool keep = nu[c] >= 0;  // pi >= 0.5
       m[c] = keep ? (mode == MaskMode::EvalScaled ? sigmoid(nu[c]) : 1.0) : 0.0;
     }
-    return raw::to_dtype(from_vector(m, {C}), logits.dtype());
+    return raw::to(raw::to_dtype(from_vector(m, {C}), logits.dtype()), device);
   }
   FIGS_CHECK(tau > 0, "mask_values: temperature tau must be > 0, got ", tau);
   FIGS_CHECK(noise.defined() && noise.dim() == 1 && noise.size(0) == C, "mask_values: noise must have shape [", C,
@@ -67,13 +72,13 @@ Tensor mask_values(const Tensor& logits, const Tensor& noise, double tau, MaskMo
     a[c] = (nu[c] + l[c]) / tau;
     m[c] = mode == MaskMode::StraightThrough ? (a[c] > 0 ? 1.0 : 0.0) : sigmoid(a[c]);
   }
-  Tensor out = raw::to_dtype(from_vector(m, {C}), logits.dtype());
+  Tensor out = raw::to(raw::to_dtype(from_vector(m, {C}), logits.dtype()), device);
   if (any_requires_grad({&logits})) {
-    record("mask_values", {&logits}, out, [a, tau, dtype = logits.dtype()](const Tensor& gm, InputGrads& g) {
+    record("mask_values", {&logits}, out, [a, tau, dtype = logits.dtype(), device](const Tensor& gm, InputGrads& g) {
       const std::vector<double> upstream = gm.to_vector<double>();
       std::vector<double> dnu(a.size());
       for (size_t c = 0; c < a.size(); ++c) dnu[c] = upstream[c] * sigmoid_slope(a[c]) / tau;
-      g.set(0, raw::to_dtype(from_vector(dnu, {static_cast<int64_t>(a.size())}), dtype));
+      g.set(0, raw::to(raw::to_dtype(from_vector(dnu, {static_cast<int64_t>(a.size())}), dtype), device));
     });
   }
   return out;

@@ -42,7 +42,8 @@ Tensor logistic_noise(int64_t channels, const MaskNoiseKey& key);
 
 // m (C) from logits (C) and noise (C) for a training mode, differentiable in the logits with the
 // stable gradient above; for an evaluation mode the noise is ignored (pass an undefined tensor)
-// and the result is a constant. CPU tensors; m has the logits' dtype.
+// and the result is a constant. m has the logits' dtype and device; the logits may be on any
+// device, the noise too (both are read through a host copy: Note [mask values on a device]).
 Tensor mask_values(const Tensor& logits, const Tensor& noise, double tau, MaskMode mode);
 
 }  // namespace figs::nas

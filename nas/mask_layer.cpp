@@ -34,6 +34,8 @@ Tensor MaskLayer::forward(const Tensor& x) {
              ") differ in dtype");
   Tensor m;
   if (is_training()) {
+    // Host noise for every device: mask_values computes on the host (Note [mask values on a
+    // device], nas/mask.cpp), so drawing it on the GPU (cuda/noise.h) would only add a copy back.
     m = mask_values(logits_, logistic_noise(channels_, {seed_, layer_, step_}), options_.tau, options_.train_mode);
     last_mask_graph_ = m;
   } else {

@@ -98,24 +98,27 @@ Tensor morphnet_cost(const ChannelGraph& graph, CostKind kind, double threshold)
       input_of[n] = static_cast<int>(inputs.size());
       inputs.push_back(norms[n].weight);
     }
+  // As ChannelGraph::cost: computed on the host, the cost and the gradients on the gammas' device.
   const DType dtype = inputs.empty() ? DType::Float32 : inputs.front().dtype();
-  Tensor out = raw::to_dtype(from_vector<double>({total}, {}), dtype);
+  const Device device = inputs.empty() ? Device::cpu() : inputs.front().device();
+  Tensor out = raw::to(raw::to_dtype(from_vector<double>({total}, {}), dtype), device);
   bool needs = false;
   for (const Tensor& t : inputs) needs = needs || any_requires_grad({&t});
   if (needs) {
     // Per input: its channel count, and the groups whose max it attains.
     std::vector<int64_t> sizes;
-    for (const Tensor& t : inputs) sizes.push_back(t.numel());
+    std::vector<Device> devices;
+    for (const Tensor& t : inputs) sizes.push_back(t.numel()), devices.push_back(t.device());
     std::vector<std::vector<std::pair<int64_t, double>>> d(inputs.size());  // (channel, d cost / d gamma)
     for (int64_t g = 0; g < graph.num_groups(); ++g)
       if (s.sourced[g] && dr[g] != 0) d[input_of[s.arg_norm[g]]].push_back({s.arg_channel[g], dr[g] * s.arg_sign[g]});
-    record("morphnet_cost", inputs, out, [d = std::move(d), sizes](const Tensor& gy, InputGrads& grads) {
+    record("morphnet_cost", inputs, out, [d = std::move(d), sizes, devices](const Tensor& gy, InputGrads& grads) {
       const double upstream = gy.item<double>();
       for (size_t i = 0; i < d.size(); ++i) {
         if (!grads.needs(i)) continue;
         std::vector<double> g(sizes[i], 0.0);
         for (auto [c, v] : d[i]) g[c] += upstream * v;
-        grads.set(i, raw::to_dtype(from_vector(g, {sizes[i]}), gy.dtype()));
+        grads.set(i, raw::to(raw::to_dtype(from_vector(g, {sizes[i]}), gy.dtype()), devices[i]));
       }
     });
   }

@@ -26,7 +26,10 @@ void recalibrate_batch_norm(nn::Model& model, const std::vector<Tensor>& batches
       before_mean.push_back(t.bn->running_mean().to_vector<double>());
       before_var.push_back(t.bn->running_var().to_vector<double>());
     }
-    model(batch);
+    // A batch elsewhere is moved to the model's device in its own layout (raw::to alone would
+    // make it NCHW); on the model's device it is used as it is.
+    model(batch.device() == model.device() ? batch
+                                           : raw::contiguous(raw::to(batch, model.device()), batch.memory_format()));
     // Each BatchNorm did running = (1 - m) running + m batch: recover the batch statistics.
     for (size_t i = 0; i < norms.size(); ++i) {
       const double m = norms[i].bn->options().momentum;

@@ -70,7 +70,8 @@ class ArchitectureSearch {
   // penalty's graph must have been traced from it.
   ArchitectureSearch(nn::Model& model, CostPenalty& penalty, nn::Optimizer& optimizer, SearchOptions options = {});
 
-  // One update on a batch: images (N, C, H, W) in the model's layout, labels int64 (N).
+  // One update on a batch: images (N, C, H, W) in the model's layout, labels int64 (N), both on the
+  // model's device.
   SearchStepStats step(const Tensor& images, const Tensor& labels);
   void on_step(Hook hook) { hooks_.push_back(std::move(hook)); }
 

@@ -2,12 +2,16 @@
 # On a machine with an NVIDIA GPU: configure with CUDA, build the CUDA test and benchmark
 # programs, run the CUDA tests (CUDA vs the CPU reference; none skip here), run
 # compute-sanitizer (memcheck, racecheck) on a subset, time the kernels, and write everything
-# into OUT_DIR:
+# into OUT_DIR; then run `figs run --quick` (synthetic data) with --device cuda and --device cpu
+# and put their search losses side by side:
 #   gpu.csv  test_cuda.json/.log  memcheck.log  racecheck.log  bench_cuda.json/.log
+#   quick-{cpu,cuda}.log  quick-{cpu,cuda}/ (csv + json of each run)  quick_cuda_vs_cpu.csv/.txt
+#   quick-cuda-eval-{cuda,cpu}.log (figs eval of the GPU run on each device)
 #   bash scripts/gpu-check.sh OUT_DIR
-# Sized to finish in about 8 minutes on an H100 (build ~3-4 min on 16 cores for the GPU's own
-# architecture only, tests < 1 min, sanitizers ~2 min, benchmark < 2 min) so a run and a rerun
-# fit one GPU loan. The exit status is the tests' (then the sanitizers'); the benchmark never fails it.
+# Sized to finish in about 9 minutes on an H100 (build ~3-4 min on 16 cores for the GPU's own
+# architecture only, tests < 1 min, sanitizers ~2 min, the two quick runs ~1 min, benchmark
+# < 2 min) so a run and a rerun fit one GPU loan. The exit status is the tests' (then the
+# sanitizers'); the quick-run comparison and the benchmark never fail it, they report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:?usage: scripts/gpu-check.sh OUT_DIR}
@@ -20,7 +24,7 @@ SANITIZER=${SANITIZER:-$(command -v compute-sanitizer || echo /usr/local/cuda/bi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.csv"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFIGS_WITH_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DFIGS_BUILD_TESTS=ON -DFIGS_BUILD_BENCHMARKS=ON 2>&1 | tail -n 3
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target test_cuda bench_cuda_kernels 2>&1 | tail -n 3
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target test_cuda bench_cuda_kernels figs_app 2>&1 | tail -n 3
 
 status=0
 echo "== tests"
@@ -45,6 +49,61 @@ if [ -x "$SANITIZER" ]; then
 else
   echo "compute-sanitizer not found ($SANITIZER): sanitizer runs skipped"
 fi
+
+# The figs command's trainers on the GPU (search with masks, export, retrain, eval) against the
+# same quick run on the CPU, from the same seed. The runs drift apart by float32 rounding
+# (convolutions sum in another order), so the comparison is reported, not required to be equal.
+echo "== figs run --quick: --device cuda vs --device cpu"
+for dev in cpu cuda; do
+  rm -rf "$BUILD_DIR/quick-$dev"
+  rc=0
+  timeout 240 "$BUILD_DIR/figs" --device "$dev" run --quick --set data.dataset=synthetic \
+    --out "$BUILD_DIR/quick-$dev" > "$OUT/quick-$dev.log" 2>&1 || rc=$?
+  [ "$rc" -eq 0 ] || echo "figs run --device $dev: exit $rc (124 = timed out); see quick-$dev.log"
+  tail -n 1 "$OUT/quick-$dev.log" || true
+  mkdir -p "$OUT/quick-$dev"
+  cp "$BUILD_DIR/quick-$dev"/*.csv "$BUILD_DIR/quick-$dev"/*.json "$OUT/quick-$dev/" 2>/dev/null || true
+done
+# figs eval of the GPU run: on its own device, and on the CPU (the checkpoint crosses devices).
+for dev in cuda cpu; do
+  "$BUILD_DIR/figs" --device "$dev" eval "$BUILD_DIR/quick-cuda" > "$OUT/quick-cuda-eval-$dev.log" 2>&1 ||
+    echo "figs --device $dev eval of the cuda run failed; see quick-cuda-eval-$dev.log"
+  tail -n 1 "$OUT/quick-cuda-eval-$dev.log" || true
+done
+python3 - "$OUT" <<'PY' || echo "quick-run comparison failed"
+import csv, json, os, sys
+out = sys.argv[1]
+def rows(dev):
+    path = os.path.join(out, f"quick-{dev}", "search.csv")
+    return list(csv.DictReader(open(path))) if os.path.exists(path) else []
+cpu, gpu = rows("cpu"), rows("cuda")
+cols = ["loss", "task_loss", "penalty", "expected_cost", "alive_channels"]
+lines = []
+with open(os.path.join(out, "quick_cuda_vs_cpu.csv"), "w") as f:
+    f.write("step," + ",".join(f"{c}_cpu,{c}_cuda" for c in cols) + ",loss_diff\n")
+    for a, b in zip(cpu, gpu):
+        f.write(a["step"] + "," + ",".join(f"{a[c]},{b[c]}" for c in cols) +
+                f",{float(b['loss']) - float(a['loss']):.3g}\n")
+if not cpu or not gpu:
+    lines.append(f"missing search.csv: cpu {len(cpu)} rows, cuda {len(gpu)} rows")
+else:
+    n = min(len(cpu), len(gpu))
+    d = [abs(float(gpu[i]["loss"]) - float(cpu[i]["loss"])) / max(1.0, abs(float(cpu[i]["loss"]))) for i in range(n)]
+    first = next((i + 1 for i, x in enumerate(d) if x > 1e-3), None)
+    lines.append(f"search steps: cpu {len(cpu)}, cuda {len(gpu)}; max relative loss difference {max(d):.3g} "
+                 f"(first step above 1e-3: {first}); step 1: {d[0]:.3g}")
+    lines.append(f"final alive channels: cpu {cpu[n-1]['alive_channels']}, cuda {gpu[n-1]['alive_channels']}; "
+                 f"final expected cost: cpu {cpu[n-1]['expected_cost']}, cuda {gpu[n-1]['expected_cost']}")
+for dev in ("cpu", "cuda"):
+    try:
+        r = json.load(open(os.path.join(out, f"quick-{dev}", "results.json")))
+        lines.append(f"{dev}: exported {r['params']} params, test accuracy {r['test_accuracy']:.4f}, "
+                     f"retrain {r['images_per_s']:.0f} img/s")
+    except (OSError, ValueError, KeyError) as e:
+        lines.append(f"{dev}: no results.json ({e})")
+open(os.path.join(out, "quick_cuda_vs_cpu.txt"), "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
 
 echo "== benchmark"
 "$BUILD_DIR/benchmarks/bench_cuda_kernels" --benchmark_out="$OUT/bench_cuda.json" --benchmark_out_format=json \

@@ -13,10 +13,13 @@ namespace {
 namespace fs = std::filesystem;
 }
 
-EvalReport evaluate_run(const std::string& dir, const std::string& split) {
+EvalReport evaluate_run(const std::string& dir, const std::string& split, const std::string& device_name) {
   FIGS_CHECK(split == "test" || split == "val" || split == "train", "eval: --split must be test, val or train, got '",
              split, "'");
   const json config = load_run_config(dir);
+  json on = config;  // only the device may differ from the run's; the checkpoint hash is the run's
+  if (!device_name.empty()) on["device"] = device_name;
+  const Device device = run_device(on);
   const bool retrained = fs::exists(dir + "/retrain.ckpt");
   FIGS_CHECK(retrained || fs::exists(dir + "/search.ckpt"), "eval: '", dir,
              "' holds no checkpoint (retrain.ckpt or search.ckpt): nothing was trained there yet");
@@ -27,13 +30,14 @@ EvalReport evaluate_run(const std::string& dir, const std::string& split) {
   if (retrained) {
     r.network = "retrained";
     const nas::Architecture arch = nas::load_architecture(dir + "/arch.json");
-    model = std::make_unique<nn::Model>(nas::make_space_from_json(arch.space_json)->build(arch.widths));
+    model = std::make_unique<nn::Model>(nas::make_space_from_json(arch.space_json)->build(arch.widths),
+                                        nn::ModelOptions{.device = device});
     r.macs = arch.macs;
   } else {
     r.network = "supernet";  // under the eval masks, BatchNorm re-estimated as at the end of a search
     nas::BuildOptions build{.masks = true, .mask_options = {}};
     const auto space = make_space_from_config(config);
-    model = std::make_unique<nn::Model>(space->build(space->full_widths(), build));
+    model = std::make_unique<nn::Model>(space->build(space->full_widths(), build), nn::ModelOptions{.device = device});
   }
   nn::TrainingState state{model.get(), nullptr, nullptr, {}, 0, 0, checkpoint_config_hash(config)};
   nn::load_checkpoint(dir + (retrained ? "/retrain.ckpt" : "/search.ckpt"), state);

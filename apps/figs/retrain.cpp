@@ -6,6 +6,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/ops.h"
+#include "core/view.h"
 #include "nn/checkpoint.h"
 #include "nn/optim/adam.h"
 #include "nn/schedule.h"
@@ -42,7 +43,9 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
   const json& rc = config["retrain"];
   const uint64_t seed = config["seed"].get<uint64_t>() + 1;
   const auto space = nas::make_space_from_json(arch.space_json);
-  nn::Model model(space->build(arch.widths), {.seed = seed});
+  // Built and initialised on the CPU, then moved: a seed gives the same weights on every device.
+  const Device device = run_device(config);
+  nn::Model model(space->build(arch.widths), {.seed = seed, .device = device});
   data::Loader loader(d.train, loader_config(config, d, true));
   const int64_t per_epoch = loader.batches_per_epoch();
   const int64_t steps = total_steps(rc, per_epoch);
@@ -82,7 +85,7 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
       if (!b) break;
       opt.set_lr_factor(schedule.factor(step));
       opt.zero_grad();
-      const Tensor loss = cross_entropy(model(channels_last(b->images)), b->labels);
+      const Tensor loss = cross_entropy(model(network_images(b->images, device)), raw::to(b->labels, device));
       backward(loss);
       opt.step();
       ++step;

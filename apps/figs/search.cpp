@@ -15,6 +15,7 @@
 #include "autograd/ops.h"
 #include "core/autograd_meta.h"
 #include "core/backend.h"
+#include "core/view.h"
 #include "nas/budget.h"
 #include "nas/channel_graph.h"
 #include "nas/mask_layer.h"
@@ -87,7 +88,8 @@ class Method {
 class FigsMethod : public Method {
  public:
   FigsMethod(const nas::SearchSpace& space, const json& config, const Tensor& first_images, int64_t steps)
-      : model_(space.build(space.full_widths(), build_options(config)), {.seed = config["seed"].get<uint64_t>()}),
+      : model_(space.build(space.full_widths(), build_options(config)),
+               {.seed = config["seed"].get<uint64_t>(), .device = run_device(config)}),
         graph_(trace(first_images, config)),
         penalty_(graph_, {.kind = cost_kind(config), .form = nas::CostForm::Expected,
                           .lambda = config["search"]["lambda"].get<double>(),
@@ -164,7 +166,8 @@ class FigsMethod : public Method {
 class MorphNetMethod : public Method {
  public:
   MorphNetMethod(const nas::SearchSpace& space, const json& config, const Tensor& first_images)
-      : model_(space.build(space.full_widths()), {.seed = config["seed"].get<uint64_t>()}),
+      : model_(space.build(space.full_widths()),
+               {.seed = config["seed"].get<uint64_t>(), .device = run_device(config)}),
         graph_(nas::ChannelGraph::trace(sum(model_(first_images)), named_parameters(model_))),
         penalty_(graph_, {.kind = cost_kind(config), .form = nas::CostForm::Expected,
                           .lambda = config["search"]["lambda"].get<double>(),
@@ -276,10 +279,13 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
   const int64_t per_epoch = loader.batches_per_epoch();
   const int64_t steps = total_steps(sc, per_epoch);
   loader.start_epoch(0);
+  // Models are built and initialised on the CPU and then moved (nn/model.h), so a seed gives the
+  // same weights on every device; batches go to the model's device.
+  const Device device = run_device(config);
   const Tensor first_images = [&] {
     auto b = loader.next();
     FIGS_CHECK(b.has_value(), "search: the training set is empty");
-    return channels_last(b->images);
+    return network_images(b->images, device);
   }();
   std::unique_ptr<FigsMethod> figs;
   std::unique_ptr<MorphNetMethod> morphnet;
@@ -371,7 +377,7 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
       auto b = loader.next();
       if (!b) break;
       images += b->labels.numel();
-      const nas::SearchStepStats s = method->step(channels_last(b->images), b->labels);
+      const nas::SearchStepStats s = method->step(network_images(b->images, device), raw::to(b->labels, device));
       step = s.step;
       if (controller && !s.warmup) method->set_lambda(controller->update(method->export_count(kind)));
 

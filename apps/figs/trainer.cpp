@@ -5,7 +5,9 @@
 #include <fstream>
 
 #include "core/autograd_meta.h"
+#include "core/build_info.h"
 #include "core/view.h"
+#include "cuda/cuda.h"
 #include "data/readers.h"
 #include "data/synthetic.h"
 #include "nas/recalibrate.h"
@@ -32,7 +34,20 @@ data::LoaderConfig loader_config(const json& config, const Datasets& d, bool tra
   return c;
 }
 
-Tensor channels_last(const Tensor& images) { return raw::contiguous(images, MemoryFormat::ChannelsLast); }
+Device run_device(const json& config) {
+  const std::string name = config["device"].get<std::string>();
+  if (name == "cpu") return Device::cpu();
+  FIGS_CHECK(name == "cuda", "config: device must be \"cpu\" or \"cuda\", got \"", name, "\"");
+  FIGS_CHECK(build_info().with_cuda, "device 'cuda': this figs was built without CUDA (configure with "
+             "-DFIGS_WITH_CUDA=ON); use --device cpu");
+  FIGS_CHECK(cuda::is_available(), "device 'cuda': no CUDA device found (figs was built with CUDA, but the driver "
+             "reports no GPU); use --device cpu");
+  return Device::cuda();
+}
+
+Tensor network_images(const Tensor& images, Device device) {
+  return raw::contiguous(raw::to(images, device), MemoryFormat::ChannelsLast);
+}
 
 double evaluate(nn::Model& model, const std::shared_ptr<const data::Dataset>& set, const json& config,
                 const Datasets& d) {
@@ -42,7 +57,7 @@ double evaluate(nn::Model& model, const std::shared_ptr<const data::Dataset>& se
   loader.start_epoch(0);
   int64_t correct = 0, seen = 0;
   while (auto b = loader.next()) {
-    const std::vector<float> logits = model(channels_last(b->images)).to_vector<float>();
+    const std::vector<float> logits = model(network_images(b->images, model.device())).to_vector<float>();
     const std::vector<int64_t> labels = b->labels.to_vector<int64_t>();
     const int64_t K = static_cast<int64_t>(logits.size() / labels.size());
     for (size_t i = 0; i < labels.size(); ++i) {
@@ -85,7 +100,7 @@ void recalibrate_supernet(nn::Model& supernet, const json& config, const Dataset
     auto b = calib.next();
     if (!b) break;
     seen += b->labels.numel();
-    batches.push_back(channels_last(b->images));
+    batches.push_back(network_images(b->images, supernet.device()));
   }
   nas::recalibrate_batch_norm(supernet, batches);
 }

@@ -24,9 +24,13 @@ Datasets load_datasets(const json& config);
 
 // The loader of a stage: augmented and shuffled for training, plain otherwise.
 data::LoaderConfig loader_config(const json& config, const Datasets& d, bool train);
-// Images as the networks take them (channels-last, the CPU backend's fast layout).
-Tensor channels_last(const Tensor& images);
-// Top-1 accuracy of `model` (eval mode) on `set`.
+// The device of config["device"]: "cpu", or "cuda" when figs was built with CUDA and a CUDA
+// device is visible; otherwise an error naming what is missing.
+Device run_device(const json& config);
+// A loader batch's images as the networks take them: on `device` (the model's), channels-last
+// (the CPU backend's fast layout). Moved before the layout change, which then runs on the device.
+Tensor network_images(const Tensor& images, Device device);
+// Top-1 accuracy of `model` (eval mode) on `set`, with the batches on the model's device.
 double evaluate(nn::Model& model, const std::shared_ptr<const data::Dataset>& set, const json& config,
                 const Datasets& d);
 // Steps of a stage ("search" or "retrain" config): exactly max_steps when > 0, else epochs * per_epoch.
@@ -36,7 +40,8 @@ json load_json_file(const std::string& path);
 // The effective configuration a run folder was started with (RUN_DIR/config.json).
 json load_run_config(const std::string& run_dir);
 // Re-estimates a supernet's BatchNorm statistics under its eval masks on ~2,500 training images
-// (spec, section 1: the statistics gathered under sampled masks do not fit the eval masks).
+// (spec, section 1: the statistics gathered under sampled masks do not fit the eval masks), on
+// the supernet's device.
 void recalibrate_supernet(nn::Model& supernet, const json& config, const Datasets& d);
 // The hash checkpoints carry: the configuration without the options that do not change results
 // (threads), so a run resumed with another --threads is accepted.
@@ -70,8 +75,9 @@ struct EvalReport {
   double accuracy = 0, images_per_s = 0;
   int64_t images = 0, params = 0, macs = 0, step = 0;  // macs: of the retrained network only
 };
-// Evaluates the newest network of a run folder on a split.
-EvalReport evaluate_run(const std::string& run_dir, const std::string& split);
+// Evaluates the newest network of a run folder on a split, on `device` ("cpu" or "cuda"; empty:
+// the device of the run's config.json).
+EvalReport evaluate_run(const std::string& run_dir, const std::string& split, const std::string& device = "");
 
 // `figs sweep`: every (method, budget, seed) of config["sweep"] as a run folder under
 // study_dir/runs/, then results.csv, summary.csv and the Pareto plots in study_dir. Finished runs

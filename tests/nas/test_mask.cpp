@@ -93,7 +93,7 @@ TEST(Mask, BadInputIsReported) {
   EXPECT_ERROR_MENTIONS(mask_values(logits, zeros({2}, {DType::Float64}), 1e-3, MaskMode::Relaxed),
                         "mask_values: noise must have shape [3]");
   EXPECT_ERROR_MENTIONS(mask_values(logits, zeros({3}, {DType::Float64}), 0.0, MaskMode::Relaxed), "tau must be > 0");
-  EXPECT_ERROR_MENTIONS(mask_values(zeros({2, 2}), Tensor(), 1e-3, MaskMode::EvalHard), "1-d floating CPU tensor");
+  EXPECT_ERROR_MENTIONS(mask_values(zeros({2, 2}), Tensor(), 1e-3, MaskMode::EvalHard), "1-d floating tensor");
 }
 
 }  // namespace

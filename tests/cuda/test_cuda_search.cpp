@@ -1,0 +1,228 @@
+// Architecture search on the GPU: the FiGS mask, its cost penalty and the MorphNet penalty with
+// the model on a CUDA device, against the same run on the CPU from the same seed (what
+// `figs --device cuda` runs). The mask values and both costs are computed on the host for every
+// device (Note [mask values on a device], nas/mask.cpp), so at equal inputs they are bit-identical;
+// over a search the convolutions' float32 rounding makes the runs drift apart slowly, hence the
+// tolerances. Every case skips without a GPU.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "cuda_test_util.h"
+#include "nas/channel_graph.h"
+#include "nas/mask_layer.h"
+#include "nas/morphnet.h"
+#include "nas/objective.h"
+#include "nas/recalibrate.h"
+#include "nas/search.h"
+
+namespace figs::nas {
+namespace {
+
+using namespace figs::nn;
+
+const Device kGpu = Device::cuda();
+
+std::vector<uint32_t> bits(const Tensor& t) {
+  const std::vector<float> v = t.to_vector<float>();
+  std::vector<uint32_t> out(v.size());
+  std::memcpy(out.data(), v.data(), v.size() * sizeof(float));
+  return out;
+}
+
+ChannelGraph::NamedParameters named(const Model& model) {
+  ChannelGraph::NamedParameters out;
+  for (const ArenaSlot& s : model.param_slots()) out.push_back({s.name, s.tensor});
+  return out;
+}
+
+bool is_logits(const std::string& n) { return n.size() > 7 && n.compare(n.size() - 7, 7, ".logits") == 0; }
+
+// conv -> BN -> [mask] -> ReLU, twice, then global pool and a linear head (3 classes).
+ModulePtr small_net(int width, bool masks) {
+  auto net = std::make_shared<Sequential>();
+  for (int i = 1; i <= 2; ++i) {
+    const std::string n = std::to_string(i);
+    net->add("conv" + n,
+             std::make_shared<Conv2d>(i == 1 ? 1 : width, width, 3, Conv2dOptions{.padding = 1, .bias = false}));
+    net->add("bn" + n, std::make_shared<BatchNorm2d>(width));
+    if (masks) net->add("mask" + n, std::make_shared<MaskLayer>(width, MaskOptions{.tau = 1.0}));
+    net->add("relu" + n, std::make_shared<ReLU>());
+  }
+  net->add("pool", std::make_shared<GlobalAvgPool>());
+  net->add("flatten", std::make_shared<Flatten>());
+  net->add("fc", std::make_shared<Linear>(width, 3));
+  return net;
+}
+
+// Images as `figs` feeds them: moved to the device, then channels-last there.
+Tensor on(const Tensor& images, Device device) {
+  return raw::contiguous(raw::to(images, device), MemoryFormat::ChannelsLast);
+}
+
+TEST(CudaSearch, MaskValuesAndTheCostPenaltyOnTheGpuEqualTheCpuBitForBit) {
+  FIGS_REQUIRE_GPU();
+  // One mask layer's values and their gradient, straight from logits on each device.
+  const Tensor noise = logistic_noise(7, {5, 1, 3});
+  for (MaskMode mode : {MaskMode::Relaxed, MaskMode::StraightThrough, MaskMode::EvalHard, MaskMode::EvalScaled}) {
+    SCOPED_TRACE(mask_mode_name(mode));
+    const std::vector<float> nu{2.5f, -1.f, 0.f, 0.3f, -4.f, 1e-3f, 7.f};
+    const std::vector<float> w{1.f, -2.f, 0.5f, 3.f, -1.f, 2.f, 0.25f};
+    std::vector<std::vector<uint32_t>> m(2), grad(2);
+    for (int d = 0; d < 2; ++d) {
+      const Device device = d == 0 ? Device::cpu() : kGpu;
+      Tensor logits = from_vector(nu, {7}, device).set_requires_grad();
+      const Tensor out = mask_values(logits, noise, 0.5, mode);
+      EXPECT_EQ(out.device(), device);
+      m[d] = bits(out);
+      if (mode == MaskMode::Relaxed || mode == MaskMode::StraightThrough) {
+        backward(sum(mul(out, from_vector(w, {7}, device))));
+        ASSERT_TRUE(logits.grad().defined());
+        EXPECT_EQ(logits.grad().device(), device);
+        grad[d] = bits(logits.grad());
+      }
+    }
+    EXPECT_EQ(m[1], m[0]);
+    EXPECT_EQ(grad[1], grad[0]);
+  }
+
+  // The channel graph of a masked network traced on each device: the same cost, and the penalty's
+  // gradient reaches every mask's logits on the model's device with the CPU's values.
+  Tensor images, labels;
+  test::make_bars(8, images, labels);
+  std::vector<double> cost(2);
+  std::vector<std::vector<uint32_t>> grads(2);
+  for (int d = 0; d < 2; ++d) {
+    const Device device = d == 0 ? Device::cpu() : kGpu;
+    Model model(small_net(6, true), ModelOptions{.seed = 2, .device = device});
+    configure_masks(model.root(), 11);
+    const ChannelGraph graph = ChannelGraph::trace(sum(model(on(images, device))), named(model));
+    ASSERT_EQ(graph.masks().size(), 2u);
+    CostPenalty penalty(graph, {.kind = CostKind::Macs, .lambda = 3.0, .relative_lambda = true});
+    model.zero_grad();
+    const Tensor pen = penalty();
+    EXPECT_EQ(pen.device(), device);
+    backward(pen);
+    cost[d] = penalty.last_cost();
+    for (const auto& [name, mask] : mask_layers(model.root())) {
+      EXPECT_EQ(mask->logits().grad().device(), device) << name;
+      for (uint32_t b : bits(mask->logits().grad())) grads[d].push_back(b);
+    }
+  }
+  EXPECT_EQ(cost[1], cost[0]);
+  EXPECT_EQ(grads[1], grads[0]);
+}
+
+// What one search run leaves behind, to compare across devices.
+struct Trajectory {
+  std::vector<double> loss, penalty, cost;
+  std::vector<float> final;      // mask logits (FiGS) or BatchNorm gammas (MorphNet), in order
+  std::vector<float> eval_out;   // the network's outputs in eval mode afterwards
+  double alive_count = 0;        // MorphNet: the alive network's count
+};
+
+constexpr int kSteps = 10;
+
+// ~10 FiGS search steps (ArchitectureSearch: masks, CostPenalty, Adam; two warmup steps, an
+// annealed tau as `figs` uses), then BatchNorm re-estimation under the eval masks and one eval pass.
+Trajectory figs_search(Device device) {
+  Tensor images, labels;
+  test::make_bars(24, images, labels);
+  Model model(small_net(8, true), ModelOptions{.seed = 3, .device = device});
+  configure_masks(model.root(), 7);
+  const Tensor x = on(images, device), y = raw::to(labels, device);
+  const ChannelGraph graph = ChannelGraph::trace(sum(model(x)), named(model));
+  CostPenalty penalty(graph, {.kind = CostKind::Params, .lambda = 8.0, .relative_lambda = true});
+  // eps = 1 (the paper's): updates in proportion to the gradients, so float32 differences in
+  // near-zero gradients stay small (with eps = 1e-8 their signs alone would decide an update).
+  Adam opt(model, {.lr = 0.01, .eps = 1.0},
+           {ParamGroupSpec{.name = "logits", .selects = is_logits, .lr = 0.1, .weight_decay = 0.0}});
+  ArchitectureSearch search(model, penalty, opt,
+                            {.tau = TauSchedule::geometric(1.0, 0.05, kSteps), .warmup_steps = 2});
+  Trajectory t;
+  for (int s = 0; s < kSteps; ++s) {
+    const SearchStepStats st = search.step(x, y);
+    t.loss.push_back(st.task_loss + st.penalty);
+    t.penalty.push_back(st.penalty);
+    t.cost.push_back(st.cost);
+  }
+  for (const auto& [name, mask] : mask_layers(model.root())) {
+    EXPECT_EQ(mask->last_mask().device(), device) << name;
+    EXPECT_EQ(mask->logits().grad().device(), device) << name;
+    for (float v : mask->logits().to_vector<float>()) t.final.push_back(v);
+  }
+  recalibrate_batch_norm(model, {raw::contiguous(images, MemoryFormat::ChannelsLast)});  // a CPU batch: moved
+  NoGradGuard no_grad;
+  t.eval_out = model(x).to_vector<float>();
+  return t;
+}
+
+// ~10 MorphNet steps: the network without masks under lambda * the gamma-weighted cost, Adam.
+Trajectory morphnet_search(Device device) {
+  Tensor images, labels;
+  test::make_bars(24, images, labels);
+  Model model(small_net(8, false), ModelOptions{.seed = 4, .device = device});
+  const Tensor x = on(images, device), y = raw::to(labels, device);
+  const ChannelGraph graph = ChannelGraph::trace(sum(model(x)), named(model));
+  MorphNetPenalty penalty(graph, {.kind = CostKind::Params, .lambda = 2.0, .relative_lambda = true});
+  Adam opt(model, {.lr = 0.05, .eps = 1.0});
+  Trajectory t;
+  for (int s = 0; s < kSteps; ++s) {
+    model.train();
+    opt.zero_grad();
+    const Tensor task = cross_entropy(model(x), y);
+    const Tensor pen = penalty();
+    EXPECT_EQ(pen.device(), device);
+    backward(add(task, pen));
+    opt.step();
+    t.loss.push_back(task.item<double>() + pen.item<double>());
+    t.penalty.push_back(pen.item<double>());
+    t.cost.push_back(penalty.last_cost());
+  }
+  for (const CountedNorm& n : graph.norms()) {
+    EXPECT_EQ(n.weight.grad().device(), device) << n.weight_name;
+    for (float v : n.weight.to_vector<float>()) t.final.push_back(v);
+  }
+  t.alive_count = penalty.last_alive_count();
+  model.eval();
+  NoGradGuard no_grad;
+  t.eval_out = model(x).to_vector<float>();
+  return t;
+}
+
+void expect_tracks(const Trajectory& gpu, const Trajectory& cpu) {
+  ASSERT_EQ(gpu.loss.size(), cpu.loss.size());
+  for (size_t s = 0; s < cpu.loss.size(); ++s) {
+    EXPECT_NEAR(gpu.loss[s], cpu.loss[s], 1e-4 * std::max(1.0, std::abs(cpu.loss[s]))) << "step " << s;
+    EXPECT_NEAR(gpu.penalty[s], cpu.penalty[s], 1e-4 * std::max(1.0, std::abs(cpu.penalty[s]))) << "step " << s;
+    EXPECT_NEAR(gpu.cost[s], cpu.cost[s], 1e-5 * std::max(1.0, cpu.cost[s])) << "step " << s;
+  }
+  ASSERT_EQ(gpu.final.size(), cpu.final.size());
+  for (size_t i = 0; i < cpu.final.size(); ++i) EXPECT_NEAR(gpu.final[i], cpu.final[i], 1e-4) << "element " << i;
+  ASSERT_EQ(gpu.eval_out.size(), cpu.eval_out.size());
+  for (size_t i = 0; i < cpu.eval_out.size(); ++i)
+    EXPECT_NEAR(gpu.eval_out[i], cpu.eval_out[i], 1e-3) << "output " << i;
+}
+
+TEST(CudaSearch, FigsSearchOnTheGpuTracksTheCpu) {
+  FIGS_REQUIRE_GPU();
+  const Trajectory cpu = figs_search(Device::cpu());
+  const Trajectory gpu = figs_search(kGpu);
+  expect_tracks(gpu, cpu);
+  // The penalty was on after the warmup and moved the logits away from their initial 2.5.
+  EXPECT_EQ(cpu.penalty[0], 0.0);
+  EXPECT_GT(cpu.penalty.back(), 0.0);
+  EXPECT_NE(cpu.final.front(), 2.5f);
+}
+
+TEST(CudaSearch, MorphNetSearchOnTheGpuTracksTheCpu) {
+  FIGS_REQUIRE_GPU();
+  const Trajectory cpu = morphnet_search(Device::cpu());
+  const Trajectory gpu = morphnet_search(kGpu);
+  expect_tracks(gpu, cpu);
+  EXPECT_EQ(gpu.alive_count, cpu.alive_count);
+  EXPECT_GT(cpu.penalty.front(), 0.0);
+}
+
+}  // namespace
+}  // namespace figs::nas
