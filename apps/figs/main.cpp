@@ -4,7 +4,7 @@
 //   figs search  [--quick] [--config FILE] [--set key=value ...] --out RUN_DIR  |  --resume RUN_DIR
 //   figs retrain ARCH.json [--config FILE] [--set key=value ...] --out RUN_DIR  |  --resume RUN_DIR
 //   figs eval    RUN_DIR [--split test|val|train]
-//   figs sweep   [--quick|--study] [--config FILE] [--set ...] --out STUDY_DIR   |  --resume STUDY_DIR
+//   figs sweep   [--quick|--study] [--config FILE] [--set ...] --out STUDY_DIR   |  --resume STUDY_DIR [--report]
 //   figs info    (--space NAME [--preset P] | ARCH.json)
 //   figs config  [--quick] [--config FILE] [--set ...]     print the effective configuration
 #include <CLI/CLI.hpp>
@@ -137,6 +137,9 @@ int main(int argc, char** argv) {
                                     "results.csv and Pareto plots");
   add_config_options(sweep, sweep_o);
   sweep->add_flag("--study", sweep_o.study, "the search-quality study preset (docs/results.md; hours on 2 cores)");
+  bool sweep_report = false;
+  sweep->add_flag("--report", sweep_report, "with --resume: rewrite the tables and plots from the finished runs, "
+                  "run nothing");
   auto* config = app.add_subcommand("config", "print the effective configuration (defaults + --config + --set)");
   add_config_options(config, config_o, false);
   config->add_flag("--study", config_o.study, "the study preset");
@@ -170,6 +173,11 @@ int main(int argc, char** argv) {
     } else if (*sweep) {
       const json c = effective_config(sweep_o, threads, seed, device);
       check_sweep(c);
+      if (sweep_report) {
+        FIGS_CHECK(!sweep_o.resume.empty(), "sweep --report needs --resume STUDY_DIR (the study to report on)");
+        report_sweep(c, sweep_o.resume);
+        return 0;
+      }
       const Datasets d = load_datasets(c);
       const std::string dir = run_folder(sweep_o, c);
       resume_dir = dir;

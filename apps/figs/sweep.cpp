@@ -90,8 +90,9 @@ void write_tables(const std::string& study, const std::vector<Row>& rows, bool p
         << fmt(r.retrain_seconds, 5) << ',' << r.run << '\n';
   nas::write_file_atomically(study + "/results.csv", csv.str());
 
-  std::map<std::pair<std::string, int64_t>, std::vector<const Row*>> groups;
-  for (const Row& r : rows) groups[{r.method, r.budget}].push_back(&r);
+  // Grouped by budget, then method: the table reads one budget at a time.
+  std::map<std::pair<int64_t, std::string>, std::vector<const Row*>> groups;
+  for (const Row& r : rows) groups[{r.budget, r.method}].push_back(&r);
   std::ostringstream summary, table;
   summary << "method,budget,runs,params_mean,macs_mean,test_accuracy_mean,test_accuracy_std,val_accuracy_mean\n";
   // summary.md: the same numbers as a Markdown table, for docs/results.md.
@@ -108,14 +109,19 @@ void write_tables(const std::string& study, const std::vector<Row>& rows, bool p
     }
     const double n = static_cast<double>(g.size());
     for (const Row* r : g) var += (r->test_accuracy - acc / n) * (r->test_accuracy - acc / n);
-    summary << key.first << ',' << key.second << ',' << g.size() << ',' << fmt(p / n, 8) << ',' << fmt(m / n, 10)
+    const auto& [budget, method] = key;
+    summary << method << ',' << budget << ',' << g.size() << ',' << fmt(p / n, 8) << ',' << fmt(m / n, 10)
             << ',' << fmt(acc / n, 5) << ',' << fmt(g.size() > 1 ? std::sqrt(var / (n - 1)) : 0.0, 4) << ','
             << fmt(val / n, 5) << '\n';
-    char line[256];
-    std::snprintf(line, sizeof line, "| %s | %lld | %zu | %.0f | %.3g M | %+.1f%% | %.2f +- %.2f | %.2f |\n",
-                  key.first.c_str(), static_cast<long long>(key.second), g.size(), p / n, m / n / 1e6,
-                  100.0 * ((params_budget ? p : m) / n / static_cast<double>(key.second) - 1), 100 * acc / n,
-                  g.size() > 1 ? 100 * std::sqrt(var / (n - 1)) : 0.0, 100 * val / n);
+    char line[256], acc_text[64];
+    if (g.size() > 1) {
+      std::snprintf(acc_text, sizeof acc_text, "%.2f +- %.2f", 100 * acc / n, 100 * std::sqrt(var / (n - 1)));
+    } else {
+      std::snprintf(acc_text, sizeof acc_text, "%.2f", 100 * acc / n);  // one run: no spread to show
+    }
+    std::snprintf(line, sizeof line, "| %s | %lld | %zu | %.0f | %.3g M | %+.1f%% | %s | %.2f |\n", method.c_str(),
+                  static_cast<long long>(budget), g.size(), p / n, m / n / 1e6,
+                  100.0 * ((params_budget ? p : m) / n / static_cast<double>(budget) - 1), acc_text, 100 * val / n);
     table << line;
   }
   nas::write_file_atomically(study + "/summary.csv", summary.str());
@@ -232,6 +238,34 @@ void run_sweep(const json& base, const std::string& study, const Datasets& d) {
   write_plots(study, methods);
   std::fprintf(stderr, "sweep: %lld runs in %s: results.csv, summary.csv, pareto_params.{png,svg}, "
                "pareto_macs.{png,svg}\n", static_cast<long long>(total), study.c_str());
+}
+
+void report_sweep(const json& base, const std::string& study) {
+  const json& sw = base["sweep"];
+  const auto methods = sw["methods"].get<std::vector<std::string>>();
+  const auto budgets = sw["budgets"].get<std::vector<int64_t>>();
+  const auto seeds = sw["seeds"].get<std::vector<int64_t>>();
+  std::vector<Row> rows;
+  std::vector<std::string> missing;
+  for (int64_t seed : seeds)
+    for (int64_t budget : budgets)
+      for (const std::string& method : methods) {
+        if (auto row = read_row(study, method, budget, seed)) {
+          rows.push_back(*row);
+        } else {
+          missing.push_back(run_name(method, budget, seed));
+        }
+      }
+  write_tables(study, rows, base["search"]["cost"] == "params");
+  if (!rows.empty()) write_plots(study, methods);  // gnuplot refuses a plot without any point
+  std::fprintf(stderr, "sweep: %zu of %zu runs finished; results.csv, summary.csv, summary.md and the plots in %s "
+               "rewritten from them\n", rows.size(), rows.size() + missing.size(), study.c_str());
+  if (!missing.empty()) {
+    std::string list;
+    for (const std::string& m : missing) list += (list.empty() ? "" : ", ") + m;
+    std::fprintf(stderr, "sweep: not finished yet: %s (continue with figs sweep --resume %s)\n", list.c_str(),
+                 study.c_str());
+  }
 }
 
 }  // namespace figs::app

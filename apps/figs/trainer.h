@@ -83,6 +83,9 @@ EvalReport evaluate_run(const std::string& run_dir, const std::string& split, co
 // study_dir/runs/, then results.csv, summary.csv and the Pareto plots in study_dir. Finished runs
 // are skipped and a started one resumes, so calling it again continues a stopped sweep.
 void run_sweep(const json& config, const std::string& study_dir, const Datasets& data);
+// The tables and plots of a study from its finished runs alone (runs nothing; lists the runs
+// still missing): what `figs sweep --resume STUDY --report` prints.
+void report_sweep(const json& config, const std::string& study_dir);
 // The checks run_sweep starts with (methods, budgets below the supernet), to run before a study
 // folder is created.
 void check_sweep(const json& config);

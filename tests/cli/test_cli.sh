@@ -83,6 +83,9 @@ check eval-nothing-trained "holds no checkpoint" "$FIGS" eval "$TMP/bad-empty-ru
 # the plots.
 SWEEP=("${QUICK[@]}" --set search.warmup_steps=2)
 FIGS_STOP_AFTER_STEP=3 "$FIGS" sweep "${SWEEP[@]}" --out "$TMP/sweep" > "$TMP/sweep1.log" 2>&1; rc1=$?
+"$FIGS" sweep --resume "$TMP/sweep" --report > "$TMP/report1.log" 2>&1 &&
+  grep -q "0 of 4 runs finished" "$TMP/report1.log" && grep -q "not finished yet: figs-8000-s0, morphnet-8000-s0" "$TMP/report1.log" &&
+  echo "ok   sweep report of a stopped sweep" || { echo "FAIL sweep report of a stopped sweep"; cat "$TMP/report1.log"; fails=$((fails+1)); }
 "$FIGS" sweep --resume "$TMP/sweep" > "$TMP/sweep2.log" 2>&1; rc2=$?
 "$FIGS" sweep --resume "$TMP/sweep" > "$TMP/sweep3.log" 2>&1; rc3=$?
 rows=$(($(wc -l < "$TMP/sweep/results.csv") - 1))
@@ -99,6 +102,11 @@ if command -v gnuplot > /dev/null; then
     [ -s "$TMP/sweep/$f" ] || { echo "FAIL sweep: $f missing"; fails=$((fails+1)); }
   done
 fi
+rm -f "$TMP/sweep/results.csv" "$TMP/sweep/summary.md"
+"$FIGS" sweep --resume "$TMP/sweep" --report > "$TMP/report2.log" 2>&1 && grep -q "4 of 4 runs finished" "$TMP/report2.log" &&
+  [ "$(wc -l < "$TMP/sweep/results.csv")" -eq 5 ] && [ -s "$TMP/sweep/summary.md" ] &&
+  echo "ok   sweep report rewrites the tables" || { echo "FAIL sweep report"; cat "$TMP/report2.log"; fails=$((fails+1)); }
+check sweep-report-needs-resume "--report needs --resume" "$FIGS" sweep --quick --report --out "$TMP/bad-sweep4"
 check sweep-budget-too-large "is not below the supernet's" "$FIGS" sweep "${QUICK[@]}" --set 'sweep.budgets=[900000]' --out "$TMP/bad-sweep"
 check sweep-budget-too-small "below what the width multiplier reaches" "$FIGS" sweep "${QUICK[@]}" --set 'sweep.budgets=[1000]' --out "$TMP/bad-sweep3"
 check sweep-unknown-method "unknown method 'nas'" "$FIGS" sweep "${QUICK[@]}" --set 'sweep.methods=["nas"]' --out "$TMP/bad-sweep2"
@@ -123,7 +131,7 @@ else
 fi
 echo '{"format":"figs-architecture","version":1,"space":{"space":"oneshot","preset":"tiny28"},"widths":{"stem":99}}' > "$TMP/arch_bad.json"
 check bad-arch "outside [0, 8]" "$FIGS" retrain "$TMP/arch_bad.json" "${QUICK[@]}" --out "$TMP/bad7"
-[ ! -e "$TMP/bad1/arch.json" ] && [ ! -e "$TMP/bad-sweep" ] && [ ! -e "$TMP/bad-sweep3" ] && [ ! -e "$TMP/bad5" ] && echo "ok   nothing half-written" || { echo "FAIL bad1 wrote arch.json"; fails=$((fails+1)); }
+[ ! -e "$TMP/bad1/arch.json" ] && [ ! -e "$TMP/bad-sweep" ] && [ ! -e "$TMP/bad-sweep3" ] && [ ! -e "$TMP/bad-sweep4" ] && [ ! -e "$TMP/bad5" ] && echo "ok   nothing half-written" || { echo "FAIL bad1 wrote arch.json"; fails=$((fails+1)); }
 
 [ $fails -eq 0 ] && echo "all CLI checks passed" || echo "$fails CLI checks failed"
 exit $fails
