@@ -186,76 +186,83 @@ void check_sweep(const json& base) {
   }
 }
 
+namespace {
+
+// The runs of a sweep in the order they run. Seeds outermost: a sweep stopped part-way has
+// already covered every (method, budget) once.
+struct GridRun {
+  int64_t seed = 0, budget = 0;
+  std::string method;
+};
+std::vector<GridRun> sweep_grid(const json& sweep) {
+  std::vector<GridRun> grid;
+  for (int64_t seed : sweep["seeds"].get<std::vector<int64_t>>())
+    for (int64_t budget : sweep["budgets"].get<std::vector<int64_t>>())
+      for (const std::string& method : sweep["methods"].get<std::vector<std::string>>())
+        grid.push_back({seed, budget, method});
+  return grid;
+}
+
+}  // namespace
+
 void run_sweep(const json& base, const std::string& study, const Datasets& d) {
   check_sweep(base);
-  const json& sw = base["sweep"];
-  const auto methods = sw["methods"].get<std::vector<std::string>>();
-  const auto budgets = sw["budgets"].get<std::vector<int64_t>>();
-  const auto seeds = sw["seeds"].get<std::vector<int64_t>>();
+  const auto methods = base["sweep"]["methods"].get<std::vector<std::string>>();
   const bool params_budget = base["search"]["cost"] == "params";
   fs::create_directories(study + "/runs");
-  const int64_t total = static_cast<int64_t>(methods.size() * budgets.size() * seeds.size());
-  int64_t index = 0;
+  const std::vector<GridRun> grid = sweep_grid(base["sweep"]);
+  const auto total = static_cast<long long>(grid.size());
+  long long index = 0;
   std::vector<Row> rows;
-  // Seeds outermost: a sweep stopped part-way has already covered every (method, budget) once.
-  for (int64_t seed : seeds)
-    for (int64_t budget : budgets)
-      for (const std::string& method : methods) {
-        ++index;
-        const std::string name = run_name(method, budget, seed), dir = study + "/runs/" + name;
-        if (auto row = read_row(study, method, budget, seed)) {
-          std::fprintf(stderr, "sweep: [%lld/%lld] %s finished earlier\n", static_cast<long long>(index),
-                       static_cast<long long>(total), name.c_str());
-          rows.push_back(*row);
-          continue;
-        }
-        const json config = run_config(base, method, budget, seed);
-        const bool resume = fs::exists(dir + "/config.json");
-        if (resume) {
-          FIGS_CHECK(load_run_config(dir) == config, "sweep: ", dir, " holds a run with another configuration (the "
-                     "sweep's config changed?); move it away to rerun it");
-        } else {
-          fs::create_directories(dir);
-          nas::write_file_atomically(dir + "/config.json", config.dump(2) + "\n");
-        }
-        std::fprintf(stderr, "sweep: [%lld/%lld] %s %s\n", static_cast<long long>(index), static_cast<long long>(total),
-                     resume ? "resuming" : "starting", name.c_str());
-        nas::Architecture arch;
-        if (method == "figs" || method == "morphnet") {
-          arch = run_search(config, d, dir, resume).arch;
-        } else if (fs::exists(dir + "/arch.json")) {
-          arch = nas::load_architecture(dir + "/arch.json");
-        } else {
-          arch = baseline_architecture(config, method);
-          nas::save_architecture(arch, dir + "/arch.json");
-        }
-        run_retrain(config, d, arch, dir, resume);
-        rows.push_back(*read_row(study, method, budget, seed));
-        write_tables(study, rows, params_budget);  // after every run: a stopped sweep keeps its table and plots
-        write_plots(study, methods);
-      }
+  for (const auto& [seed, budget, method] : grid) {
+    ++index;
+    const std::string name = run_name(method, budget, seed), dir = study + "/runs/" + name;
+    if (auto row = read_row(study, method, budget, seed)) {
+      std::fprintf(stderr, "sweep: [%lld/%lld] %s finished earlier\n", index, total, name.c_str());
+      rows.push_back(*row);
+      continue;
+    }
+    const json config = run_config(base, method, budget, seed);
+    const bool resume = fs::exists(dir + "/config.json");
+    if (resume) {
+      FIGS_CHECK(load_run_config(dir) == config, "sweep: ", dir, " holds a run with another configuration (the "
+                 "sweep's config changed?); move it away to rerun it");
+    } else {
+      fs::create_directories(dir);
+      nas::write_file_atomically(dir + "/config.json", config.dump(2) + "\n");
+    }
+    std::fprintf(stderr, "sweep: [%lld/%lld] %s %s\n", index, total, resume ? "resuming" : "starting", name.c_str());
+    nas::Architecture arch;
+    if (method == "figs" || method == "morphnet") {
+      arch = run_search(config, d, dir, resume).arch;
+    } else if (fs::exists(dir + "/arch.json")) {
+      arch = nas::load_architecture(dir + "/arch.json");
+    } else {
+      arch = baseline_architecture(config, method);
+      nas::save_architecture(arch, dir + "/arch.json");
+    }
+    run_retrain(config, d, arch, dir, resume);
+    rows.push_back(*read_row(study, method, budget, seed));
+    write_tables(study, rows, params_budget);  // after every run: a stopped sweep keeps its table and plots
+    write_plots(study, methods);
+  }
   write_tables(study, rows, params_budget);
   write_plots(study, methods);
-  std::fprintf(stderr, "sweep: %lld runs in %s: results.csv, summary.csv, pareto_params.{png,svg}, "
-               "pareto_macs.{png,svg}\n", static_cast<long long>(total), study.c_str());
+  std::fprintf(stderr, "sweep: %lld runs in %s: results.csv, summary.csv, summary.md, pareto_params.{png,svg}, "
+               "pareto_macs.{png,svg}\n", total, study.c_str());
 }
 
 void report_sweep(const json& base, const std::string& study) {
-  const json& sw = base["sweep"];
-  const auto methods = sw["methods"].get<std::vector<std::string>>();
-  const auto budgets = sw["budgets"].get<std::vector<int64_t>>();
-  const auto seeds = sw["seeds"].get<std::vector<int64_t>>();
+  const auto methods = base["sweep"]["methods"].get<std::vector<std::string>>();
   std::vector<Row> rows;
   std::vector<std::string> missing;
-  for (int64_t seed : seeds)
-    for (int64_t budget : budgets)
-      for (const std::string& method : methods) {
-        if (auto row = read_row(study, method, budget, seed)) {
-          rows.push_back(*row);
-        } else {
-          missing.push_back(run_name(method, budget, seed));
-        }
-      }
+  for (const auto& [seed, budget, method] : sweep_grid(base["sweep"])) {
+    if (auto row = read_row(study, method, budget, seed)) {
+      rows.push_back(*row);
+    } else {
+      missing.push_back(run_name(method, budget, seed));
+    }
+  }
   write_tables(study, rows, base["search"]["cost"] == "params");
   if (!rows.empty()) write_plots(study, methods);  // gnuplot refuses a plot without any point
   std::fprintf(stderr, "sweep: %zu of %zu runs finished; results.csv, summary.csv, summary.md and the plots in %s "
