@@ -233,6 +233,8 @@ CheckpointInfo info_of(const Parsed& p) {
   FIGS_CHECK(hash.size() == 16 && hash.find_first_not_of("0123456789abcdef") == std::string::npos,
              "config_hash is not 16 hex digits: '", hash, "'");
   info.config_hash = std::stoull(hash, nullptr, 16);
+  info.elapsed_seconds = h.value("elapsed_seconds", 0.0);  // optional: absent in older files
+  if (h.contains("app_state")) info.app_state = h.at("app_state").dump();
   if (const json& o = h.at("optimizer"); !o.is_null()) {
     info.optimizer = o.at("type").get<std::string>();
     info.optimizer_step_count = o.at("step_count").get<int64_t>();
@@ -293,6 +295,17 @@ void save_checkpoint(const std::string& path, const TrainingState& state) {
   h["step"] = state.step;
   h["epoch"] = state.epoch;
   h["config_hash"] = hex(state.config_hash);
+  h["elapsed_seconds"] = state.elapsed_seconds;
+  if (!state.app_state.empty()) {
+    ordered_json app;
+    try {
+      app = ordered_json::parse(state.app_state);
+    } catch (const std::exception& e) {
+      fail("save_checkpoint: TrainingState.app_state is not JSON (", e.what(), ")");
+    }
+    FIGS_CHECK(app.is_object(), "save_checkpoint: TrainingState.app_state must be a JSON object, got ", state.app_state);
+    h["app_state"] = std::move(app);
+  }
   h["rng"] = json::array();
   for (const auto& [name, gen] : state.rngs)
     h["rng"].push_back({{"name", name}, {"seed", gen->seed()}, {"stream", gen->stream()}, {"offset", gen->offset()}});
@@ -428,6 +441,8 @@ void load_checkpoint(const std::string& path, TrainingState& state, const Checkp
   }
   state.step = info.step;
   state.epoch = info.epoch;
+  state.elapsed_seconds = info.elapsed_seconds;
+  state.app_state = info.app_state;
 }
 
 }  // namespace figs::nn

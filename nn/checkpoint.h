@@ -34,6 +34,12 @@ struct TrainingState {
   int64_t step = 0;
   int64_t epoch = 0;
   uint64_t config_hash = 0;  // e.g. config_hash(config_text)
+  // Wall time the run has trained so far, carried across resumes so that a resumed run reports
+  // the time of the whole run. Files written before the field existed load it as 0.
+  double elapsed_seconds = 0;
+  // State of the caller's own that must change together with the weights (e.g. a budget
+  // controller): a JSON object as text, stored in the header; "" when there is none.
+  std::string app_state{};
 };
 
 struct CheckpointLoadOptions {
@@ -61,6 +67,8 @@ struct CheckpointInfo {
   uint32_t version = 0;
   int64_t step = 0, epoch = 0;
   uint64_t config_hash = 0;
+  double elapsed_seconds = 0;
+  std::string app_state;  // "" when the file holds none
   std::string optimizer;  // "sgd", "adam", "adamw"; "" when the file holds no optimizer state
   int64_t optimizer_step_count = 0;
   double lr_factor = 1.0;

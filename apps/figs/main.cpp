@@ -108,6 +108,7 @@ void print_info_space(const std::string& name, const std::string& preset) {
 int main(int argc, char** argv) {
   CLI::App app{"figs: fine-grained stochastic architecture search (" + build_info().summary() + ")"};
   app.require_subcommand(1);
+  app.fallthrough();  // --threads, --seed, --device also after the subcommand (figs sweep --resume S --threads 1)
   int threads = 0;
   int64_t seed = -1;
   std::string device;

@@ -62,10 +62,12 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
   const uint64_t hash = checkpoint_config_hash(config);
   const std::string ckpt = dir + "/retrain.ckpt";
   int64_t step = 0;
+  double elapsed_before = 0;  // wall time of the earlier invocations of this run
   if (resume && fs::exists(ckpt)) {
     nn::TrainingState state{&model, &opt, nullptr, {}, 0, 0, hash};
     nn::load_checkpoint(ckpt, state);
     step = state.step;
+    elapsed_before = state.elapsed_seconds;
     std::fprintf(stderr, "retrain: resuming %s at step %lld of %lld\n", dir.c_str(), static_cast<long long>(step),
                  static_cast<long long>(steps));
   }
@@ -75,7 +77,12 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
   StepLog csv(dir + "/retrain.csv", "step,epoch,loss,lr,images_per_s", resume ? step : -1);
   Progress progress("retrain", steps, rc["log_every"].get<int64_t>());
   const int64_t checkpoint_every = rc["checkpoint_every"].get<int64_t>();
-  const auto start = Clock::now();
+  const auto start = Clock::now();  // this invocation's; images/s is measured over it
+  auto save = [&] {
+    nn::TrainingState state{&model, &opt, nullptr, {}, step, (step - 1) / per_epoch, hash};
+    state.elapsed_seconds = elapsed_before + since(start);
+    nn::save_checkpoint(ckpt, state);
+  };
   int64_t images = 0;
   // Steps are numbered across epochs: step s is batch s % per_epoch of epoch s / per_epoch.
   while (step < steps) {
@@ -96,18 +103,17 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
                 fmt(ips, 5));
       progress.update(step, "loss " + fmt(loss.item<double>()) + "  " + fmt(ips, 3) + " img/s");
       const bool stop = step < steps && stop_requested(step);
-      if ((checkpoint_every > 0 && step % checkpoint_every == 0 && step < steps) || stop)
-        nn::save_checkpoint(ckpt, {&model, &opt, nullptr, {}, step, (step - 1) / per_epoch, hash});
+      if ((checkpoint_every > 0 && step % checkpoint_every == 0 && step < steps) || stop) save();
       if (stop) throw Interrupted{"retrain", step};
     }
   }
   RetrainResult r;
-  r.seconds = since(start);
-  r.images_per_s = images / std::max(r.seconds, 1e-9);
+  r.seconds = elapsed_before + since(start);
+  r.images_per_s = images / std::max(since(start), 1e-9);
   r.steps = step;
   r.params = model.num_parameters();
   r.macs = arch.macs;
-  nn::save_checkpoint(ckpt, {&model, &opt, nullptr, {}, step, (step - 1) / per_epoch, hash});
+  save();
   r.val_accuracy = evaluate(model, d.val, config, d);
   r.test_accuracy = evaluate(model, d.test, config, d);
   const json results{{"test_accuracy", r.test_accuracy}, {"val_accuracy", r.val_accuracy}, {"params", r.params},

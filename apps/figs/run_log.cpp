@@ -9,10 +9,14 @@
 #include <filesystem>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
 #include "nas/architecture.h"
 
 namespace figs::app {
+
+using json = nlohmann::json;
 
 Progress::Progress(std::string stage, int64_t total, int64_t every)
     : stage_(std::move(stage)), total_(total), every_(std::max<int64_t>(every, 1)), tty_(isatty(2)) {}
@@ -31,13 +35,18 @@ void Progress::update(int64_t step, const std::string& text) {
 
 namespace {
 
-// The step a log line starts with, or -1 (a header, or a line cut short by the interruption).
+// The step of a log line, or -1 (a header, or a line cut short by the interruption). CSV lines
+// start with it; JSONL lines are objects with a "step" key, wherever the writer put it
+// (nlohmann::json sorts keys, so it is rarely first).
 int64_t step_of(const std::string& line) {
-  size_t i = line.rfind("{\"step\":", 0) == 0 ? 8 : 0;
+  if (!line.empty() && line[0] == '{') {
+    const json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    return j.is_object() && j.contains("step") && j["step"].is_number_integer() ? j["step"].get<int64_t>() : -1;
+  }
+  size_t i = 0;
   int64_t step = 0;
-  const size_t first = i;
   while (i < line.size() && line[i] >= '0' && line[i] <= '9') step = step * 10 + (line[i++] - '0');
-  const bool complete = i > first && i < line.size() && (line[i] == ',' || line[i] == '}');
+  const bool complete = i > 0 && i < line.size() && line[i] == ',';
   return complete ? step : -1;
 }
 

@@ -20,7 +20,8 @@ class Progress {
   bool tty_;
 };
 
-// An append-only log whose lines start with the step number ("12,..." or {"step": 12, ...}).
+// An append-only log of one line per step: CSV lines that start with the step number ("12,...")
+// or JSON objects with a "step" key.
 // Opening it for a run resumed after step `resume_step` drops the lines written after that
 // step (they belong to the lost part of the interrupted run); a fresh run (resume_step < 0)
 // starts the file with `header` (may be empty).

@@ -308,6 +308,9 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
   std::optional<nas::LambdaController> controller;
   if (target > 0) {
     FIGS_CHECK(method->lambda() > 0, "config: search.target needs a starting lambda > 0 (search.lambda)");
+    // The controller is fed nas::exported_count, which counts what the floor rule exports.
+    FIGS_CHECK(!figs || width_rule(config) == nas::WidthRule::FloorSum, "config: budget mode (search.target > 0) "
+               "exports with search.width_rule \"floor\"; \"threshold\" would land elsewhere than the controller aims");
     // nas/budget.h: the constants measured there; the target ramps down from the starting cost
     // over search.target_ramp updates so that the masks (or gammas) do not all cross together.
     // lambda may grow up to search.lambda_range times its start: far targets (5% of the
@@ -321,28 +324,32 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
   }
 
   const uint64_t hash = checkpoint_config_hash(config);
-  const std::string ckpt = dir + "/search.ckpt", state_file = dir + "/search_state.json";
+  const std::string ckpt = dir + "/search.ckpt";
+  // The budget controller's state travels inside the checkpoint: it changes with the weights.
+  double elapsed_before = 0;  // wall time of the earlier invocations of this run
+  const auto start = Clock::now();  // this invocation's; images/s is measured over it
   auto save = [&](int64_t step, int64_t epoch) {
-    // The controller's state first: a checkpoint is only ever newer than it by a crash between
-    // the two writes, which the step check on resume reports.
+    nn::TrainingState state{&model, &method->optimizer(), nullptr, {}, step, epoch, hash};
+    state.elapsed_seconds = elapsed_before + since(start);
     if (controller) {
       const nas::LambdaController::State c = controller->state();
-      nas::write_file_atomically(state_file, json{{"step", step}, {"lambda", c.lambda}, {"dual", c.dual},
-                                                  {"current_target", c.current_target}, {"first_cost", c.first_cost},
-                                                  {"last_error", c.last_error}, {"updates", c.updates}}.dump() + "\n");
+      state.app_state = json{{"controller", {{"lambda", c.lambda}, {"dual", c.dual}, {"current_target", c.current_target},
+                                             {"first_cost", c.first_cost}, {"last_error", c.last_error},
+                                             {"updates", c.updates}}}}.dump();
     }
-    nn::save_checkpoint(ckpt, {&model, &method->optimizer(), nullptr, {}, step, epoch, hash});
+    nn::save_checkpoint(ckpt, state);
   };
   int64_t first_step = 0;
   if (resume && fs::exists(ckpt)) {
     nn::TrainingState state{&model, &method->optimizer(), nullptr, {}, 0, 0, hash};
     nn::load_checkpoint(ckpt, state);
     first_step = state.step;
+    elapsed_before = state.elapsed_seconds;
     if (controller) {
-      const json c = load_json_file(state_file);
-      FIGS_CHECK(c.at("step").get<int64_t>() == first_step, "search: ", state_file, " is from step ", c.at("step"),
-                 " but the checkpoint from step ", first_step, " (the run stopped between the two writes); "
-                 "restart the search");
+      const json app = state.app_state.empty() ? json::object() : json::parse(state.app_state);
+      FIGS_CHECK(app.contains("controller"), "search: ", ckpt, " holds no budget-controller state (written by a figs "
+                 "older than the budget mode's checkpointing); delete it to start this search again");
+      const json& c = app["controller"];
       controller->restore({c.at("lambda"), c.at("dual"), c.at("current_target"), c.at("first_cost"),
                            c.at("last_error"), c.at("updates")});
       method->set_lambda(controller->lambda());
@@ -368,7 +375,6 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
   Progress progress("search", steps, sc["log_every"].get<int64_t>());
   const int64_t log_every = std::max<int64_t>(sc["log_every"].get<int64_t>(), 1);
   const int64_t checkpoint_every = sc["checkpoint_every"].get<int64_t>();
-  const auto start = Clock::now();
   int64_t images = 0, step = first_step;
   // Steps are numbered across epochs: step s is batch s % per_epoch of epoch s / per_epoch.
   while (step < steps) {
@@ -400,8 +406,8 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
     }
   }
   SearchResult r;
-  r.seconds = since(start);
-  r.images_per_s = images / std::max(r.seconds, 1e-9);
+  r.seconds = elapsed_before + since(start);
+  r.images_per_s = images / std::max(since(start), 1e-9);
   r.steps = step;
   save(r.steps, (r.steps - 1) / per_epoch);
   r.val_accuracy = method->val_accuracy(config, d);
@@ -413,6 +419,9 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
               {"lambda_relative", sc["lambda_relative"]}, {"steps", r.steps}, {"seed", seed},
               {"supernet_val_accuracy", r.val_accuracy}, {"seconds", r.seconds},
               {"images_per_s", r.images_per_s}, {"connectivity_repairs", repairs}};
+  // In budget mode "lambda" is the applied value at the end (0 when the brake holds the export
+  // on the target); "dual_lambda" is the pressure the controller had found.
+  if (controller) source["dual_lambda"] = controller->dual_lambda();
   // MorphNet's expand step (its paper's shrink-then-expand): the thresholded widths, all scaled by
   // one factor onto the target. Its controller alone misses by a few percent (nas/budget.h).
   // Configs written before the key existed read it as on.

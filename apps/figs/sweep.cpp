@@ -128,33 +128,56 @@ void write_tables(const std::string& study, const std::vector<Row>& rows, bool p
   nas::write_file_atomically(study + "/summary.md", table.str());
 }
 
+// A path as one single-quoted shell word.
+std::string shell_quoted(const std::string& path) {
+  std::string q = "'";
+  for (char c : path) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+const std::vector<std::string> kPlotFiles = {"pareto_params.png", "pareto_params.svg", "pareto_macs.png",
+                                             "pareto_macs.svg"};
+
 // pareto.gp, then gnuplot on it (when installed): test accuracy against params and against MACs,
-// one marker per method, error bars = the spread over seeds.
-void write_plots(const std::string& study, const std::vector<std::string>& methods) {
+// one marker per method, error bars = the spread over seeds. gnuplot draws into *.tmp files that
+// replace the plots only when all four are drawn. A failure is an error for `--report` (required)
+// and a warning inside a sweep, which should not stop hours of runs over a plot.
+void write_plots(const std::string& study, const std::vector<std::string>& methods, bool required) {
   std::ostringstream gp;
   gp << "# Pareto plots of a figs sweep (figs sweep writes and runs this; rerun: gnuplot pareto.gp)\n"
         "set datafile separator ','\nset key bottom right\nset grid\nset logscale x\n"
-        "set ylabel 'test accuracy (mean over seeds, bars: std)'\n";
+        "set ylabel 'test accuracy (mean over seeds, bars: std)'\n"
+        "if (!exists('suffix')) suffix = ''\n";
   for (const auto& [x, column, label] : std::vector<std::tuple<std::string, int, std::string>>{
            {"params", 4, "parameters"}, {"macs", 5, "MACs per image"}}) {
     gp << "set xlabel '" << label << "'\n";
     for (const std::string& term : {std::string("pngcairo size 900,600"), std::string("svg size 900,600")}) {
       const std::string ext = term.rfind("png", 0) == 0 ? "png" : "svg";
-      gp << "set terminal " << term << "\nset output 'pareto_" << x << "." << ext << "'\nplot ";
+      gp << "set terminal " << term << "\nset output 'pareto_" << x << "." << ext << "'.suffix\nplot ";
       for (size_t i = 0; i < methods.size(); ++i)
         gp << (i ? ", \\\n     " : "") << "'summary.csv' using (strcol(1) eq '" << methods[i] << "' ? $" << column
            << " : NaN):6:7 with yerrorlines pointsize 1.5 title '" << methods[i] << "'";
       gp << "\n";
     }
   }
+  gp << "unset output\n";
   nas::write_file_atomically(study + "/pareto.gp", gp.str());
+  auto problem = [&](const std::string& message) {
+    FIGS_CHECK(!required, message);
+    std::fprintf(stderr, "sweep: warning: %s; the sweep goes on\n", message.c_str());
+  };
   if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {
     std::fprintf(stderr, "sweep: gnuplot is not installed, so no plots (apt install gnuplot-nox; then: cd %s && "
                  "gnuplot pareto.gp)\n", study.c_str());
     return;
   }
-  const std::string cmd = "cd '" + study + "' && gnuplot pareto.gp 2> gnuplot.log";
-  FIGS_CHECK(std::system(cmd.c_str()) == 0, "sweep: gnuplot failed on ", study, "/pareto.gp (see gnuplot.log)");
+  const std::string cmd = "cd " + shell_quoted(study) + " && gnuplot -e \"suffix='.tmp'\" pareto.gp 2> gnuplot.log";
+  if (std::system(cmd.c_str()) != 0) return problem("gnuplot failed on " + study + "/pareto.gp (see gnuplot.log)");
+  for (const std::string& f : kPlotFiles) {
+    std::error_code ec;
+    fs::rename(study + "/" + f + ".tmp", study + "/" + f, ec);
+    if (ec) return problem("gnuplot did not draw " + study + "/" + f + " (see gnuplot.log)");
+  }
 }
 
 }  // namespace
@@ -168,6 +191,15 @@ void check_sweep(const json& base) {
   for (const std::string& m : methods)
     FIGS_CHECK(std::find(kMethods.begin(), kMethods.end(), m) != kMethods.end(), "sweep: unknown method '", m,
                "' (methods: figs, morphnet, width, random)");
+  // A repeated value would run (or count) the same run twice.
+  auto check_distinct = [](auto values, const char* what) {
+    std::sort(values.begin(), values.end());
+    const auto twice = std::adjacent_find(values.begin(), values.end());
+    FIGS_CHECK(twice == values.end(), "sweep: ", what, " lists ", *twice, " twice");
+  };
+  check_distinct(methods, "sweep.methods");
+  check_distinct(budgets, "sweep.budgets");
+  check_distinct(sw["seeds"].get<std::vector<int64_t>>(), "sweep.seeds");
   const auto space = make_space_from_config(base);
   const nas::Architecture full = nas::describe_architecture(*space, {});
   const bool params = base["search"]["cost"] == "params";
@@ -184,6 +216,11 @@ void check_sweep(const json& base) {
       FIGS_CHECK(b >= floor, "sweep: budget ", b, " is below what the width multiplier reaches (w = 0.25: ", floor, " ",
                  params ? "params" : "MACs", "); raise it or drop the width and random methods");
   }
+  // Random search may find no operator subset near a budget close to the supernet's size: better
+  // said now than hours into the sweep (the matching is cheap: no training).
+  if (std::find(methods.begin(), methods.end(), "random") != methods.end())
+    for (int64_t seed : sw["seeds"].get<std::vector<int64_t>>())
+      for (int64_t b : budgets) (void)baseline_architecture(run_config(base, "random", b, seed), "random");
 }
 
 namespace {
@@ -225,7 +262,7 @@ void run_sweep(const json& base, const std::string& study, const Datasets& d) {
     const json config = run_config(base, method, budget, seed);
     const bool resume = fs::exists(dir + "/config.json");
     if (resume) {
-      FIGS_CHECK(load_run_config(dir) == config, "sweep: ", dir, " holds a run with another configuration (the "
+      FIGS_CHECK(run_identity(load_run_config(dir)) == run_identity(config), "sweep: ", dir, " holds a run with another configuration (the "
                  "sweep's config changed?); move it away to rerun it");
     } else {
       fs::create_directories(dir);
@@ -244,10 +281,10 @@ void run_sweep(const json& base, const std::string& study, const Datasets& d) {
     run_retrain(config, d, arch, dir, resume);
     rows.push_back(*read_row(study, method, budget, seed));
     write_tables(study, rows, params_budget);  // after every run: a stopped sweep keeps its table and plots
-    write_plots(study, methods);
+    write_plots(study, methods, false);
   }
   write_tables(study, rows, params_budget);
-  write_plots(study, methods);
+  write_plots(study, methods, false);
   std::fprintf(stderr, "sweep: %lld runs in %s: results.csv, summary.csv, summary.md, pareto_params.{png,svg}, "
                "pareto_macs.{png,svg}\n", total, study.c_str());
 }
@@ -264,7 +301,7 @@ void report_sweep(const json& base, const std::string& study) {
     }
   }
   write_tables(study, rows, base["search"]["cost"] == "params");
-  if (!rows.empty()) write_plots(study, methods);  // gnuplot refuses a plot without any point
+  if (!rows.empty()) write_plots(study, methods, true);  // gnuplot refuses a plot without any point
   std::fprintf(stderr, "sweep: %zu of %zu runs finished; results.csv, summary.csv, summary.md and the plots in %s "
                "rewritten from them\n", rows.size(), rows.size() + missing.size(), study.c_str());
   if (!missing.empty()) {

@@ -105,11 +105,13 @@ void recalibrate_supernet(nn::Model& supernet, const json& config, const Dataset
   nas::recalibrate_batch_norm(supernet, batches);
 }
 
-uint64_t checkpoint_config_hash(const json& config) {
+json run_identity(const json& config) {
   json c = config;
   c.erase("threads");
-  return nn::config_hash(c.dump());
+  return c;
 }
+
+uint64_t checkpoint_config_hash(const json& config) { return nn::config_hash(run_identity(config).dump()); }
 
 
 Datasets load_datasets(const json& config) {

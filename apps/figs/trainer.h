@@ -43,8 +43,10 @@ json load_run_config(const std::string& run_dir);
 // (spec, section 1: the statistics gathered under sampled masks do not fit the eval masks), on
 // the supernet's device.
 void recalibrate_supernet(nn::Model& supernet, const json& config, const Datasets& d);
-// The hash checkpoints carry: the configuration without the options that do not change results
-// (threads), so a run resumed with another --threads is accepted.
+// What identifies a run: the configuration without the options that do not change results
+// (threads), so a run resumed with another --threads is the same run.
+json run_identity(const json& config);
+// The hash checkpoints carry: that of run_identity(config).
 uint64_t checkpoint_config_hash(const json& config);
 
 struct SearchResult {

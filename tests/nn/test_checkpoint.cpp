@@ -57,6 +57,57 @@ TEST(NnCheckpoint, RoundTripIsExact) {
   EXPECT_GT(b.data.offset(), 0u);
 }
 
+TEST(NnCheckpoint, CarriesElapsedTimeAndTheCallersState) {
+  TempDir dir;
+  TrainingRun a;
+  a.train(1);
+  TrainingState saved = a.state();
+  saved.elapsed_seconds = 812.25;
+  saved.app_state = R"({"dual":0.5,"updates":[1,2]})";
+  save_checkpoint(dir.file("run.ckpt"), saved);
+  TrainingRun b(true, 3, 99);
+  TrainingState loaded = b.state();
+  load_checkpoint(dir.file("run.ckpt"), loaded);
+  EXPECT_EQ(loaded.elapsed_seconds, 812.25);
+  EXPECT_EQ(loaded.app_state, R"({"dual":0.5,"updates":[1,2]})");
+  EXPECT_EQ(read_checkpoint_info(dir.file("run.ckpt")).elapsed_seconds, 812.25);
+
+  saved.app_state = "[1, 2]";
+  EXPECT_ERROR_MENTIONS(save_checkpoint(dir.file("bad.ckpt"), saved), "app_state must be a JSON object");
+  saved.app_state = "{dual";
+  EXPECT_ERROR_MENTIONS(save_checkpoint(dir.file("bad.ckpt"), saved), "app_state is not JSON");
+  EXPECT_FALSE(std::filesystem::exists(dir.file("bad.ckpt")));
+}
+
+// A file written before elapsed_seconds existed: the same bytes with the key blanked out (JSON
+// allows the spaces) and the checksum recomputed. It loads, with no time and no caller state.
+TEST(NnCheckpoint, OlderFilesWithoutElapsedTimeLoadAsZero) {
+  TempDir dir;
+  TrainingRun a;
+  a.train(1);
+  TrainingState saved = a.state();
+  saved.elapsed_seconds = 5.5;
+  save_checkpoint(dir.file("new"), saved);
+  std::string bytes = slurp(dir.file("new"));
+  const std::string key = R"("elapsed_seconds":5.5,)";
+  const size_t at = bytes.find(key);
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at, key.size(), std::string(key.size(), ' '));
+  const size_t body = bytes.size() - 8;
+  const uint64_t sum = fnv1a64(bytes.data(), body);
+  bytes.replace(body, 8, reinterpret_cast<const char*>(&sum), 8);  // little-endian host (checked at compile time)
+  spit(dir.file("old"), bytes);
+
+  TrainingRun b(true, 3, 99);
+  TrainingState loaded = b.state();
+  loaded.elapsed_seconds = -1;
+  loaded.app_state = "stale";
+  load_checkpoint(dir.file("old"), loaded);
+  EXPECT_EQ(loaded.elapsed_seconds, 0);
+  EXPECT_EQ(loaded.app_state, "");
+  EXPECT_EQ(everything(a), everything(b));
+}
+
 TEST(NnCheckpoint, HeaderDescribesEveryTensor) {
   TempDir dir;
   TrainingRun a;
