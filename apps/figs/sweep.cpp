@@ -240,6 +240,37 @@ std::vector<GridRun> sweep_grid(const json& sweep) {
   return grid;
 }
 
+// "about 6.8 h left": the runs from grid[from] on that are not finished yet, each expected to take
+// the mean time (search + retrain) of the finished runs of its method and budget, or of all
+// finished runs where it has none. "" before any run has finished.
+std::string time_left(const std::string& study, const std::vector<Row>& finished, const std::vector<GridRun>& grid,
+                      size_t from) {
+  if (finished.empty()) return "";
+  std::map<std::pair<std::string, int64_t>, std::pair<double, int>> pace;  // (method, budget) -> (sum, runs)
+  double all = 0;
+  for (const Row& r : finished) {
+    auto& [sum, runs] = pace[{r.method, r.budget}];
+    sum += r.search_seconds + r.retrain_seconds;
+    ++runs;
+    all += r.search_seconds + r.retrain_seconds;
+  }
+  double left = 0;
+  for (size_t i = from; i < grid.size(); ++i) {
+    const GridRun& g = grid[i];
+    if (fs::exists(study + "/runs/" + run_name(g.method, g.budget, g.seed) + "/results.json")) continue;
+    const auto it = pace.find({g.method, g.budget});
+    left += it != pace.end() ? it->second.first / it->second.second : all / static_cast<double>(finished.size());
+  }
+  char text[96];
+  if (left >= 5400) {
+    std::snprintf(text, sizeof text, "about %.1f h left", left / 3600);
+  } else {
+    std::snprintf(text, sizeof text, "about %.0f min left", left / 60);
+  }
+  return std::string(text) + " at the pace of the " + std::to_string(finished.size()) + " finished run" +
+         (finished.size() == 1 ? "" : "s");
+}
+
 }  // namespace
 
 void run_sweep(const json& base, const std::string& study, const Datasets& d) {
@@ -268,7 +299,9 @@ void run_sweep(const json& base, const std::string& study, const Datasets& d) {
       fs::create_directories(dir);
       nas::write_file_atomically(dir + "/config.json", config.dump(2) + "\n");
     }
-    std::fprintf(stderr, "sweep: [%lld/%lld] %s %s\n", index, total, resume ? "resuming" : "starting", name.c_str());
+    const std::string left = time_left(study, rows, grid, static_cast<size_t>(index - 1));
+    std::fprintf(stderr, "sweep: [%lld/%lld] %s %s%s\n", index, total, resume ? "resuming" : "starting", name.c_str(),
+                 left.empty() ? "" : (" (" + left + ")").c_str());
     nas::Architecture arch;
     if (method == "figs" || method == "morphnet") {
       arch = run_search(config, d, dir, resume).arch;
@@ -293,7 +326,8 @@ void report_sweep(const json& base, const std::string& study) {
   const auto methods = base["sweep"]["methods"].get<std::vector<std::string>>();
   std::vector<Row> rows;
   std::vector<std::string> missing;
-  for (const auto& [seed, budget, method] : sweep_grid(base["sweep"])) {
+  const std::vector<GridRun> grid = sweep_grid(base["sweep"]);
+  for (const auto& [seed, budget, method] : grid) {
     if (auto row = read_row(study, method, budget, seed)) {
       rows.push_back(*row);
     } else {
@@ -307,8 +341,9 @@ void report_sweep(const json& base, const std::string& study) {
   if (!missing.empty()) {
     std::string list;
     for (const std::string& m : missing) list += (list.empty() ? "" : ", ") + m;
-    std::fprintf(stderr, "sweep: not finished yet: %s (continue with figs sweep --resume %s)\n", list.c_str(),
-                 study.c_str());
+    const std::string left = time_left(study, rows, grid, 0);
+    std::fprintf(stderr, "sweep: not finished yet: %s (continue with figs sweep --resume %s%s)\n", list.c_str(),
+                 study.c_str(), left.empty() ? "" : ("; " + left).c_str());
   }
 }
 

@@ -115,7 +115,8 @@ FIGS_STOP_AFTER_STEP=3 "$FIGS" sweep "${SWEEP[@]}" --out "$TMP/sweep" > "$TMP/sw
 "$FIGS" sweep --resume "$TMP/sweep" > "$TMP/sweep3.log" 2>&1; rc3=$?
 rows=$(($(wc -l < "$TMP/sweep/results.csv") - 1))
 if [ $rc1 -eq 130 ] && [ $rc2 -eq 0 ] && [ $rc3 -eq 0 ] && [ "$rows" -eq 4 ] &&
-   grep -q "resuming figs-8000-s0" "$TMP/sweep2.log" && [ "$(grep -c "finished earlier" "$TMP/sweep3.log")" -eq 4 ] &&
+   grep -q "resuming figs-8000-s0" "$TMP/sweep2.log" &&
+   grep -q "starting morphnet-8000-s0 (about [0-9]* min left at the pace of the 1 finished run)" "$TMP/sweep2.log" && [ "$(grep -c "finished earlier" "$TMP/sweep3.log")" -eq 4 ] &&
    grep -q "^width,0,8000," "$TMP/sweep/results.csv" && grep -q "^random,0,8000," "$TMP/sweep/results.csv" &&
    grep -q "^morphnet,0,8000," "$TMP/sweep/results.csv" && [ -s "$TMP/sweep/summary.csv" ]; then
   echo "ok   sweep"
