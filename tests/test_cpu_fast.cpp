@@ -353,6 +353,44 @@ TEST(CpuFast, BinaryOpsSameShapePerChannelAndScalar) {
   }
 }
 
+// Channel slices of wider tensors (what a concat's backward hands to the streams' sums): same
+// shape, strided operands, walked in runs along the dim they all have unit stride; and the copy
+// into and out of such slices. Operands of different layouts share no such dim and stay on the
+// reference.
+TEST(CpuFast, BinaryOpsAndCopiesOnChannelSlices) {
+  if (!cpu::fast::cpu_supported()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
+  Dice d(8);
+  for (int i = 0; i < 20; ++i) {
+    const int64_t N = d.pick(1, 3), C = d.pick(2, 19), H = d.pick(1, 9), W = d.pick(2, 11);
+    const MemoryFormat f = d.layout();
+    const int64_t wide_a = C + d.pick(0, 7), wide_b = C + d.pick(1, 7);
+    const Tensor a = raw::narrow(random32({N, wide_a, H, W}, 100 + i, f, 0.5, 2), 1, wide_a - C, C);
+    const Tensor b = raw::narrow(random32({N, wide_b, H, W}, 200 + i, f, 0.5, 2), 1, d.pick(0, wide_b - C), C);
+    const Tensor dense = random32({N, C, H, W}, 300 + i, f, 0.5, 2);
+    for (BinaryOp op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div}) {
+      for (const bool both_sliced : {true, false}) {
+        const Tensor& rhs = both_sliced ? b : dense;
+        SCOPED_TRACE(str_cat("case ", i, ": ", binary_op_name(op), " ", a.shape(), " ", memory_format_name(f),
+                             both_sliced ? ", both sliced" : ", one sliced"));
+        Tensor out = empty({N, C, H, W}, {DType::Float32, Device::cpu(), f}), out64 = empty_as64(out);
+        run_fast("binary", kAvx2, [&] { cpu_backend().binary(op, a, rhs, out); });
+        reference_backend().binary(op, as64(a), as64(rhs), out64);
+        EXPECT_CLOSE(out, out64, 1e-6);
+      }
+    }
+    const Tensor wide = zeros({N, wide_b, H, W}, {DType::Float32, Device::cpu(), f});
+    const Tensor slot = raw::narrow(wide, 1, wide_b - C, C);
+    run_fast("copy", kAvx2, [&] { cpu_backend().copy(dense, slot); });
+    EXPECT_EQ(slot.to_vector<float>(), dense.to_vector<float>());
+    double outside = 0;  // the channels beside the slot stay zero
+    for (float v : raw::narrow(wide, 1, 0, wide_b - C).to_vector<float>()) outside += std::abs(v);
+    EXPECT_EQ(outside, 0.0);
+  }
+  const Tensor x = random32({2, 5, 3, 4}, 1, MemoryFormat::ChannelsLast), y = random32({2, 5, 3, 4}, 2);
+  Tensor out = empty_like(x);
+  run_fast("binary", "reference", [&] { cpu_backend().binary(BinaryOp::Add, x, y, out); });
+}
+
 TEST(CpuFast, UnaryOpsAndTheirDerivatives) {
   if (!cpu::fast::cpu_supported()) GTEST_SKIP() << "no AVX2/FMA on this CPU";
   Dice d(6);

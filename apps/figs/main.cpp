@@ -11,12 +11,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "config.h"
 #include "core/build_info.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "cpu/kernel_stats.h"
 #include "nas/architecture.h"
 #include "nas/space.h"
 #include "run_log.h"
@@ -106,6 +108,14 @@ void print_info_space(const std::string& name, const std::string& preset) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // FIGS_KERNEL_STATS=1: on the way out, which implementation (oneDNN, own AVX2, reference, CUDA)
+  // served each CPU kernel and how often; a "reference" count in a run is a missing fast path.
+  struct KernelStatsAtExit {
+    ~KernelStatsAtExit() {
+      if (std::getenv("FIGS_KERNEL_STATS"))
+        std::fprintf(stderr, "figs: kernels: %s\n", cpu::kernel_counts_summary().c_str());
+    }
+  } kernel_stats;
   CLI::App app{"figs: fine-grained stochastic architecture search (" + build_info().summary() + ")"};
   app.require_subcommand(1);
   app.fallthrough();  // --threads, --seed, --device also after the subcommand (figs sweep --resume S --threads 1)

@@ -2,6 +2,8 @@
 // vectorises them (AVX2, -O3); transcendental functions stay scalar libm calls (exact to the
 // reference up to libm's rounding).
 #include <algorithm>
+#include <array>
+#include <initializer_list>
 #include <cmath>
 #include <cstring>
 
@@ -51,34 +53,58 @@ bool fill(const Tensor& out, double value) {
 }
 
 namespace {
-// Copies between two strided tensors of one dtype that share a unit-stride dim (concat into a
-// channel slice, a slice out of one, layout-preserving views): contiguous runs along that dim,
-// the other dims walked per run.
-bool copy_runs(const Tensor& src, const Tensor& dst) {
-  const int rank = dst.dim();
+
+// The dim along which `out` is walked in runs: its innermost unit-stride dim of size > 1, if each
+// of `others` has unit stride there too (a channel slice of a wider channels-last tensor, a
+// layout-preserving view); -1 otherwise.
+int shared_unit_dim(const Tensor& out, std::initializer_list<const Tensor*> others) {
   int inner = -1;
-  for (int d = rank - 1; d >= 0; --d)
-    if (dst.stride(d) == 1 && dst.size(d) > 1) inner = d;
-  if (inner < 0 || src.stride(inner) != 1) return false;
-  const int64_t run = dst.size(inner), runs = dst.numel() / std::max<int64_t>(run, 1);
+  for (int d = out.dim() - 1; d >= 0; --d)
+    if (out.stride(d) == 1 && out.size(d) > 1) inner = d;
+  if (inner < 0) return -1;
+  for (const Tensor* t : others)
+    if (t->stride(inner) != 1) return -1;
+  return inner;
+}
+
+// fn(offsets, run): for every run of `shape` along `inner` (in parallel), the element offset of
+// its start in each tensor of `ts` (found by decomposing the run's index over the other dims).
+template <size_t K, class Fn>
+void for_each_run(const Shape& shape, int inner, const std::array<const Tensor*, K>& ts, const Fn& fn) {
+  const int rank = shape.rank();
+  std::array<std::array<int64_t, Dims::kMaxRank>, K> strides{};
+  for (size_t t = 0; t < K; ++t)
+    for (int k = 0; k < rank; ++k) strides[t][k] = ts[t]->stride(k);
+  const int64_t run = shape[inner], runs = shape.numel() / std::max<int64_t>(run, 1);
+  parallel_for(0, runs, std::max<int64_t>(1, kGrain / std::max<int64_t>(run, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      std::array<int64_t, K> offsets{};
+      int64_t rest = r;
+      for (int k = rank - 1; k >= 0; --k) {
+        if (k == inner) continue;
+        const int64_t i = rest % shape[k];
+        rest /= shape[k];
+        for (size_t t = 0; t < K; ++t) offsets[t] += i * strides[t][k];
+      }
+      fn(offsets, run);
+    }
+  });
+}
+
+// Copies between two strided tensors of one dtype that share a unit-stride dim (concat into a
+// channel slice, a slice out of one): one memcpy per run.
+bool copy_runs(const Tensor& src, const Tensor& dst) {
+  const int inner = shared_unit_dim(dst, {&src});
+  if (inner < 0) return false;
   const size_t bytes = dtype_size(dst.dtype());
   const char* s = static_cast<const char*>(src.raw_data());
   char* d = static_cast<char*>(dst.raw_data());
-  parallel_for(0, runs, std::max<int64_t>(1, kGrain / std::max<int64_t>(run, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      int64_t rest = r, so = 0, dof = 0;  // offsets of run r: decompose r over the non-inner dims
-      for (int k = rank - 1; k >= 0; --k) {
-        if (k == inner) continue;
-        const int64_t i = rest % dst.size(k);
-        rest /= dst.size(k);
-        so += i * src.stride(k);
-        dof += i * dst.stride(k);
-      }
-      std::memcpy(d + dof * bytes, s + so * bytes, run * bytes);
-    }
+  for_each_run<2>(dst.shape(), inner, {&src, &dst}, [&](const std::array<int64_t, 2>& o, int64_t run) {
+    std::memcpy(d + o[1] * bytes, s + o[0] * bytes, run * bytes);
   });
   return true;
 }
+
 }  // namespace
 
 bool copy(const Tensor& src, const Tensor& dst) {
@@ -195,11 +221,23 @@ void channel_broadcast(const Tensor& full, const float* vec, bool vec_first, con
 
 template <BinaryOp Op>
 bool binary_impl(const Tensor& a, const Tensor& b, const Tensor& out) {
+  const float *pa = a.data<float>(), *pb = b.data<float>();
+  float* po = out.data<float>();
   if (same_dense_layout(a, out) && same_dense_layout(b, out)) {
-    const float *pa = a.data<float>(), *pb = b.data<float>();
-    float* po = out.data<float>();
     for_chunks(out.numel(), [&](int64_t s, int64_t e) {
       for (int64_t i = s; i < e; ++i) po[i] = apply<Op>(pa[i], pb[i]);
+    });
+    return true;
+  }
+  // Same shape, strided operands (the backward of a concat hands out channel slices of its
+  // gradient, which the streams' sums add): runs along the dim all three have unit stride.
+  if (a.shape() == out.shape() && b.shape() == out.shape()) {
+    const int inner = shared_unit_dim(out, {&a, &b});
+    if (inner < 0) return false;
+    for_each_run<3>(out.shape(), inner, {&a, &b, &out}, [&](const std::array<int64_t, 3>& o, int64_t run) {
+      const float *x = pa + o[0], *y = pb + o[1];
+      float* z = po + o[2];
+      for (int64_t i = 0; i < run; ++i) z[i] = apply<Op>(x[i], y[i]);
     });
     return true;
   }
