@@ -197,6 +197,34 @@ void norm_shapes(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_batch_norm)->Apply(norm_shapes);
 BENCHMARK(BM_mask_scale)->Apply(norm_shapes);
 
+// The One-Shot space's max3 operator: 3x3 max pooling, stride 1, padding 1, forward with the
+// argmax indices the backward needs.
+void BM_max_pool(benchmark::State& state) {
+  const int64_t N = state.range(0), C = state.range(1), H = state.range(2);
+  const MemoryFormat f = layout_arg(state.range(3));
+  const Tensor x = rand_tensor({N, C, H, H}, f);
+  const Pool2dParams p{.kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1};
+  const TensorOptions index_options{DType::Int64, Device::cpu(), f};
+  Backend& be = backend_for(Device::cpu());
+  cpu::reset_kernel_counts();
+  Timer timer;
+  for (auto _ : state) {
+    timer.start();
+    Tensor y = empty_like(x), indices = empty(x.shape(), index_options);
+    be.max_pool2d_forward(p, x, y, indices);
+    benchmark::DoNotOptimize(y.raw_data());
+    timer.stop();
+  }
+  report(state, timer, 0, (4.0 + 4.0 + 8.0) * x.numel(), "max_pool2d_forward", f);  // read x; write y, indices
+}
+void pool_shapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"N", "C", "H", "L"});
+  for (int64_t L : {0, 1})
+    for (auto [C, H] : {std::pair<int64_t, int64_t>{24, 14}, {48, 7}, {64, 14}}) b->Args({128, C, H, L});
+  b->Unit(benchmark::kMicrosecond);
+}
+BENCHMARK(BM_max_pool)->Apply(pool_shapes);
+
 // A whole block of the One-Shot supernet, forward + backward through autograd: a pair of
 // separable convs, each depthwise 3x3 -> BN -> ReLU -> pointwise 1x1 -> BN -> ReLU. This is the
 // measurement behind the layout choice (docs/architecture.md, "Layout"): args N, C, H, L.

@@ -16,6 +16,17 @@ bool pool_layout_ok(const Tensor& a, const Tensor& b) {
          (a.is_contiguous() || a.is_contiguous(MemoryFormat::ChannelsLast)) &&
          (b.is_contiguous() || b.is_contiguous(MemoryFormat::ChannelsLast));
 }
+
+// One window position of a channels-last max pool: out[c] = in[c] where in[c] > out[c], and idx
+// follows. Separate, with restrict pointers and selects, so that the loop vectorises (the
+// compiler cannot otherwise rule out that out/idx alias the input or the loop bound).
+void max_update(const float* __restrict in, float* __restrict out, int64_t* __restrict idx, int64_t at, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) {
+    const bool greater = in[c] > out[c];
+    out[c] = greater ? in[c] : out[c];
+    idx[c] = greater ? at : idx[c];
+  }
+}
 }  // namespace
 
 bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& indices) {
@@ -44,8 +55,7 @@ bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
                 for (int64_t c = 0; c < C; ++c) out[c] = in[c], idx[c] = at;
                 first = false;
               } else {
-                for (int64_t c = 0; c < C; ++c)
-                  if (in[c] > out[c]) out[c] = in[c], idx[c] = at;
+                max_update(in, out, idx, at, C);
               }
             }
           }
@@ -67,7 +77,9 @@ bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
                 const int64_t iw = ow * p.stride_w - p.pad_w + kw;
                 if (iw < 0 || iw >= W) continue;
                 const float v = in[ih * W + iw];
-                if (best_at < 0 || v > best) best = v, best_at = ih * W + iw;
+                const bool take = best_at < 0 || v > best;  // selects (cmov), as above
+                best = take ? v : best;
+                best_at = take ? ih * W + iw : best_at;
               }
             }
             py[plane * OH * OW + oh * OW + ow] = best;
