@@ -120,8 +120,9 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
                      {"macs", r.macs}, {"retrain_seconds", r.seconds}, {"images_per_s", r.images_per_s},
                      {"steps", r.steps}, {"architecture", "arch.json"}};
   nas::write_file_atomically(dir + "/results.json", results.dump(2) + "\n");
-  std::fprintf(stderr, "retrain: %lld steps in %.0f s (%.0f img/s); val accuracy %.4f, test accuracy %.4f\n",
-               static_cast<long long>(step), r.seconds, r.images_per_s, r.val_accuracy, r.test_accuracy);
+  std::fprintf(stderr, "retrain: %lld steps in %.0f s (%s%.0f img/s); val accuracy %.4f, test accuracy %.4f\n",
+               static_cast<long long>(step), r.seconds, elapsed_before > 0 ? "since the resume " : "", r.images_per_s,
+               r.val_accuracy, r.test_accuracy);
   return r;
 }
 

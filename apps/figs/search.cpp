@@ -325,17 +325,16 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
 
   const uint64_t hash = checkpoint_config_hash(config);
   const std::string ckpt = dir + "/search.ckpt";
-  // The budget controller's state travels inside the checkpoint: it changes with the weights.
   double elapsed_before = 0;  // wall time of the earlier invocations of this run
   const auto start = Clock::now();  // this invocation's; images/s is measured over it
   auto save = [&](int64_t step, int64_t epoch) {
     nn::TrainingState state{&model, &method->optimizer(), nullptr, {}, step, epoch, hash};
     state.elapsed_seconds = elapsed_before + since(start);
-    if (controller) {
+    if (controller) {  // in the checkpoint: it changes with the weights, and must not drift from them
       const nas::LambdaController::State c = controller->state();
-      state.app_state = json{{"controller", {{"lambda", c.lambda}, {"dual", c.dual}, {"current_target", c.current_target},
-                                             {"first_cost", c.first_cost}, {"last_error", c.last_error},
-                                             {"updates", c.updates}}}}.dump();
+      const json controller_state{{"lambda", c.lambda}, {"dual", c.dual}, {"current_target", c.current_target},
+                                  {"first_cost", c.first_cost}, {"last_error", c.last_error}, {"updates", c.updates}};
+      state.app_state = json{{"controller", controller_state}}.dump();
     }
     nn::save_checkpoint(ckpt, state);
   };
@@ -449,10 +448,10 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
   if (target > 0)
     std::fprintf(stderr, "search: target %s %s, exported %lld (%+.1f%%)\n", fmt(target, 8).c_str(), unit,
                  static_cast<long long>(landed), 100.0 * (landed / target - 1));
-  std::fprintf(stderr, "search: %lld steps in %.0f s (%.0f img/s); searched network's val accuracy %.4f; exported "
+  std::fprintf(stderr, "search: %lld steps in %.0f s (%s%.0f img/s); searched network's val accuracy %.4f; exported "
                "%lld params, %lld MACs\n",
-               static_cast<long long>(r.steps), r.seconds, r.images_per_s, r.val_accuracy,
-               static_cast<long long>(r.arch.params), static_cast<long long>(r.arch.macs));
+               static_cast<long long>(r.steps), r.seconds, elapsed_before > 0 ? "since the resume " : "", r.images_per_s,
+               r.val_accuracy, static_cast<long long>(r.arch.params), static_cast<long long>(r.arch.macs));
   return r;
 }
 

@@ -293,8 +293,8 @@ void run_sweep(const json& base, const std::string& study, const Datasets& d) {
     const json config = run_config(base, method, budget, seed);
     const bool resume = fs::exists(dir + "/config.json");
     if (resume) {
-      FIGS_CHECK(run_identity(load_run_config(dir)) == run_identity(config), "sweep: ", dir, " holds a run with another configuration (the "
-                 "sweep's config changed?); move it away to rerun it");
+      FIGS_CHECK(run_identity(load_run_config(dir)) == run_identity(config), "sweep: ", dir, " holds a run with "
+                 "another configuration (the sweep's config changed?); move it away to rerun it");
     } else {
       fs::create_directories(dir);
       nas::write_file_atomically(dir + "/config.json", config.dump(2) + "\n");
