@@ -4,29 +4,31 @@ set key bottom right
 set grid
 set logscale x
 set ylabel 'test accuracy (mean over seeds, bars: std)'
+if (!exists('suffix')) suffix = ''
 set xlabel 'parameters'
 set terminal pngcairo size 900,600
-set output 'pareto_params.png'
+set output 'pareto_params.png'.suffix
 plot 'summary.csv' using (strcol(1) eq 'figs' ? $4 : NaN):6:7 with yerrorlines pointsize 1.5 title 'figs', \
      'summary.csv' using (strcol(1) eq 'morphnet' ? $4 : NaN):6:7 with yerrorlines pointsize 1.5 title 'morphnet', \
      'summary.csv' using (strcol(1) eq 'width' ? $4 : NaN):6:7 with yerrorlines pointsize 1.5 title 'width', \
      'summary.csv' using (strcol(1) eq 'random' ? $4 : NaN):6:7 with yerrorlines pointsize 1.5 title 'random'
 set terminal svg size 900,600
-set output 'pareto_params.svg'
+set output 'pareto_params.svg'.suffix
 plot 'summary.csv' using (strcol(1) eq 'figs' ? $4 : NaN):6:7 with yerrorlines pointsize 1.5 title 'figs', \
      'summary.csv' using (strcol(1) eq 'morphnet' ? $4 : NaN):6:7 with yerrorlines pointsize 1.5 title 'morphnet', \
      'summary.csv' using (strcol(1) eq 'width' ? $4 : NaN):6:7 with yerrorlines pointsize 1.5 title 'width', \
      'summary.csv' using (strcol(1) eq 'random' ? $4 : NaN):6:7 with yerrorlines pointsize 1.5 title 'random'
 set xlabel 'MACs per image'
 set terminal pngcairo size 900,600
-set output 'pareto_macs.png'
+set output 'pareto_macs.png'.suffix
 plot 'summary.csv' using (strcol(1) eq 'figs' ? $5 : NaN):6:7 with yerrorlines pointsize 1.5 title 'figs', \
      'summary.csv' using (strcol(1) eq 'morphnet' ? $5 : NaN):6:7 with yerrorlines pointsize 1.5 title 'morphnet', \
      'summary.csv' using (strcol(1) eq 'width' ? $5 : NaN):6:7 with yerrorlines pointsize 1.5 title 'width', \
      'summary.csv' using (strcol(1) eq 'random' ? $5 : NaN):6:7 with yerrorlines pointsize 1.5 title 'random'
 set terminal svg size 900,600
-set output 'pareto_macs.svg'
+set output 'pareto_macs.svg'.suffix
 plot 'summary.csv' using (strcol(1) eq 'figs' ? $5 : NaN):6:7 with yerrorlines pointsize 1.5 title 'figs', \
      'summary.csv' using (strcol(1) eq 'morphnet' ? $5 : NaN):6:7 with yerrorlines pointsize 1.5 title 'morphnet', \
      'summary.csv' using (strcol(1) eq 'width' ? $5 : NaN):6:7 with yerrorlines pointsize 1.5 title 'width', \
      'summary.csv' using (strcol(1) eq 'random' ? $5 : NaN):6:7 with yerrorlines pointsize 1.5 title 'random'
+unset output
