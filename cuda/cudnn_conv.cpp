@@ -6,6 +6,8 @@
 // parameters), so a static-shape training step describes nothing after its first iteration;
 // algorithms come from cuDNN's heuristics (the *_v7 queries: no trial runs, no allocation),
 // taking the first that fits kMaxWorkspace, and workspaces come from the caching allocator.
+// When the heuristics offer nothing usable for the operands' own layout, the problem is retried
+// with every operand packed NCHW (see Attempt below); only then is it an error.
 // Math is CUDNN_FMA_MATH: true float32 (no TF32), so results match the CPU to float32 rounding;
 // TF32 would be a speed option to add deliberately, with looser tests.
 //
@@ -73,11 +75,13 @@ cudnnTensorFormat_t cudnn_format(MemoryFormat f) {
   return f == MemoryFormat::ChannelsLast ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
 }
 
+enum class Pick { Unasked, Found, None };
+
 struct ConvPlan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
-  bool have_fwd = false, have_bwd_data = false, have_bwd_filter = false;
+  Pick fwd_pick = Pick::Unasked, bwd_data_pick = Pick::Unasked, bwd_filter_pick = Pick::Unasked;
   cudnnConvolutionFwdAlgo_t fwd{};
   cudnnConvolutionBwdDataAlgo_t bwd_data{};
   cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
@@ -123,12 +127,34 @@ ConvPlan& plan_for(const Conv2dParams& p, const Tensor& x, MemoryFormat wf, cons
   return plans->emplace(key, plan).first->second;
 }
 
-// The first heuristic result that ran successfully and fits the workspace limit.
+// The first heuristic result that ran successfully and fits the workspace limit; null if none.
 template <class Perf>
-const Perf* first_usable(const Perf* perf, int count, const char* what) {
+const Perf* first_usable(const Perf* perf, int count) {
   for (int i = 0; i < count; ++i)
     if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= kMaxWorkspace) return &perf[i];
-  fail("conv2d (cuDNN): no ", what, " algorithm for this problem (", count, " candidates, none usable)");
+  return nullptr;
+}
+
+// The operands as cuDNN gets them. The first attempt takes activations in their own dense layout
+// (copying only other views) with the filter packed to match. cuDNN 9's heuristics offer no usable
+// algorithm for some of those problems (on an H200: float64 or grouped channels-last ones), so the
+// second attempt gives every operand packed NCHW, the layout every algorithm family supports.
+enum class Attempt { OwnLayout, PackedNchw };
+
+Tensor input_for(const Tensor& t, Attempt a) {
+  if (a == Attempt::OwnLayout) return dense(t);
+  return t.is_contiguous() ? t : raw::contiguous(t, MemoryFormat::Contiguous);
+}
+// `out` itself when cuDNN can write it in place, else a buffer copied into `out` afterwards.
+Tensor output_for(const Tensor& out, Attempt a) {
+  if (a == Attempt::OwnLayout) return is_dense(out.shape(), out.strides()) ? out : empty_like(out);
+  return out.is_contiguous() ? out : empty(out.shape(), {out.dtype(), out.device(), MemoryFormat::Contiguous});
+}
+
+[[noreturn]] void no_algorithm(const char* what, const Conv2dParams& p, const Tensor& x, const Tensor& w) {
+  fail("conv2d (cuDNN): no usable ", what, " algorithm for x ", x.shape(), " ", dtype_name(x.dtype()), ", w ",
+       w.shape(), ", stride ", p.stride_h, "x", p.stride_w, ", pad ", p.pad_h, "x", p.pad_w, ", dilation ",
+       p.dilation_h, "x", p.dilation_w, ", groups ", p.groups, ", neither in the activations' layout nor packed NCHW");
 }
 
 struct Workspace {
@@ -138,100 +164,133 @@ struct Workspace {
   size_t n() const { return buffer.storage->nbytes(); }
 };
 
-}  // namespace
+struct Scalars {
+  const void* one;
+  const void* zero;
+  explicit Scalars(DType t) : one(t == DType::Float32 ? static_cast<const void*>(&one32) : &one64),
+                              zero(t == DType::Float32 ? static_cast<const void*>(&zero32) : &zero64) {}
+  static constexpr float one32 = 1, zero32 = 0;
+  static constexpr double one64 = 1, zero64 = 0;
+};
 
-void cudnn_conv2d_forward(const Conv2dParams& p, const Tensor& x_in, const Tensor& w_in, const Tensor& bias,
-                          const Tensor& y_out) {
-  if (y_out.numel() == 0) return;
-  use_device_of(x_in);
+// One attempt at each direction; false when cuDNN offers no algorithm for the operands in that layout.
+bool try_forward(const Conv2dParams& p, const Tensor& x_in, const Tensor& w_in, const Tensor& bias, const Tensor& y_out,
+                 Attempt a) {
   const int dev = x_in.device().index;
-  const Tensor x = dense(x_in);
+  const Tensor x = input_for(x_in, a);
   const MemoryFormat wf = filter_layout_for(x);
   const Tensor w = packed_filter(w_in, wf);
-  const Tensor y = is_dense(y_out.shape(), y_out.strides()) ? y_out : empty_like(y_out);
+  const Tensor y = output_for(y_out, a);
   ConvPlan& plan = plan_for(p, x, wf, w, y);
   cudnnHandle_t h = handle_for(dev);
-  if (!plan.have_fwd) {
+  if (plan.fwd_pick == Pick::Unasked) {
     cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     int count = 0;
     FIGS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, plan.x, plan.w, plan.conv, plan.y,
                                                             CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &count, perf));
-    const auto* best = first_usable(perf, count, "forward");
-    plan.fwd = best->algo;
-    FIGS_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, plan.x, plan.w, plan.conv, plan.y, plan.fwd, &plan.ws_fwd));
-    plan.have_fwd = true;
+    const auto* best = first_usable(perf, count);
+    if (best) {
+      plan.fwd = best->algo;
+      FIGS_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, plan.x, plan.w, plan.conv, plan.y, plan.fwd,
+                                                               &plan.ws_fwd));
+    }
+    plan.fwd_pick = best ? Pick::Found : Pick::None;
   }
+  if (plan.fwd_pick == Pick::None) return false;
   const Workspace ws(plan.ws_fwd, dev);
-  const double one64 = 1, zero64 = 0;
-  const float one32 = 1, zero32 = 0;
-  const bool f32 = x.dtype() == DType::Float32;
-  FIGS_CUDNN_CHECK(cudnnConvolutionForward(h, f32 ? static_cast<const void*>(&one32) : &one64, plan.x, x.raw_data(),
-                                           plan.w, w.raw_data(), plan.conv, plan.fwd, ws.data(), ws.n(),
-                                           f32 ? static_cast<const void*>(&zero32) : &zero64, plan.y, y.raw_data()));
+  const Scalars s(x.dtype());
+  FIGS_CUDNN_CHECK(cudnnConvolutionForward(h, s.one, plan.x, x.raw_data(), plan.w, w.raw_data(), plan.conv, plan.fwd,
+                                           ws.data(), ws.n(), s.zero, plan.y, y.raw_data()));
   if (bias.defined()) binary(BinaryOp::Add, y, channel_vector_as_4d(bias), y);
   if (y.raw_data() != y_out.raw_data()) raw::copy_(y_out, y);
+  return true;
 }
 
-void cudnn_conv2d_backward_data(const Conv2dParams& p, const Tensor& gy_in, const Tensor& w_in, const Tensor& gx_out) {
-  if (gx_out.numel() == 0) return;
-  use_device_of(gx_out);
+bool try_backward_data(const Conv2dParams& p, const Tensor& gy_in, const Tensor& w_in, const Tensor& gx_out,
+                       Attempt a) {
   const int dev = gx_out.device().index;
-  const Tensor gy = dense(gy_in);
-  const Tensor gx = is_dense(gx_out.shape(), gx_out.strides()) ? gx_out : empty_like(gx_out);
+  const Tensor gy = input_for(gy_in, a);
+  const Tensor gx = output_for(gx_out, a);
   const MemoryFormat wf = filter_layout_for(gx);
   const Tensor w = packed_filter(w_in, wf);
   ConvPlan& plan = plan_for(p, gx, wf, w, gy);
   cudnnHandle_t h = handle_for(dev);
-  if (!plan.have_bwd_data) {
+  if (plan.bwd_data_pick == Pick::Unasked) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     int count = 0;
     FIGS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, plan.w, plan.y, plan.conv, plan.x,
                                                                  CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &count, perf));
-    plan.bwd_data = first_usable(perf, count, "backward-data")->algo;
-    FIGS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, plan.w, plan.y, plan.conv, plan.x, plan.bwd_data,
-                                                                  &plan.ws_bwd_data));
-    plan.have_bwd_data = true;
+    const auto* best = first_usable(perf, count);
+    if (best) {
+      plan.bwd_data = best->algo;
+      FIGS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, plan.w, plan.y, plan.conv, plan.x,
+                                                                    plan.bwd_data, &plan.ws_bwd_data));
+    }
+    plan.bwd_data_pick = best ? Pick::Found : Pick::None;
   }
+  if (plan.bwd_data_pick == Pick::None) return false;
   const Workspace ws(plan.ws_bwd_data, dev);
-  const double one64 = 1, zero64 = 0;
-  const float one32 = 1, zero32 = 0;
-  const bool f32 = gx.dtype() == DType::Float32;
-  FIGS_CUDNN_CHECK(cudnnConvolutionBackwardData(h, f32 ? static_cast<const void*>(&one32) : &one64, plan.w, w.raw_data(),
-                                                plan.y, gy.raw_data(), plan.conv, plan.bwd_data, ws.data(), ws.n(),
-                                                f32 ? static_cast<const void*>(&zero32) : &zero64, plan.x, gx.raw_data()));
+  const Scalars s(gx.dtype());
+  FIGS_CUDNN_CHECK(cudnnConvolutionBackwardData(h, s.one, plan.w, w.raw_data(), plan.y, gy.raw_data(), plan.conv,
+                                                plan.bwd_data, ws.data(), ws.n(), s.zero, plan.x, gx.raw_data()));
   if (gx.raw_data() != gx_out.raw_data()) raw::copy_(gx_out, gx);
+  return true;
 }
 
-void cudnn_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy_in, const Tensor& x_in, const Tensor& gw_out,
-                                  const Tensor& gbias) {
-  use_device_of(x_in);
+bool try_backward_weight(const Conv2dParams& p, const Tensor& gy_in, const Tensor& x_in, const Tensor& gw_out,
+                         Attempt a) {
   const int dev = x_in.device().index;
-  const Tensor gy = dense(gy_in), x = dense(x_in);
-  if (gbias.defined()) sum(gy, channel_vector_as_4d(gbias));
-  if (gw_out.numel() == 0) return;
+  const Tensor gy = input_for(gy_in, a), x = input_for(x_in, a);
   const MemoryFormat wf = filter_layout_for(x);
   const Tensor gw = gw_out.is_contiguous(wf) ? gw_out : empty(gw_out.shape(), {gw_out.dtype(), gw_out.device(), wf});
   ConvPlan& plan = plan_for(p, x, wf, gw, gy);
   cudnnHandle_t h = handle_for(dev);
-  if (!plan.have_bwd_filter) {
+  if (plan.bwd_filter_pick == Pick::Unasked) {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     int count = 0;
     FIGS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, plan.x, plan.y, plan.conv, plan.w,
                                                                    CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &count, perf));
-    plan.bwd_filter = first_usable(perf, count, "backward-filter")->algo;
-    FIGS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, plan.x, plan.y, plan.conv, plan.w,
-                                                                    plan.bwd_filter, &plan.ws_bwd_filter));
-    plan.have_bwd_filter = true;
+    const auto* best = first_usable(perf, count);
+    if (best) {
+      plan.bwd_filter = best->algo;
+      FIGS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, plan.x, plan.y, plan.conv, plan.w,
+                                                                      plan.bwd_filter, &plan.ws_bwd_filter));
+    }
+    plan.bwd_filter_pick = best ? Pick::Found : Pick::None;
   }
+  if (plan.bwd_filter_pick == Pick::None) return false;
   const Workspace ws(plan.ws_bwd_filter, dev);
-  const double one64 = 1, zero64 = 0;
-  const float one32 = 1, zero32 = 0;
-  const bool f32 = x.dtype() == DType::Float32;
-  FIGS_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, f32 ? static_cast<const void*>(&one32) : &one64, plan.x,
-                                                  x.raw_data(), plan.y, gy.raw_data(), plan.conv, plan.bwd_filter,
-                                                  ws.data(), ws.n(), f32 ? static_cast<const void*>(&zero32) : &zero64,
-                                                  plan.w, gw.raw_data()));
+  const Scalars s(x.dtype());
+  FIGS_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, s.one, plan.x, x.raw_data(), plan.y, gy.raw_data(), plan.conv,
+                                                  plan.bwd_filter, ws.data(), ws.n(), s.zero, plan.w, gw.raw_data()));
   if (gw.raw_data() != gw_out.raw_data()) raw::copy_(gw_out, gw);
+  return true;
+}
+
+}  // namespace
+
+void cudnn_conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& bias,
+                          const Tensor& y) {
+  if (y.numel() == 0) return;
+  use_device_of(x);
+  if (!try_forward(p, x, w, bias, y, Attempt::OwnLayout) && !try_forward(p, x, w, bias, y, Attempt::PackedNchw))
+    no_algorithm("forward", p, x, w);
+}
+
+void cudnn_conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, const Tensor& w, const Tensor& gx) {
+  if (gx.numel() == 0) return;
+  use_device_of(gx);
+  if (!try_backward_data(p, gy, w, gx, Attempt::OwnLayout) && !try_backward_data(p, gy, w, gx, Attempt::PackedNchw))
+    no_algorithm("backward-data", p, gx, w);
+}
+
+void cudnn_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
+                                  const Tensor& gbias) {
+  use_device_of(x);
+  if (gbias.defined()) sum(dense(gy), channel_vector_as_4d(gbias));
+  if (gw.numel() == 0) return;
+  if (!try_backward_weight(p, gy, x, gw, Attempt::OwnLayout) && !try_backward_weight(p, gy, x, gw, Attempt::PackedNchw))
+    no_algorithm("backward-filter", p, x, gw);
 }
 
 #else  // built without cuDNN

@@ -22,6 +22,26 @@ CUDA_ARCH=${CUDA_ARCH:-native}
 SANITIZER=${SANITIZER:-$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)}
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.csv"
+
+# A GPU machine that cannot install packages (no network) and lacks oneDNN or TurboJPEG: bring
+# Debian's .deb files in .gpudeps/ (made on a Debian 12 machine with
+#   mkdir -p .gpudeps && cd .gpudeps && apt-get download libdnnl2 libdnnl-dev ocl-icd-libopencl1 \
+#     ocl-icd-opencl-dev opencl-c-headers libturbojpeg0 libturbojpeg0-dev pkgconf pkg-config libpkgconf3
+# and carried there). They are unpacked under /tmp, never into /, and found through the search paths.
+if compgen -G ".gpudeps/*.deb" >/dev/null; then
+  DEPS=/tmp/figs-gpudeps
+  rm -rf "$DEPS" && mkdir -p "$DEPS"
+  for deb in .gpudeps/*.deb; do dpkg -x "$deb" "$DEPS"; done
+  LIBDIR=$DEPS/usr/lib/x86_64-linux-gnu
+  # The .pc files name /usr; point them at the unpacked copy.
+  sed -i "s|=/usr|=$DEPS/usr|" "$LIBDIR"/pkgconfig/*.pc
+  export PATH="$DEPS/usr/bin:$PATH" LD_LIBRARY_PATH="$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export CMAKE_PREFIX_PATH="$DEPS/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+  export PKG_CONFIG_PATH="$LIBDIR/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+  export CPATH="$DEPS/usr/include${CPATH:+:$CPATH}" LIBRARY_PATH="$LIBDIR${LIBRARY_PATH:+:$LIBRARY_PATH}"
+  echo "using the packages unpacked from .gpudeps/ under $DEPS"
+fi
+
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFIGS_WITH_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DFIGS_BUILD_TESTS=ON -DFIGS_BUILD_BENCHMARKS=ON 2>&1 | tail -n 3
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target test_cuda bench_cuda_kernels figs_app 2>&1 | tail -n 3

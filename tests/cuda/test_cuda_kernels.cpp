@@ -357,6 +357,20 @@ TEST(CudaKernels, CudnnConvolutions) {
     if (i == 7) c.dtype = DType::Float64;
     check_conv(c, 4000 + 10 * i);
   }
+  // Every layout x dtype x grouping on purpose: cuDNN 9's heuristics offer no usable algorithm for
+  // some of them in the activations' own layout (float64 or grouped channels-last on an H200), and
+  // those must take the packed-NCHW retry, not fail.
+  int n = 0;
+  for (MemoryFormat f : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast})
+    for (DType dt : {DType::Float32, DType::Float64})
+      for (int64_t groups : {1, 3})
+        for (int64_t k : {1, 3}) {
+          ConvCase c{{2, 3 * groups, 9, 8}, 2 * groups, k, k, {}, true, f};
+          c.p.groups = static_cast<int>(groups);
+          c.p.pad_h = c.p.pad_w = static_cast<int>(k / 2);
+          c.dtype = dt;
+          check_conv(c, 4500 + 10 * n++);
+        }
 }
 
 // --- matmul -----------------------------------------------------------------------------------------
