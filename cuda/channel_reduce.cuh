@@ -4,7 +4,10 @@
 //      and the rows [s * rows_per_split, ...) of each; every thread folds its rows into NV
 //      accumulators with fn(n, c, h, w, acc), the lanes are summed in shared memory, and
 //      partial[s][c][v] is written;
-//   2. one thread per channel sums its partials over s in order and hands them to fin(c, sums).
+//   2. the partials are summed over s in order and fin(c, sums) gets each channel's NV sums. With
+//      NV > 1 one thread per (c, v) sums first (consecutive threads read consecutive partials;
+//      one thread per channel would walk splits * NV scattered values alone, which dominated the
+//      depthwise weight gradient at few channels), then one thread per channel calls fin.
 // Users: channel_scale_backward (NV = 1, fn also writes gx), batch-norm statistics and
 // backward, bias gradients, depthwise weight gradients (NV = k*k + 1).
 #pragma once
@@ -37,6 +40,16 @@ __global__ void channel_reduce_kernel(Geom4 g, int32_t rows, int32_t rows_per_sp
   }
 }
 
+// out[i] = sum over s of partial[s * n + i], s in order.
+template <class Acc>
+__global__ void sum_partials_kernel(int32_t n, int32_t splits, const Acc* partial, Acc* out) {
+  FIGS_GRID_STRIDE(i, n) {
+    Acc sum = Acc(0);
+    for (int32_t s = 0; s < splits; ++s) sum += partial[static_cast<int64_t>(s) * n + i];
+    out[i] = sum;
+  }
+}
+
 template <int NV, class Acc, class Fin>
 __global__ void channel_finish_kernel(int32_t C, int32_t splits, const Acc* partial, Fin fin) {
   FIGS_GRID_STRIDE(c, C) {
@@ -66,8 +79,17 @@ void channel_reduce(const Geom4& g, bool channels_fastest, const Fn& fn, const F
                                                             static_cast<int32_t>(plan.rows_per_split), fn,
                                                             partial.data());
   FIGS_CUDA_CHECK_LAUNCH();
-  channel_finish_kernel<NV, Acc, Fin><<<static_cast<int>(blocks_for(g.C)), kThreads>>>(
-      g.C, static_cast<int32_t>(plan.splits), partial.data(), fin);
+  if (NV > 1 && plan.splits > 1) {
+    const int64_t n = int64_t{g.C} * NV;
+    DeviceBuffer<Acc> summed(n, device);
+    sum_partials_kernel<Acc><<<static_cast<int>(blocks_for(n)), kThreads>>>(
+        static_cast<int32_t>(n), static_cast<int32_t>(plan.splits), partial.data(), summed.data());
+    FIGS_CUDA_CHECK_LAUNCH();
+    channel_finish_kernel<NV, Acc, Fin><<<static_cast<int>(blocks_for(g.C)), kThreads>>>(g.C, 1, summed.data(), fin);
+  } else {
+    channel_finish_kernel<NV, Acc, Fin><<<static_cast<int>(blocks_for(g.C)), kThreads>>>(
+        g.C, static_cast<int32_t>(plan.splits), partial.data(), fin);
+  }
   FIGS_CUDA_CHECK_LAUNCH();
 }
 

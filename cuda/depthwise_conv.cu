@@ -16,9 +16,10 @@
 //                    each kernel row's input span is loaded once into registers;
 //   backward-data    one thread per input element, gathering the outputs whose window holds it
 //                    (no atomics, deterministic);
-//   backward-weight  the per-channel reduction of channel_reduce.cuh over gy's positions with
-//                    k*k + 1 accumulators per thread (taps, bias) when specialised; the generic
-//                    path reduces one tap per pass.
+//   backward-weight  the per-channel reduction of channel_reduce.cuh with k*k + 1 accumulators
+//                    per thread (taps, bias) when specialised, over tiles of kDepthwiseTile gy
+//                    positions along W (the forward's register reuse); the generic path reduces
+//                    one tap per pass over single positions.
 #include <type_traits>
 
 #include "cuda/channel_reduce.cuh"
@@ -145,24 +146,41 @@ __global__ void backward_data_generic(const T* gy, Geom4 ggy, const T* wt, T* gx
   }
 }
 
-// Backward-weight fold over one gy position: acc[tap] += gy * x at the tap, acc[K*K] += gy.
+// Backward-weight fold over kDepthwiseTile consecutive gy positions of one row (n, c, oh), the
+// reduction's "w" being the tile index: acc[tap] += gy * x at the tap, acc[K*K] += gy. As in the
+// forward, each kernel row's (tile - 1) * S + K input columns are loaded once into registers and
+// shared by the tile, and the position arithmetic is done once per tile; gy past the row's end
+// counts as 0.
 template <int K, int S>
 struct WeightFold {
   const float *gy, *x;
   Geom4 ggy, gx;
   int32_t ph, pw;
-  __device__ void operator()(int32_t n, int32_t c, int32_t oh, int32_t ow, float (&acc)[K * K + 1]) const {
-    const float g = gy[ggy.at(n, c, oh, ow)];
-    acc[K * K] += g;
+  __device__ void operator()(int32_t n, int32_t c, int32_t oh, int32_t tile, float (&acc)[K * K + 1]) const {
+    constexpr int kTile = kDepthwiseTile, kSpan = (kTile - 1) * S + K;
+    const int32_t ow0 = tile * kTile, iw0 = ow0 * S - pw;
+    const float* gyrow = gy + n * ggy.sn + c * ggy.sc + oh * ggy.sh;
+    float g[kTile];
+#pragma unroll
+    for (int t = 0; t < kTile; ++t) {
+      g[t] = ow0 + t < ggy.W ? gyrow[(ow0 + t) * ggy.sw] : 0.f;
+      acc[K * K] += g[t];
+    }
 #pragma unroll
     for (int kh = 0; kh < K; ++kh) {
       const int32_t ih = oh * S - ph + kh;
       if (ih < 0 || ih >= gx.H) continue;
+      const float* xrow = x + n * gx.sn + c * gx.sc + ih * gx.sh;
+      float row[kSpan];
 #pragma unroll
-      for (int kw = 0; kw < K; ++kw) {
-        const int32_t iw = ow * S - pw + kw;
-        if (iw >= 0 && iw < gx.W) acc[kh * K + kw] += g * x[gx.at(n, c, ih, iw)];
+      for (int j = 0; j < kSpan; ++j) {
+        const int32_t iw = iw0 + j;
+        row[j] = (iw >= 0 && iw < gx.W) ? xrow[iw * gx.sw] : 0.f;
       }
+#pragma unroll
+      for (int kw = 0; kw < K; ++kw)
+#pragma unroll
+        for (int t = 0; t < kTile; ++t) acc[kh * K + kw] += g[t] * row[t * S + kw];
     }
   }
 };
@@ -328,8 +346,10 @@ void depthwise_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, c
       if (spec.k > 0) {
         with_specialisation(spec, [&](auto k, auto s) {
           constexpr int K = decltype(k)::value, S = decltype(s)::value;
+          Geom4 tiles = geom4(gy);  // the positions the reduction visits: (n, c, oh, tile)
+          tiles.W = static_cast<int32_t>(depthwise_tiles(gy.size(3), kDepthwiseTile));
           channel_reduce<K * K + 1, float>(
-              geom4(gy), cl, WeightFold<K, S>{gy.data<float>(), x.data<float>(), geom4(gy), geom4(x), p.pad_h, p.pad_w},
+              tiles, cl, WeightFold<K, S>{gy.data<float>(), x.data<float>(), geom4(gy), geom4(x), p.pad_h, p.pad_w},
               WeightStore<K * K + 1, float>{gw.data<float>(), geom4(gw), gb, gbs}, dev);
         });
         return;

@@ -309,12 +309,21 @@ TEST(CudaKernels, DepthwiseConvSpecialised) {
     const int64_t k = std::vector<int64_t>{3, 5, 7}[i % 3];
     const int s = 1 + (i / 3) % 2;
     const int64_t C = i == 0 ? 1 : d.pick(1, 70);
+    // i / 6 alternates the layout, so every (k, stride) runs in both.
     ConvCase c{{i < 3 ? 1 : d.pick(1, 3), C, d.pick(k, 23), d.pick(k, 21)}, C, k, k, {}, d.coin(),
-               i % 2 ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous};
+               (i / 6) % 2 ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous};
     c.p.groups = static_cast<int>(C);
     c.p.stride_h = c.p.stride_w = s;
     c.p.pad_h = c.p.pad_w = static_cast<int>(d.pick(0, k / 2));
     check_conv(c, 2000 + 10 * i);
+  }
+  // Enough positions that the weight gradient's reduction splits its rows (and sums the
+  // partials per (channel, tap) first), with a row length that leaves a partial last tile.
+  for (MemoryFormat f : {MemoryFormat::ChannelsLast, MemoryFormat::Contiguous}) {
+    ConvCase c{{5, 37, 61, 59}, 37, 3, 3, {}, true, f};
+    c.p.groups = 37;
+    c.p.pad_h = c.p.pad_w = 1;
+    check_conv(c, 2300);
   }
 }
 
