@@ -40,6 +40,16 @@ ImageFolder::ImageFolder(const std::string& root, const ImageFolderOptions& opti
   FIGS_CHECK(fs::exists(root_, ec), root_, ": ImageFolder root does not exist");
   FIGS_CHECK(fs::is_directory(root_, ec), root_, ": ImageFolder root is not a directory");
 
+  // std::filesystem reports what it cannot list (a permission, a link chain too deep) with its
+  // own exception type: the scan turns it into the documented figs::Error naming the folder.
+  try {
+    scan();
+  } catch (const fs::filesystem_error& e) {
+    fail(root_, ": cannot index the ImageFolder: ", e.what());
+  }
+}
+
+void ImageFolder::scan() {
   std::vector<fs::path> class_dirs;
   for (const fs::directory_entry& e : fs::directory_iterator(root_)) {
     if (is_hidden(e.path())) continue;
@@ -52,10 +62,22 @@ ImageFolder::ImageFolder(const std::string& root, const ImageFolderOptions& opti
   for (const fs::path& dir : class_dirs) {
     std::vector<std::string> images;
     // Nested folders count as the class's (torchvision walks them too); hidden ones do not.
+    // Linked folders are followed, except into a folder the walk is already inside (a link to
+    // its own folder or to a parent): that cycle would repeat until the OS refuses the path.
+    // `inside[d]` is the real path of the folder holding the entries at depth d; it depends on
+    // the tree only, not on the order the entries are listed in, so the index stays the same.
+    std::vector<fs::path> inside{fs::canonical(dir)};
     for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::follow_directory_symlink);
          it != fs::recursive_directory_iterator(); ++it) {
       if (is_hidden(it->path())) {
         if (it->is_directory()) it.disable_recursion_pending();
+        continue;
+      }
+      if (it->is_directory()) {
+        inside.resize(static_cast<size_t>(it.depth()) + 1);
+        const fs::path real = fs::canonical(it->path());
+        if (std::find(inside.begin(), inside.end(), real) != inside.end()) it.disable_recursion_pending();
+        else inside.push_back(real);
         continue;
       }
       if (!it->is_regular_file()) continue;

@@ -43,6 +43,8 @@ class ImageFolder : public Dataset {
   int64_t ignored_files() const { return ignored_; }
 
  private:
+  void scan();  // fills classes_, files_, labels_, ignored_ from root_
+
   std::string root_;
   ImageFolderOptions options_;
   std::vector<std::string> classes_;

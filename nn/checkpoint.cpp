@@ -21,7 +21,9 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <map>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 
 #include "core/view.h"
@@ -50,6 +52,7 @@ constexpr uint32_t kVersion = 1;
 constexpr size_t kPrefixBytes = 24;  // magic, version, reserved, header length
 constexpr size_t kChecksumBytes = 8;
 constexpr uint64_t kDataAlignment = 64;
+constexpr int kMaxHeaderDepth = 64;  // the format uses 4 levels; app_state has the rest
 
 uint64_t align64(uint64_t n) { return (n + kDataAlignment - 1) / kDataAlignment * kDataAlignment; }
 
@@ -65,6 +68,19 @@ T get(const std::string& in, size_t at) {
   T value;
   std::memcpy(&value, in.data() + at, sizeof(T));
   return value;
+}
+
+// An integer of the header. nlohmann's get<integer>() converts a floating-point JSON number (1e30,
+// or 18446744073709551616, which parses as a double) with a plain cast, undefined behaviour out
+// of range: an integer field must be a JSON integer that fits T.
+template <class T>
+T as_integer(const json& v, const char* what) {
+  const bool fits = v.is_number_unsigned()
+                        ? v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<T>::max())
+                        : v.is_number_integer() && std::is_signed_v<T>;
+  FIGS_CHECK(fits, "\"", what, "\" must be an integer", std::is_signed_v<T> ? "" : " >= 0", " of at most ",
+             sizeof(T) * 8, " bits, got ", v.is_primitive() ? v.dump() : std::string(v.type_name()));
+  return v.get<T>();
 }
 
 std::string hex(uint64_t v) {
@@ -202,12 +218,21 @@ Parsed parse(const std::string& path, const std::string& bytes) {
   // is reported as truncated rather than corrupted.
   bool header_ok = true;
   try {
-    p.header = json::parse(p.header_text);
-    p.data_bytes = p.header.at("data_bytes").get<uint64_t>();
-  } catch (const json::exception&) {
+    // Nesting is bounded: nlohmann parses iteratively but dumps recursively (app_state is dumped
+    // back to text), so a header of a few hundred thousand '[' would overflow the stack.
+    p.header = json::parse(p.header_text, [](int depth, json::parse_event_t, json&) {
+      FIGS_CHECK(depth <= kMaxHeaderDepth, "the header nests deeper than ", kMaxHeaderDepth, " levels");
+      return true;
+    });
+    p.data_bytes = as_integer<uint64_t>(p.header.at("data_bytes"), "data_bytes");
+  } catch (const std::exception&) {  // json errors and as_integer's
     header_ok = false;
   }
   if (header_ok) {
+    // data_bytes first on its own: a huge value must not wrap `expected` around to the real size
+    // (data_start is at most 63 bytes past the file's end, so the sum below cannot overflow).
+    FIGS_CHECK(p.data_bytes <= bytes.size(), where, " is truncated: ", bytes.size(), " bytes, its header describes ",
+               p.data_bytes, " bytes of tensor data");
     const uint64_t expected = p.data_start + p.data_bytes + kChecksumBytes;
     FIGS_CHECK(bytes.size() >= expected, where, " is truncated: ", bytes.size(), " bytes, its header describes ",
                expected);
@@ -227,8 +252,8 @@ CheckpointInfo info_of(const Parsed& p) {
   const json& h = p.header;
   info.version = p.version;
   info.header = p.header_text;
-  info.step = h.at("step").get<int64_t>();
-  info.epoch = h.at("epoch").get<int64_t>();
+  info.step = as_integer<int64_t>(h.at("step"), "step");
+  info.epoch = as_integer<int64_t>(h.at("epoch"), "epoch");
   const std::string hash = h.at("config_hash").get<std::string>();
   FIGS_CHECK(hash.size() == 16 && hash.find_first_not_of("0123456789abcdef") == std::string::npos,
              "config_hash is not 16 hex digits: '", hash, "'");
@@ -237,27 +262,37 @@ CheckpointInfo info_of(const Parsed& p) {
   if (h.contains("app_state")) info.app_state = h.at("app_state").dump();
   if (const json& o = h.at("optimizer"); !o.is_null()) {
     info.optimizer = o.at("type").get<std::string>();
-    info.optimizer_step_count = o.at("step_count").get<int64_t>();
+    info.optimizer_step_count = as_integer<int64_t>(o.at("step_count"), "step_count");
     info.lr_factor = o.at("lr_factor").get<double>();
   }
   if (const json& e = h.at("ema"); !e.is_null()) {
     info.has_ema = true;
     info.ema_decay = e.at("decay").get<double>();
     info.ema_include_buffers = e.at("include_buffers").get<bool>();
-    info.ema_num_updates = e.at("num_updates").get<int64_t>();
+    info.ema_num_updates = as_integer<int64_t>(e.at("num_updates"), "num_updates");
   }
   for (const json& r : h.at("rng"))
-    info.rngs.push_back({r.at("name").get<std::string>(), r.at("seed").get<uint64_t>(), r.at("stream").get<uint64_t>(),
-                         r.at("offset").get<uint64_t>()});
+    info.rngs.push_back({r.at("name").get<std::string>(), as_integer<uint64_t>(r.at("seed"), "seed"),
+                         as_integer<uint64_t>(r.at("stream"), "stream"), as_integer<uint64_t>(r.at("offset"), "offset")});
   for (const json& t : h.at("tensors")) {
     CheckpointTensorInfo ti;
     ti.name = t.at("name").get<std::string>();
     const std::string dtype = t.at("dtype").get<std::string>();
     FIGS_CHECK(dtype == "float32", "tensor '", ti.name, "' has dtype ", dtype, "; only float32 is stored");
-    ti.shape = Shape(t.at("shape").get<std::vector<int64_t>>());
-    ti.offset = t.at("offset").get<uint64_t>();
-    ti.nbytes = t.at("nbytes").get<uint64_t>();
-    FIGS_CHECK(ti.nbytes == static_cast<uint64_t>(ti.shape.numel()) * 4 && ti.offset + ti.nbytes <= p.data_bytes,
+    const json& shape = t.at("shape");
+    FIGS_CHECK(shape.is_array(), "tensor '", ti.name, "': \"shape\" must be an array, got ", shape.type_name());
+    for (const json& d : shape) ti.shape.push_back(as_integer<int64_t>(d, "shape"));
+    // Dimensions are checked before anything multiplies them (Dims::numel does not check), and
+    // offset + nbytes is compared without forming the sum: either could wrap around and let a
+    // tensor point outside the data section.
+    int64_t numel = 1;
+    for (const int64_t d : ti.shape)
+      FIGS_CHECK(d >= 0 && !__builtin_mul_overflow(numel, d, &numel), "tensor '", ti.name, "' has shape ", ti.shape,
+                 ": a negative or too large dimension");
+    ti.offset = as_integer<uint64_t>(t.at("offset"), "offset");
+    ti.nbytes = as_integer<uint64_t>(t.at("nbytes"), "nbytes");
+    FIGS_CHECK(static_cast<uint64_t>(numel) <= p.data_bytes / 4 && ti.nbytes == static_cast<uint64_t>(numel) * 4 &&
+                   ti.offset <= p.data_bytes && ti.nbytes <= p.data_bytes - ti.offset,
                "tensor '", ti.name, "' (shape ", ti.shape, ", ", ti.nbytes, " bytes at ", ti.offset,
                ") does not fit the data section of ", p.data_bytes, " bytes");
     info.tensors.push_back(std::move(ti));

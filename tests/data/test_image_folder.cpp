@@ -283,5 +283,28 @@ TEST(data_image_folder, Errors) {
   EXPECT_ERROR_MENTIONS(ImageFolder(bad.path().string(), o), "resize 4 must be in [crop = 8, 65535]");
 }
 
+// Found by tests/fuzz/fuzz_image_folder: a link to a folder the walk is inside made the scan
+// follow it ~40 times and then escape with std::filesystem_error ("Too many levels of symbolic
+// links"). Such a link is now not followed; a link to another folder still is.
+TEST(data_image_folder, LinksIntoTheWalkedFoldersAreNotFollowed) {
+  namespace fs = std::filesystem;
+  TempDir dir;
+  write_png(dir / "cat/a.png", pattern_rgb(4, 4, 0), 4, 4);
+  fs::create_directory_symlink(".", dir / "cat/loop");     // its own folder
+  fs::create_directories(dir.path() / "cat/sub");
+  fs::create_directory_symlink("..", dir / "cat/sub/up");  // a parent
+  write_png(dir / "dog/b.png", pattern_rgb(4, 4, 1), 4, 4);
+  fs::create_directory_symlink("../cat", dir / "dog/mirror");  // another folder: followed, once
+  ImageFolderOptions o;
+  o.crop = o.resize = 4;
+  const ImageFolder ds(dir.path().string(), o);
+  EXPECT_EQ(ds.classes(), (std::vector<std::string>{"cat", "dog"}));
+  ASSERT_EQ(ds.size(), 3);
+  EXPECT_EQ(ds.path(0), dir / "cat/a.png");
+  EXPECT_EQ(ds.path(1), dir / "dog/b.png");
+  EXPECT_EQ(ds.path(2), dir / "dog/mirror/a.png");
+  EXPECT_EQ(ds.label(2), 1);
+}
+
 }  // namespace
 }  // namespace figs::data

@@ -1,5 +1,6 @@
 // Checkpoints: exact round trips, and truncated, corrupted and mismatched files rejected with
 // a message that says what is wrong.
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -193,6 +194,65 @@ TEST(NnCheckpoint, CorruptedFilesAreRejectedAndNothingChanges) {
   EXPECT_ERROR_MENTIONS(load_checkpoint(dir.file("bad"), s), "has format version 2; this build reads version 1");
 
   EXPECT_EQ(everything(b), before);  // failed loads leave everything as it was
+}
+
+// `bytes` (a checkpoint) with `from` in its header replaced by `to`: header length, padding and
+// checksum rewritten, so only the header's content is wrong.
+std::string with_header_edit(const std::string& bytes, const std::string& from, const std::string& to) {
+  uint64_t h = 0;
+  std::memcpy(&h, bytes.data() + 16, 8);
+  std::string header = bytes.substr(24, h);
+  const size_t at = header.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  header.replace(at, from.size(), to);
+  const auto align = [](size_t n) { return (n + 63) / 64 * 64; };
+  const std::string data = bytes.substr(align(24 + h), bytes.size() - 8 - align(24 + h));
+  std::string out = bytes.substr(0, 16);
+  const uint64_t len = header.size();
+  out.append(reinterpret_cast<const char*>(&len), 8);
+  out += header;
+  out.resize(align(out.size()), '\0');
+  out += data;
+  const uint64_t sum = fnv1a64(out.data(), out.size());
+  out.append(reinterpret_cast<const char*>(&sum), 8);
+  return out;
+}
+
+// Found by tests/fuzz/fuzz_checkpoint: an offset whose sum with nbytes wraps around 2^64 passed
+// the "fits the data section" check (and the load then copied from before the data), a shape
+// whose product overflows int64 was multiplied unchecked, a floating-point number in an integer
+// field was cast (undefined out of range), and deep nesting overflowed the stack.
+TEST(NnCheckpoint, HeadersWhoseArithmeticWrapsAreRejected) {
+  TempDir dir;
+  TrainingRun a;
+  save_checkpoint(dir.file("good"), a.state());
+  const std::string bytes = slurp(dir.file("good"));
+  ASSERT_NE(bytes.find(R"("offset":0,"nbytes":288})"), std::string::npos);  // stem.conv.weight, 8x1x3x3
+  TrainingRun b(true, 3, 7);
+  const auto before = everything(b);
+  TrainingState s = b.state();
+
+  spit(dir.file("bad"), with_header_edit(bytes, R"("offset":0,"nbytes":288})",
+                                         R"("offset":18446744073709551328,"nbytes":288})"));  // 2^64 - 288
+  EXPECT_ERROR_MENTIONS(load_checkpoint(dir.file("bad"), s), "does not fit the data section");
+  EXPECT_ERROR_MENTIONS(read_checkpoint_info(dir.file("bad")), "does not fit the data section");
+
+  spit(dir.file("bad"), with_header_edit(bytes, R"("shape":[8,1,3,3])", R"("shape":[4294967296,4294967296,8,1])"));
+  EXPECT_ERROR_MENTIONS(load_checkpoint(dir.file("bad"), s), "a negative or too large dimension");
+  spit(dir.file("bad"), with_header_edit(bytes, R"("shape":[8,1,3,3])", R"("shape":[-8,-1,3,3])"));
+  EXPECT_ERROR_MENTIONS(load_checkpoint(dir.file("bad"), s), "a negative or too large dimension");
+
+  // A number beyond 2^64 parses as a double, which nlohmann would cast to an integer (undefined).
+  spit(dir.file("bad"), with_header_edit(bytes, R"("offset":0,"nbytes":288})",
+                                         R"("offset":18446744073709558608,"nbytes":288})"));
+  EXPECT_ERROR_MENTIONS(load_checkpoint(dir.file("bad"), s), "\"offset\" must be an integer >= 0 of at most 64 bits");
+  // Nesting that dumping back to text (app_state) would follow recursively until the stack ends.
+  spit(dir.file("bad"), with_header_edit(bytes, R"("format":"figs-checkpoint",)",
+                                         R"("format":"figs-checkpoint","deep":)" + std::string(200000, '[') +
+                                             std::string(200000, ']') + ","));
+  EXPECT_ERROR_MENTIONS(load_checkpoint(dir.file("bad"), s), "has an invalid header");
+
+  EXPECT_EQ(everything(b), before);
 }
 
 TEST(NnCheckpoint, MismatchedModelsSayWhatDiffers) {
