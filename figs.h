@@ -1,5 +1,6 @@
 // figs: everything a program embedding the engine needs, in one include.
 //   #include <figs/figs.h>     (installed)   — link figs::figs via find_package(figs)
+// The ONNX exporter is a library of its own: #include <figs/deploy/onnx_export.h>, link figs::onnx.
 #pragma once
 
 #include "autograd/engine.h"
@@ -16,4 +17,5 @@
 #include "core/view.h"
 #include "cuda/cuda.h"
 #include "data/data.h"
+#include "nas/nas.h"
 #include "nn/nn.h"

@@ -2,6 +2,7 @@
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "autograd/ops/common.h"
+#include "autograd/trace.h"
 #include "core/autograd_meta.h"
 #include "core/backend.h"
 #include "core/view.h"
@@ -41,6 +42,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, cons
     be.batch_norm_forward_training(p, x, gamma, beta, running_mean, running_var, y, mean_used, invstd_used);
   } else {
     be.batch_norm_forward_inference(p, x, gamma, beta, running_mean, running_var, y);
+  }
+  if (trace::active()) {  // after the update: a training-mode trace shows the statistics it left
+    TracedOp op = trace::op("batch_norm", {x, gamma, beta, running_mean, running_var}, y);
+    op.norm = p;
+    trace::record(std::move(op));
   }
   if (any_requires_grad({&x, &gamma, &beta})) {
     if (!p.training) {  // snapshot: later training steps may update the running statistics

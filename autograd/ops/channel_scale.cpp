@@ -2,6 +2,7 @@
 // Forward is the per-channel broadcast multiply; backward is one fused kernel producing both
 // gradients in a single pass (Backend::channel_scale_backward).
 #include "autograd/node.h"
+#include "autograd/trace.h"
 #include "autograd/ops.h"
 #include "autograd/ops/common.h"
 #include "core/backend.h"
@@ -16,6 +17,7 @@ Tensor channel_scale(const Tensor& x, const Tensor& scale) {
   FIGS_CHECK(scale.defined(), "channel_scale: scale is undefined");
   Tensor y = empty_like(x);
   backend_of(x).binary(BinaryOp::Mul, x, raw::reshape(scale.detach(), {1, x.size(1), 1, 1}), y);
+  if (trace::active()) trace::record("channel_scale", {&x, &scale}, y);
   if (any_requires_grad({&x, &scale})) {
     record("channel_scale", {&x, &scale}, y, [x = x.detach(), scale = scale.detach()](const Tensor& gy, InputGrads& g) {
       Tensor gx = g.needs(0) ? empty_like(x) : Tensor();

@@ -2,6 +2,7 @@
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "autograd/ops/common.h"
+#include "autograd/trace.h"
 #include "core/backend.h"
 
 namespace figs {
@@ -36,6 +37,11 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
              "x", p.pad_w, ")");
   Tensor y = empty({x.size(0), w.size(0), oh, ow}, {x.dtype(), x.device(), x.memory_format()});
   backend_of(x).conv2d_forward(p, x, w, bias, y);
+  if (trace::active()) {
+    TracedOp op = trace::op("conv2d", {x, w, bias}, y);
+    op.conv = p;
+    trace::record(std::move(op));
+  }
   if (any_requires_grad({&x, &w, &bias})) {
     record("conv2d", {&x, &w, &bias}, y,
            [p, x = x.detach(), w = w.detach(), has_bias = bias.defined()](const Tensor& gy, InputGrads& g) {

@@ -3,6 +3,7 @@
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "autograd/ops/common.h"
+#include "autograd/trace.h"
 #include "core/backend.h"
 
 namespace figs {
@@ -20,6 +21,11 @@ Tensor unary_op(UnaryOp op, double alpha, const Tensor& x) {
   ops::check_floating(name, x);
   Tensor y = empty_like(x);
   backend_of(x).unary(op, alpha, x, y);
+  if (trace::active()) {
+    TracedOp traced = trace::op(name, {x}, y);
+    traced.scalar = alpha;
+    trace::record(std::move(traced));
+  }
   if (any_requires_grad({&x})) {
     // Saves x and y (detached: the graph must not own itself); the kernel picks what it reads.
     record(name, {&x}, y, [op, alpha, x = x.detach(), yd = y.detach()](const Tensor& gy, InputGrads& g) {
@@ -38,6 +44,7 @@ Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = empty_output(shape, a);
   backend_of(out).binary(op, a, b, out);
+  if (trace::active()) trace::record(name, {&a, &b}, out);
   if (any_requires_grad({&a, &b})) {
     // Mul and Div read their inputs in backward; Add and Sub read nothing.
     const bool saves = op == BinaryOp::Mul || op == BinaryOp::Div;

@@ -2,6 +2,7 @@
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "autograd/ops/common.h"
+#include "autograd/trace.h"
 #include "core/backend.h"
 
 namespace figs {
@@ -13,6 +14,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
              a.describe(), " by ", b.describe(), " (needs (M, K) @ (K, N))");
   Tensor out = empty({a.size(0), b.size(1)}, {a.dtype(), a.device()});
   backend_of(out).matmul(a, b, out);
+  if (trace::active()) trace::record("matmul", {&a, &b}, out);
   if (any_requires_grad({&a, &b})) {
     record("matmul", {&a, &b}, out, [a = a.detach(), b = b.detach()](const Tensor& gy, InputGrads& g) {
       if (g.needs(0)) g.set(0, matmul(gy, permute(b, {1, 0})));
@@ -27,8 +29,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   FIGS_CHECK(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1), "linear: input ",
              x.describe(), " does not match weight ", weight.describe(), " (needs (N, in) and (out, in))");
   ops::check_per_channel("linear", "bias", bias, x, weight.size(0));
+  trace::Composite composite;  // one op in a trace: x @ weight^T + bias
   Tensor y = matmul(x, permute(weight, {1, 0}));
-  return bias.defined() ? add(y, bias) : y;
+  if (bias.defined()) y = add(y, bias);
+  if (composite.reporting()) composite.finish(trace::op("linear", {x, weight, bias}, y));
+  return y;
 }
 
 }  // namespace figs

@@ -2,6 +2,7 @@
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "autograd/ops/common.h"
+#include "autograd/trace.h"
 #include "core/backend.h"
 
 namespace figs {
@@ -12,6 +13,7 @@ Tensor log_softmax(const Tensor& x) {
   FIGS_CHECK(x.size(1) >= 1, "log_softmax: needs at least one class, got ", x.describe());
   Tensor y = empty(x.shape(), {x.dtype(), x.device()});
   backend_of(x).log_softmax_forward(x, y);
+  if (trace::active()) trace::record("log_softmax", {&x}, y);
   if (any_requires_grad({&x})) {
     record("log_softmax", {&x}, y, [y = y.detach()](const Tensor& gy, InputGrads& g) {
       Tensor gx = empty_like(y);
@@ -41,6 +43,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double smoothin
 
   Tensor loss = empty({}, {logits.dtype(), logits.device()});
   backend_of(logits).cross_entropy_forward(logits, labels, smoothing, loss);
+  if (trace::active()) trace::record("cross_entropy", {&logits, &labels}, loss);
   if (any_requires_grad({&logits})) {
     record("cross_entropy", {&logits}, loss,
            [logits = logits.detach(), labels, smoothing](const Tensor& gy, InputGrads& g) {

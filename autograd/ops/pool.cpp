@@ -5,6 +5,7 @@
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "autograd/ops/common.h"
+#include "autograd/trace.h"
 #include "core/backend.h"
 #include "core/view.h"
 
@@ -33,6 +34,11 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
   Tensor y = empty(shape, {x.dtype(), x.device(), x.memory_format()});
   Tensor indices = empty(shape, {DType::Int64, x.device(), x.memory_format()});
   backend_of(x).max_pool2d_forward(p, x, y, indices);
+  if (trace::active()) {
+    TracedOp op = trace::op("max_pool2d", {x}, y);
+    op.pool = p;
+    trace::record(std::move(op));
+  }
   if (any_requires_grad({&x})) {
     record("max_pool2d", {&x}, y,
            [p, indices, shape = x.shape(), dtype = x.dtype(), format = x.memory_format()](
@@ -49,6 +55,11 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p) {
   const Shape shape = pool_output_shape("avg_pool2d", x, p);
   Tensor y = empty(shape, {x.dtype(), x.device(), x.memory_format()});
   backend_of(x).avg_pool2d_forward(p, x, y);
+  if (trace::active()) {
+    TracedOp op = trace::op("avg_pool2d", {x}, y);
+    op.pool = p;
+    trace::record(std::move(op));
+  }
   if (any_requires_grad({&x})) {
     // Only x's shape and layout are needed: avg pool's backward does not read x.
     record("avg_pool2d", {&x}, y,
@@ -65,7 +76,10 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p) {
 Tensor global_avg_pool2d(const Tensor& x) {
   ops::check_floating("global_avg_pool2d", x);
   ops::check_rank("global_avg_pool2d", "input", x, 4);
-  return mean(x, {2, 3}, /*keepdim=*/true);
+  trace::Composite composite;  // one op in a trace, not the mean it is computed as
+  Tensor y = mean(x, {2, 3}, /*keepdim=*/true);
+  if (composite.reporting()) composite.finish(trace::op("global_avg_pool2d", {x}, y));
+  return y;
 }
 
 }  // namespace figs

@@ -4,6 +4,7 @@
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "autograd/ops/common.h"
+#include "autograd/trace.h"
 #include "core/backend.h"
 #include "core/view.h"
 
@@ -39,12 +40,26 @@ std::vector<int64_t> dropped_shape(const Tensor& x, const std::vector<int>& dims
   return out;
 }
 
+// The trace record of a reduction over `dims` (normalised, ascending).
+TracedOp reduction(const char* name, const Tensor& x, const std::vector<int>& dims, bool keepdim, const Tensor& y) {
+  TracedOp op = trace::op(name, {x}, y);
+  std::vector<bool> reduced(x.dim(), false);
+  for (int d : dims) reduced[normalize_dim(d, x.dim(), name)] = true;
+  for (int i = 0; i < x.dim(); ++i)
+    if (reduced[i]) op.ints.push_back(i);
+  op.keepdim = keepdim;
+  return op;
+}
+
 }  // namespace
 
 Tensor sum(const Tensor& x, const std::vector<int>& dims, bool keepdim) {
   ops::check_floating("sum", x);
+  trace::Composite composite;  // one op in a trace, also when it reshapes
   Tensor kept = sum_keepdim(x, kept_shape(x, dims, "sum"));
-  return keepdim ? kept : reshape(kept, dropped_shape(x, dims, "sum"));
+  Tensor y = keepdim ? kept : reshape(kept, dropped_shape(x, dims, "sum"));
+  if (composite.reporting()) composite.finish(reduction("sum", x, dims, keepdim, y));
+  return y;
 }
 
 Tensor sum(const Tensor& x) {
@@ -57,7 +72,10 @@ Tensor mean(const Tensor& x, const std::vector<int>& dims, bool keepdim) {
   ops::check_floating("mean", x);
   const Shape kept = kept_shape(x, dims, "mean");
   FIGS_CHECK(kept.numel() > 0 && x.numel() > 0, "mean: empty reduction of ", x.describe());
-  return mul_scalar(sum(x, dims, keepdim), static_cast<double>(kept.numel()) / x.numel());
+  trace::Composite composite;  // one op in a trace, not a sum and a scale
+  Tensor y = mul_scalar(sum(x, dims, keepdim), static_cast<double>(kept.numel()) / x.numel());
+  if (composite.reporting()) composite.finish(reduction("mean", x, dims, keepdim, y));
+  return y;
 }
 
 Tensor mean(const Tensor& x) {

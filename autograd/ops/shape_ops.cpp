@@ -4,6 +4,7 @@
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
+#include "autograd/trace.h"
 #include "core/backend.h"
 #include "core/view.h"
 
@@ -11,6 +12,7 @@ namespace figs {
 
 Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape) {
   Tensor y = raw::reshape(x.detach(), shape);
+  if (trace::active()) trace::record(trace::op("reshape", {x}, y, y.shape().vec()));
   if (any_requires_grad({&x})) {
     record("reshape", {&x}, y, [shape = x.shape()](const Tensor& gy, InputGrads& g) {
       g.set(0, reshape(gy, shape.vec()));
@@ -24,11 +26,19 @@ Tensor flatten(const Tensor& x, int start_dim) {
   std::vector<int64_t> shape(x.shape().begin(), x.shape().begin() + start);
   shape.push_back(-1);
   if (x.numel() == 0) shape.back() = 0;
-  return reshape(x, shape);
+  trace::Composite composite;  // "flatten" in a trace (its target shape depends on the batch)
+  Tensor y = reshape(x, shape);
+  if (composite.reporting()) composite.finish(trace::op("flatten", {x}, y, {start}));
+  return y;
 }
 
 Tensor permute(const Tensor& x, const std::vector<int>& dims) {
   Tensor y = raw::permute(x.detach(), dims);
+  if (trace::active()) {
+    TracedOp op = trace::op("permute", {x}, y);
+    for (int d : dims) op.ints.push_back(normalize_dim(d, x.dim(), "permute"));
+    trace::record(std::move(op));
+  }
   if (any_requires_grad({&x})) {
     std::vector<int> inverse(dims.size());
     for (size_t i = 0; i < dims.size(); ++i) inverse[normalize_dim(dims[i], x.dim(), "permute")] = static_cast<int>(i);
@@ -39,6 +49,8 @@ Tensor permute(const Tensor& x, const std::vector<int>& dims) {
 
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   Tensor y = raw::narrow(x.detach(), dim, start, length);
+  if (trace::active())
+    trace::record(trace::op("narrow", {x}, y, {normalize_dim(dim, x.dim(), "narrow"), start, length}));
   if (any_requires_grad({&x})) {
     const int d = normalize_dim(dim, x.dim(), "narrow");
     record("narrow", {&x}, y,
@@ -53,6 +65,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 
 Tensor expand(const Tensor& x, const Shape& shape) {
   Tensor y = raw::expand(x.detach(), shape);
+  if (trace::active()) trace::record(trace::op("expand", {x}, y, shape.vec()));
   if (any_requires_grad({&x})) {
     record("expand", {&x}, y, [shape = x.shape()](const Tensor& gy, InputGrads& g) { g.set(0, sum_to(gy, shape)); });
   }
@@ -83,6 +96,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     raw::copy_(raw::narrow(y, d, at, x.size(d)), x.detach());
     at += x.size(d);
   }
+  if (trace::active()) trace::record(trace::op("concat", xs, y, {d}));
   bool needs = false;
   for (const Tensor& x : xs) needs = needs || any_requires_grad({&x});
   if (needs) {
@@ -97,8 +111,9 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
 }
 
 Tensor contiguous(const Tensor& x, MemoryFormat format) {
-  if (x.is_contiguous(format)) return x;
+  if (x.is_contiguous(format)) return x;  // the same tensor: nothing to trace
   Tensor y = raw::contiguous(x.detach(), format);
+  if (trace::active()) trace::record("contiguous", {&x}, y);
   if (any_requires_grad({&x})) {
     record("contiguous", {&x}, y, [](const Tensor& gy, InputGrads& g) { g.set(0, gy); });
   }
