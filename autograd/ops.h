@@ -74,6 +74,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                   const Tensor& running_mean, const Tensor& running_var,
                   const BatchNormParams& params);
 
+// --- the FiGS mask's values (ops/mask.cpp) ---------------------------------------------------
+// m (C) for p.mode from logits (C) on their device (core/params.h, MaskParams); training modes
+// draw the noise of p's key, or use `noise` (C) when it is defined, and are differentiable in
+// the logits. nas/mask.h has the formulas and the noise key.
+Tensor mask_values(const Tensor& logits, const MaskParams& p, const Tensor& noise = Tensor());
+
 // --- per-channel scale (ops/channel_scale.cpp) ----------------------------------------------
 // x (N, C, H, W) times scale (C) per channel, with a fused single-pass backward: the multiply
 // of the FiGS mask layer.

@@ -66,6 +66,12 @@ void Backend::batch_norm_backward(const BatchNormParams&, const Tensor&, const T
                                   const Tensor&, const Tensor&) {
   missing("batch_norm_backward");
 }
+void Backend::mask_values(const MaskParams&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  missing("mask_values");
+}
+void Backend::mask_values_backward(const MaskParams&, const Tensor&, const Tensor&, const Tensor&) {
+  missing("mask_values_backward");
+}
 void Backend::channel_scale_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
   missing("channel_scale_backward");
 }

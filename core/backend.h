@@ -93,6 +93,16 @@ class Backend {
   virtual void channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& scale, const Tensor& gx,
                                       const Tensor& gscale);
 
+  // --- the FiGS mask's values ------------------------------------------------------------------
+  // From logits (C): m (C, the logits' dtype) = the mask of p.mode, and slope (C, float64) =
+  // sigmoid'(a) = sigmoid(a) sigmoid(-a) in the cancellation-free form (0 for the evaluation
+  // modes). Training modes draw the noise from p's key, or read it from `noise` (C, float64)
+  // when that is defined. The per-channel math is float64 on every backend (core/mask_math.h).
+  virtual void mask_values(const MaskParams& p, const Tensor& logits, const Tensor& noise, const Tensor& m,
+                           const Tensor& slope);
+  // glogits[c] = (gm[c] * slope[c]) / p.tau, in float64, stored in glogits' dtype.
+  virtual void mask_values_backward(const MaskParams& p, const Tensor& gm, const Tensor& slope,
+                                    const Tensor& glogits);
   // --- classification ---------------------------------------------------------------------------
   // Over dim 1 of (N, K).
   virtual void log_softmax_forward(const Tensor& x, const Tensor& y);

@@ -73,6 +73,22 @@ enum class UnaryOp : uint8_t {
 
 enum class BinaryOp : uint8_t { Add, Sub, Mul, Div };
 
+// The FiGS mask's per-channel values (nas/mask.h has the formulas):
+//   Relaxed          m = sigmoid(a), a = (logit + noise) / tau      (training default)
+//   StraightThrough  m = 1[a > 0], backward as Relaxed              (training option)
+//   EvalHard         m = 1[logit >= 0]                               (evaluation default)
+//   EvalScaled       m = 1[logit >= 0] * sigmoid(logit)              (evaluation option)
+enum class MaskMode : uint8_t { Relaxed, StraightThrough, EvalHard, EvalScaled };
+
+// One mask layer's values at one step. The noise of channel c is Logistic(0, 1) from
+// philox_draw(seed, stream, counter + c) (nas/mask.h, Note [mask noise]), drawn by the kernel
+// on the tensor's device unless the caller passes a noise tensor.
+struct MaskParams {
+  MaskMode mode = MaskMode::Relaxed;
+  double tau = 1e-3;
+  uint64_t seed = 0, stream = 0, counter = 0;
+};
+
 const char* unary_op_name(UnaryOp op);
 const char* binary_op_name(BinaryOp op);
 

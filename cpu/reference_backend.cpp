@@ -5,6 +5,7 @@
 #include "cpu/allocator.h"
 #include "cpu/reference/batch_norm.h"
 #include "cpu/reference/channel_scale.h"
+#include "cpu/reference/mask.h"
 #include "cpu/reference/conv2d.h"
 #include "cpu/reference/elementwise.h"
 #include "cpu/reference/pool2d.h"
@@ -132,6 +133,15 @@ void ReferenceBackend::batch_norm_backward(const BatchNormParams& p, const Tenso
                                            const Tensor& ggamma, const Tensor& gbeta) {
   FIGS_REF_DISPATCH("batch_norm_backward", x.dtype(),
                     ref::batch_norm_backward<T>(p, gy, x, gamma, mean, invstd, gx, ggamma, gbeta));
+}
+
+void ReferenceBackend::mask_values(const MaskParams& p, const Tensor& logits, const Tensor& noise, const Tensor& m,
+                                   const Tensor& slope) {
+  FIGS_REF_DISPATCH("mask_values", logits.dtype(), ref::mask_values<T>(p, logits, noise, m, slope));
+}
+void ReferenceBackend::mask_values_backward(const MaskParams& p, const Tensor& gm, const Tensor& slope,
+                                            const Tensor& glogits) {
+  FIGS_REF_DISPATCH("mask_values_backward", gm.dtype(), ref::mask_values_backward<T>(p, gm, slope, glogits));
 }
 
 void ReferenceBackend::channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& scale,

@@ -54,6 +54,10 @@ class ReferenceBackend : public Backend {
                            const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
                            const Tensor& gx, const Tensor& ggamma, const Tensor& gbeta) override;
 
+  void mask_values(const MaskParams& p, const Tensor& logits, const Tensor& noise, const Tensor& m,
+                   const Tensor& slope) override;
+  void mask_values_backward(const MaskParams& p, const Tensor& gm, const Tensor& slope,
+                            const Tensor& glogits) override;
   void channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& scale, const Tensor& gx,
                               const Tensor& gscale) override;
 

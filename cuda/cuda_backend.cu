@@ -220,6 +220,15 @@ class CudaBackend final : public Backend {
     kernels::batch_norm_backward(p, gy, x, gamma, mean, invstd, gx, ggamma, gbeta);
   }
 
+  void mask_values(const MaskParams& p, const Tensor& logits, const Tensor& noise, const Tensor& m,
+                   const Tensor& slope) override {
+    kernels::mask_values(p, logits, noise, m, slope);
+  }
+  void mask_values_backward(const MaskParams& p, const Tensor& gm, const Tensor& slope,
+                            const Tensor& glogits) override {
+    kernels::mask_values_backward(p, gm, slope, glogits);
+  }
+
   void channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& scale, const Tensor& gx,
                               const Tensor& gscale) override {
     kernels::channel_scale_backward(gy, x, scale, gx, gscale);

@@ -41,6 +41,10 @@ void max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& 
 void avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y);
 void avg_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& gx);
 
+// mask.cu: the FiGS mask's per-channel values and their backward (core/mask_math.h).
+void mask_values(const MaskParams& p, const Tensor& logits, const Tensor& noise, const Tensor& m, const Tensor& slope);
+void mask_values_backward(const MaskParams& p, const Tensor& gm, const Tensor& slope, const Tensor& glogits);
+
 // channel_scale.cu: the fused FiGS mask backward (one pass over gy and x).
 void channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& scale, const Tensor& gx,
                             const Tensor& gscale);

@@ -14,16 +14,15 @@
 
 #include <cstdint>
 
+#include "core/params.h"
 #include "core/tensor.h"
 
 namespace figs::nas {
 
-enum class MaskMode {
-  Relaxed,          // training default: m = sigmoid(a)
-  StraightThrough,  // training option: forward 1[a > 0], backward as Relaxed
-  EvalHard,         // evaluation default: 1[pi >= 0.5]
-  EvalScaled,       // evaluation option: 1[pi >= 0.5] * pi
-};
+// Relaxed (training default: m = sigmoid(a)), StraightThrough (training option: forward
+// 1[a > 0], backward as Relaxed), EvalHard (evaluation default: 1[pi >= 0.5]), EvalScaled
+// (evaluation option: 1[pi >= 0.5] * pi). Defined in core/params.h, where the kernels see it.
+using MaskMode = figs::MaskMode;
 
 const char* mask_mode_name(MaskMode mode);
 
@@ -37,13 +36,18 @@ struct MaskNoiseKey {
 };
 inline constexpr uint64_t kMaskStreamBase = 1ull << 40;
 
-// Logistic(0, 1) noise for `channels` channels at `key`, as a float64 CPU tensor (C).
+// The kernels' parameters for a layer's mask at `key` (its noise drawn on the logits' device).
+MaskParams mask_params(const MaskNoiseKey& key, int64_t channels, double tau, MaskMode mode);
+
+// Logistic(0, 1) noise for `channels` channels at `key`, as a float64 CPU tensor (C): the
+// numbers the mask kernels draw from the same key (for tests and tools).
 Tensor logistic_noise(int64_t channels, const MaskNoiseKey& key);
 
-// m (C) from logits (C) and noise (C) for a training mode, differentiable in the logits with the
-// stable gradient above; for an evaluation mode the noise is ignored (pass an undefined tensor)
-// and the result is a constant. m has the logits' dtype and device; the logits may be on any
-// device, the noise too (both are read through a host copy: Note [mask values on a device]).
+// m (C) from logits (C) and explicit noise (C) for a training mode, differentiable in the logits
+// with the stable gradient above; for an evaluation mode the noise is ignored (pass an
+// undefined tensor) and the result is a constant. m has the logits' dtype and device; the noise
+// may be on any device. The op is figs::mask_values (autograd/ops.h): one kernel on the logits'
+// device, which MaskLayer calls with the noise key instead of a noise tensor.
 Tensor mask_values(const Tensor& logits, const Tensor& noise, double tau, MaskMode mode);
 
 }  // namespace figs::nas

@@ -33,13 +33,13 @@ Tensor MaskLayer::forward(const Tensor& x) {
   FIGS_CHECK(x.dtype() == logits_.dtype(), "Mask: input ", x.describe(), " and logits (", dtype_name(logits_.dtype()),
              ") differ in dtype");
   Tensor m;
+  // One kernel on the logits' device draws the noise of (seed, layer, step) and computes m
+  // (autograd/ops/mask.cpp): nothing goes through the host.
   if (is_training()) {
-    // Host noise for every device: mask_values computes on the host (Note [mask values on a
-    // device], nas/mask.cpp), so drawing it on the GPU (cuda/noise.h) would only add a copy back.
-    m = mask_values(logits_, logistic_noise(channels_, {seed_, layer_, step_}), options_.tau, options_.train_mode);
+    m = figs::mask_values(logits_, mask_params({seed_, layer_, step_}, channels_, options_.tau, options_.train_mode));
     last_mask_graph_ = m;
   } else {
-    m = mask_values(logits_, Tensor(), options_.tau, options_.eval_mode);
+    m = figs::mask_values(logits_, mask_params({seed_, layer_, step_}, channels_, options_.tau, options_.eval_mode));
   }
   last_mask_ = m.detach();
   return channel_scale(x, m);

@@ -1,0 +1,190 @@
+#include "bench.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+
+#include "autograd/engine.h"
+#include "autograd/ops.h"
+#include "core/build_info.h"
+#include "core/denormals.h"
+#include "core/parallel.h"
+#include "core/view.h"
+#include "cuda/allocator.h"
+#include "nas/architecture.h"
+#include "nas/channel_graph.h"
+#include "nas/mask_layer.h"
+#include "nas/objective.h"
+#include "nas/search.h"
+#include "nn/optim/adam.h"
+#include "trainer.h"
+
+namespace figs::app {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// What one stage measured.
+struct StageTiming {
+  double median_s = 0, min_s = 0, max_s = 0;
+  double images_per_s = 0, gflops = 0;
+  double peak_memory_mib = 0;  // CPU: the process's peak RSS so far; CUDA: the allocator's peak
+  double first_loss = 0, last_loss = 0;
+};
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // Linux: kilobytes
+}
+
+// Runs `step` warmup + steps times; the median of the timed ones. `step` returns the loss it
+// read back (which also waits for a device to finish the step).
+StageTiming time_steps(const BenchOptions& o, double macs_per_image, Device device,
+                       const std::function<double()>& step) {
+  StageTiming t;
+  for (int64_t i = 0; i < o.warmup; ++i) {
+    const double loss = step();
+    if (i == 0) t.first_loss = loss;
+  }
+  std::vector<double> seconds;
+  for (int64_t i = 0; i < o.steps; ++i) {
+    const auto start = Clock::now();
+    const double loss = step();
+    seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+    if (o.warmup == 0 && i == 0) t.first_loss = loss;
+    t.last_loss = loss;
+  }
+  std::vector<double> sorted = seconds;
+  std::sort(sorted.begin(), sorted.end());
+  const size_t n = sorted.size();
+  t.median_s = n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  t.min_s = sorted.front();
+  t.max_s = sorted.back();
+  t.images_per_s = static_cast<double>(o.batch) / t.median_s;
+  // A training step is a forward and two backward passes (data, weights) of about the forward's
+  // MACs each, at 2 FLOPs per MAC.
+  t.gflops = 6.0 * macs_per_image * static_cast<double>(o.batch) / t.median_s / 1e9;
+  t.peak_memory_mib = device.is_cuda() ? cuda::device_allocator_stats().peak_bytes_in_use / 1048576.0 : peak_rss_mib();
+  return t;
+}
+
+json timing_json(const StageTiming& t) {
+  return {{"img_per_s", t.images_per_s}, {"step_ms_median", 1e3 * t.median_s}, {"step_ms_min", 1e3 * t.min_s},
+          {"step_ms_max", 1e3 * t.max_s}, {"gflops", t.gflops}, {"peak_memory_mib", t.peak_memory_mib},
+          {"first_loss", t.first_loss}, {"last_loss", t.last_loss}};
+}
+
+struct Batch {
+  Tensor images, labels;
+};
+
+// Random images at the space's input shape (channels-last, on the device) and random labels:
+// speed does not depend on the pixels, and no dataset is needed.
+Batch synthetic_batch(const nas::SearchSpace& space, int64_t batch, uint64_t seed, Device device) {
+  Generator gen(seed, 0x62656e6368ull);  // "bench"
+  const Shape in = space.input_shape();
+  const Tensor images = normal({batch, in[0], in[1], in[2]}, 0.0, 1.0, gen);
+  const std::vector<float> u = uniform({batch}, 0.0, static_cast<double>(space.num_classes()), gen).to_vector<float>();
+  std::vector<int64_t> labels(u.size());
+  for (size_t i = 0; i < u.size(); ++i)
+    labels[i] = std::min<int64_t>(static_cast<int64_t>(u[i]), space.num_classes() - 1);
+  return {network_images(images, device), raw::to(from_vector(labels, {batch}), device)};
+}
+
+bool is_logits(const std::string& name) { return name.size() > 7 && name.compare(name.size() - 7, 7, ".logits") == 0; }
+
+// The search step of `figs search` (FiGS, past its warmup: the masks learn under the expected
+// cost): sampled masks, forward, cross-entropy + lambda * E[cost], backward, Adam.
+StageTiming bench_search(const BenchOptions& o, const json& config, const nas::SearchSpace& space, double macs,
+                         Device device) {
+  const json& sc = config["search"];
+  nas::BuildOptions build{.masks = true, .mask_options = {}};
+  build.mask_options.tau = sc["tau"].get<double>();
+  nn::Model model(space.build(space.full_widths(), build), {.seed = config["seed"].get<uint64_t>(), .device = device});
+  nas::configure_masks(model.root(), config["seed"].get<uint64_t>());
+  const Batch b = synthetic_batch(space, o.batch, config["seed"].get<uint64_t>(), device);
+  nas::ChannelGraph::NamedParameters named;
+  for (const nn::ArenaSlot& s : model.param_slots()) named.push_back({s.name, s.tensor});
+  const nas::ChannelGraph graph = nas::ChannelGraph::trace(sum(model(b.images)), named);
+  nas::CostPenalty penalty(graph, {.kind = sc["cost"] == "macs" ? nas::CostKind::Macs : nas::CostKind::Params,
+                                   .form = nas::CostForm::Expected,
+                                   .lambda = sc["lambda"].get<double>(),
+                                   .relative_lambda = sc["lambda_relative"].get<bool>()});
+  nn::Adam opt(model, {.lr = sc["lr"].get<double>(), .eps = sc["adam_eps"].get<double>()},
+               {nn::ParamGroupSpec{.name = "logits", .selects = is_logits, .lr = sc["logits_lr"].get<double>(),
+                                   .weight_decay = 0.0}});
+  nas::ArchitectureSearch search(model, penalty, opt, {.tau = nas::TauSchedule::constant(sc["tau"].get<double>())});
+  return time_steps(o, macs, device, [&] {
+    const nas::SearchStepStats s = search.step(b.images, b.labels);
+    return s.task_loss + s.penalty;
+  });
+}
+
+// The retrain step of `figs retrain` on the full-width network without masks.
+StageTiming bench_retrain(const BenchOptions& o, const json& config, const nas::SearchSpace& space, double macs,
+                          Device device) {
+  nn::Model model(space.build(space.full_widths()), {.seed = config["seed"].get<uint64_t>() + 1, .device = device});
+  nn::Adam opt(model, {.lr = config["retrain"]["lr"].get<double>()});
+  const Batch b = synthetic_batch(space, o.batch, config["seed"].get<uint64_t>() + 1, device);
+  model.train();
+  return time_steps(o, macs, device, [&] {
+    opt.zero_grad();
+    const Tensor loss = cross_entropy(model(b.images), b.labels);
+    backward(loss);
+    opt.step();
+    return loss.item<double>();
+  });
+}
+
+}  // namespace
+
+CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
+  auto* cmd = app.add_subcommand("bench", "time the search and retrain steps of a space on synthetic data (no "
+                                 "dataset needed)");
+  cmd->add_option("--preset", o.preset, "the run preset whose space and recipe to time (default: the main job's)");
+  cmd->add_option("--config", o.config_file, "JSON file overriding the preset");
+  cmd->add_option("--set", o.sets, "override one option, e.g. --set space.preset=imagenet (repeatable)");
+  cmd->add_option("--batch", o.batch, "images per step (default 128)")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  cmd->add_option("--warmup", o.warmup, "untimed steps first (default 3)")->check(CLI::Range(int64_t{0}, int64_t{1000}));
+  cmd->add_option("--steps", o.steps, "timed steps; the median is reported (default 10)")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+  cmd->add_option("--stage", o.stages, "search, retrain or both (default)")
+      ->check(CLI::IsMember({"search", "retrain", "both"}));
+  cmd->add_option("--json", o.json_out, "also write the figures to this JSON file");
+  return cmd;
+}
+
+void run_bench(const BenchOptions& o, const json& config) {
+  const auto space = make_space_from_config(config);
+  const Device device = run_device(config);
+  const nas::Architecture full = nas::describe_architecture(*space, {});
+  const double macs = static_cast<double>(full.macs);
+  std::fprintf(stderr, "bench: %s/%s, %lld params, %.4g MACs per image, batch %lld, %s, %d threads, denormals %s; "
+               "%lld warmup + %lld timed steps per stage\n", space->name().c_str(), space->preset().c_str(),
+               static_cast<long long>(full.params), macs, static_cast<long long>(o.batch), str_cat(device).c_str(),
+               num_threads(), flush_denormals_enabled() ? "flushed" : "kept", static_cast<long long>(o.warmup),
+               static_cast<long long>(o.steps));
+  json out{{"space", space->name()}, {"preset", space->preset()}, {"params", full.params}, {"macs", full.macs},
+           {"batch", o.batch}, {"device", str_cat(device)}, {"threads", num_threads()},
+           {"flush_denormals", flush_denormals_enabled()}, {"build", build_info().summary()},
+           {"warmup_steps", o.warmup}, {"timed_steps", o.steps}};
+  // Retrain first: the search's supernet is the larger, so the CPU's high-water mark read after
+  // each stage is that stage's own (docs/cli.md).
+  std::printf("%-8s %10s %12s %10s %10s %12s\n", "stage", "img/s", "step ms", "min ms", "GFLOP/s", "peak MiB");
+  auto report = [&](const char* name, const StageTiming& t) {
+    std::printf("%-8s %10.1f %12.2f %10.2f %10.1f %12.0f\n", name, t.images_per_s, 1e3 * t.median_s, 1e3 * t.min_s,
+                t.gflops, t.peak_memory_mib);
+    std::fflush(stdout);
+    out[name] = timing_json(t);
+  };
+  if (o.stages != "search") report("retrain", bench_retrain(o, config, *space, macs, device));
+  if (o.stages != "retrain") report("search", bench_search(o, config, *space, macs, device));
+  if (!o.json_out.empty()) nas::write_file_atomically(o.json_out, out.dump(2) + "\n");
+}
+
+}  // namespace figs::app
