@@ -57,6 +57,11 @@ Augmenter::Augmenter(const AugmentConfig& config, ImageShape input) : cfg_(confi
              c.resized_crop, ") must be >= 0");
   FIGS_CHECK(!(c.random_crop > 0 && c.resized_crop > 0),
              "augment: random_crop and resized_crop are exclusive; set one of them");
+  FIGS_CHECK(c.center_crop >= 0, "augment: center_crop (", c.center_crop, ") must be >= 0");
+  FIGS_CHECK(c.center_crop == 0 || (c.random_crop == 0 && c.resized_crop == 0),
+             "augment: center_crop is exclusive with random_crop and resized_crop; set one of them");
+  FIGS_CHECK(c.center_crop <= in_.h && c.center_crop <= in_.w, "augment: center_crop ", c.center_crop,
+             " is larger than the ", in_.h, "x", in_.w, " image");
   FIGS_CHECK(c.crop_padding == 0 || c.random_crop > 0, "augment: crop_padding ", c.crop_padding,
              " needs random_crop > 0");
   FIGS_CHECK(c.random_crop <= in_.h + 2 * c.crop_padding && c.random_crop <= in_.w + 2 * c.crop_padding,
@@ -85,6 +90,7 @@ Augmenter::Augmenter(const AugmentConfig& config, ImageShape input) : cfg_(confi
   out_ = in_;
   if (c.random_crop > 0) out_.h = out_.w = c.random_crop;
   if (c.resized_crop > 0) out_.h = out_.w = c.resized_crop;
+  if (c.center_crop > 0) out_.h = out_.w = c.center_crop;
 }
 
 AugmentParams Augmenter::draw(uint64_t seed, int64_t epoch, int64_t index) const {
@@ -94,6 +100,10 @@ AugmentParams Augmenter::draw(uint64_t seed, int64_t epoch, int64_t index) const
   if (c.random_crop > 0) {
     p.crop_y = rng.below(in_.h + 2 * c.crop_padding - c.random_crop + 1);
     p.crop_x = rng.below(in_.w + 2 * c.crop_padding - c.random_crop + 1);
+  }
+  if (c.center_crop > 0) {  // no draw: Python's round((n - crop) / 2), half to even
+    p.crop_y = static_cast<int64_t>(std::nearbyint((in_.h - c.center_crop) / 2.0));
+    p.crop_x = static_cast<int64_t>(std::nearbyint((in_.w - c.center_crop) / 2.0));
   }
   if (c.resized_crop > 0) {
     // torchvision RandomResizedCrop.get_params.

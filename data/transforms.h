@@ -1,6 +1,6 @@
 // Per-example transforms: uint8 CHW in, float CHW out, in one fixed order
 //
-//   geometry   random crop with zero padding  |  random-resized crop  |  neither
+//   geometry   random crop with zero padding  |  random-resized crop  |  centre crop  |  neither
 //   flip       horizontal, probability 1/2
 //   jitter     brightness, then contrast, then saturation (torchvision ColorJitter's formulas)
 //   normalise  (x - mean[c]) / std[c]
@@ -31,6 +31,11 @@ struct AugmentConfig {
   int64_t resized_crop = 0;
   double resized_crop_scale_min = 0.08, resized_crop_scale_max = 1.0;
   double resized_crop_ratio_min = 3.0 / 4.0, resized_crop_ratio_max = 4.0 / 3.0;
+  // Centre crop (evaluation on images stored larger than the network's input, e.g. ImageFolder
+  // decoded at 256 for a 224 network): the window torchvision's CenterCrop takes, offsets
+  // round((H - center_crop) / 2) half to even. Deterministic; exclusive with the two crops above.
+  // 0 = off.
+  int64_t center_crop = 0;
   bool horizontal_flip = false;
   // Jitter strength x: the factor is uniform in [max(0, 1 - x), 1 + x]; 0 = off.
   // Saturation needs 3 channels.
@@ -42,7 +47,7 @@ struct AugmentConfig {
 
 // The random choices for one example.
 struct AugmentParams {
-  int64_t crop_y = 0, crop_x = 0;  // random crop: window origin in the padded image
+  int64_t crop_y = 0, crop_x = 0;  // random or centre crop: window origin in the padded image
   Region region;                   // random-resized crop: source window
   bool flip = false;
   float brightness = 1, contrast = 1, saturation = 1;

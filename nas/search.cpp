@@ -59,7 +59,7 @@ SearchStepStats ArchitectureSearch::step(const Tensor& images, const Tensor& lab
   }
   model_.train();
   optimizer_.zero_grad();
-  const Tensor task = cross_entropy(model_(images), labels);
+  const Tensor task = cross_entropy(model_(images), labels, options_.label_smoothing);
   if (s.warmup) {
     {
       NoGradGuard no_grad;

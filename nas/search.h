@@ -60,6 +60,7 @@ struct SearchOptions {
   // every channel the same near-zero usefulness, and the cost term alone would decide the widths.
   int64_t warmup_steps = 0;
   uint64_t first_step = 0;  // resuming: the step count already done
+  double label_smoothing = 0;  // of the task loss: targets (1 - s) * onehot + s / K
 };
 
 class ArchitectureSearch {

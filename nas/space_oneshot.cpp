@@ -1,7 +1,10 @@
 // The One-Shot search space, FiGS variant ("oneshot"; ../shared/spec/search-spaces.md).
 //
 // Structure (names are module paths; ConvUnits are width keys):
-//   stem                       3x3 ConvUnit (stride 2 on ImageNet, 1 on small images), F channels
+//   stem0, stem                stride 4 (ImageNet, Bender et al.'s stem): stem0 a 3x3 stride-2 ConvUnit
+//                              to F/2 channels, then stem ReLU -> 3x3 stride 2 -> BN to F, so cell 5
+//                              is at stride 16 and the last cell at 32 (where the paper attaches
+//                              SSDLite). Strides 1 and 2 (small images): stem alone, F channels.
 //   cellI.adapt_prev / .adapt_prevprev
 //                              1x1 ConvUnits bringing the two previous cells' outputs to this cell's
 //                              width (after stride-2 average pooling where the resolution halves).
@@ -73,7 +76,7 @@ OneShotConfig preset_config(const std::string& preset) {
   }
   if (preset == "imagenet") {  // the paper's: 8 cells x 4 blocks, F = 64, 224x224 input
     c.in_channels = 3, c.image_size = 224, c.num_classes = 1000;
-    c.width = 64, c.cells = 8, c.blocks = 4, c.stem_stride = 2, c.reduce_at = {2, 4, 6};
+    c.width = 64, c.cells = 8, c.blocks = 4, c.stem_stride = 4, c.reduce_at = {2, 4, 6};
     return c;
   }
   fail("oneshot: no preset '", preset, "'");
@@ -122,7 +125,7 @@ class OneShotNet : public nn::Module {
   Tensor forward(const Tensor& x) override;
 
  private:
-  std::shared_ptr<ConvUnit> stem_;
+  std::shared_ptr<ConvUnit> stem0_, stem_;  // stem0: only with stem_stride 4
   std::vector<std::shared_ptr<Cell>> cells_;
   std::shared_ptr<nn::Linear> fc_;
 };
@@ -143,10 +146,12 @@ class OneShotSpace : public SearchSpace {
       if (i >= r) w *= 2;
     return w;
   }
+  int stem0_width() const { return std::max(1, c_.width / 2); }  // the first conv of the stride-4 stem
   bool reduces(int i) const { return std::find(c_.reduce_at.begin(), c_.reduce_at.end(), i) != c_.reduce_at.end(); }
 
   WidthMap full_widths() const override {
     WidthMap m{{"stem", c_.width}};
+    if (c_.stem_stride == 4) m["stem0"] = stem0_width();
     for (int i = 0; i < c_.cells; ++i) {
       const std::string cell = "cell" + std::to_string(i);
       const int w = cell_width(i);
@@ -201,7 +206,8 @@ class OneShotSpace : public SearchSpace {
     for (const std::string& op : c_.ops)
       FIGS_CHECK(op == "identity" || op == "max3" || op == "avg3" || is_sep(op) || op == "conv17_71",
                  "oneshot: unknown operator '", op, "' (menu: identity, max3, avg3, sep3, sep5, sep7, conv17_71)");
-    FIGS_CHECK(c_.stem_stride == 1 || c_.stem_stride == 2, "oneshot: stem_stride must be 1 or 2");
+    FIGS_CHECK(c_.stem_stride == 1 || c_.stem_stride == 2 || c_.stem_stride == 4,
+               "oneshot: stem_stride must be 1, 2 or 4 (two stride-2 convs), got ", c_.stem_stride);
     int size = c_.image_size / c_.stem_stride;
     for (int r : c_.reduce_at) {
       FIGS_CHECK(r >= 1 && r < c_.cells, "oneshot: reduce_at entry ", r, " is not a cell after the first");
@@ -329,9 +335,18 @@ OneShotNet::OneShotNet(const OneShotSpace& space, const WidthMap& widths, const 
   const OneShotConfig& c = space.config();
   const int stem = static_cast<int>(space.width(widths, "stem"));
   FIGS_CHECK(stem > 0, "oneshot: 'stem' has width 0: the network would be cut");
-  ConvUnitOptions s = unit(3, 3, options, false);
-  s.stride = c.stem_stride;
-  stem_ = register_module("stem", std::make_shared<ConvUnit>(c.in_channels, stem, s));
+  int stem_in = c.in_channels;
+  if (c.stem_stride == 4) {
+    const int w0 = static_cast<int>(space.width(widths, "stem0"));
+    FIGS_CHECK(w0 > 0, "oneshot: 'stem0' has width 0: the network would be cut");
+    ConvUnitOptions s0 = unit(3, 3, options, false);
+    s0.stride = 2;
+    stem0_ = register_module("stem0", std::make_shared<ConvUnit>(c.in_channels, w0, s0));
+    stem_in = w0;
+  }
+  ConvUnitOptions s = unit(3, 3, options, /*relu_before=*/c.stem_stride == 4);
+  s.stride = c.stem_stride == 4 ? 2 : c.stem_stride;
+  stem_ = register_module("stem", std::make_shared<ConvUnit>(stem_in, stem, s));
   // Output channels and reduction count of the stem and every cell so far.
   std::vector<int> channels{stem, stem}, reductions{0, 0};
   int reduced = 0;
@@ -348,7 +363,7 @@ OneShotNet::OneShotNet(const OneShotSpace& space, const WidthMap& widths, const 
 }
 
 Tensor OneShotNet::forward(const Tensor& x) {
-  Tensor prevprev = (*stem_)(x), prev = prevprev;
+  Tensor prevprev = (*stem_)(stem0_ ? (*stem0_)(x) : x), prev = prevprev;
   for (const auto& cell : cells_) {
     Tensor next = cell->run(prev, prevprev);
     prevprev = prev;
