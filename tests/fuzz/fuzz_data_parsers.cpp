@@ -2,8 +2,9 @@
 // The first input byte picks the parser, the rest is the file. A parser may throw figs::Error
 // (bad input) but must never crash, hang, read out of bounds or break its postconditions.
 //   clang++ -std=c++20 -fsanitize=fuzzer,address,undefined -I. data/{idx_format,cifar_format,gzip}.cpp \
-//     tests/data/fuzz/fuzz_parsers.cpp -lz
-// (tests/data/fuzz/CMakeLists.txt builds it; CTest runs it for a bounded time.)
+//     tests/fuzz/fuzz_data_parsers.cpp -lz
+// (tests/fuzz/CMakeLists.txt builds it, alone or in a FIGS_BUILD_FUZZERS build; CTest runs it
+// for a bounded time.)
 #include <cstddef>
 #include <cstdint>
 
