@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+
 #include "nas/objective.h"
 
 #include <algorithm>
@@ -48,6 +50,53 @@ std::unique_ptr<SearchSpace> make_space(const std::string& name, const std::stri
   return e.from_preset(p);
 }
 
+namespace {
+
+bool is_integral(const nlohmann::json& v) {
+  return v.is_number_integer() || (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>() &&
+                                   std::isfinite(v.get<double>()));
+}
+
+// `value` has the kind of `reference` (a space's own field): integers stay integers, arrays hold
+// elements of the reference's element kind.
+void check_same_kind(const nlohmann::json& reference, const nlohmann::json& value, const std::string& what) {
+  const std::string got = value.dump().substr(0, 60);
+  if (reference.is_number_integer()) {
+    FIGS_CHECK(is_integral(value), what, " must be an integer, got ", got);
+  } else if (reference.is_number()) {
+    FIGS_CHECK(value.is_number(), what, " must be a number, got ", got);
+  } else if (reference.is_array()) {
+    FIGS_CHECK(value.is_array(), what, " must be an array, got ", got);
+    if (!reference.empty())
+      for (size_t i = 0; i < value.size(); ++i)
+        check_same_kind(reference[0], value[i], what + "[" + std::to_string(i) + "]");
+  } else if (!reference.is_null()) {
+    FIGS_CHECK(value.type() == reference.type(), what, " must be ", reference.is_string() ? "a string" :
+               reference.is_boolean() ? "true or false" : reference.is_object() ? "an object" : reference.type_name(),
+               ", got ", got);
+  }
+}
+
+// Sizes a network can have: every integer field (and element) of a space configuration lies in
+// [0, 4096], image_size in [1, 2048], num_classes in [1, 100000], arrays hold at most 256
+// elements. The presets' largest values are 1984 channels, 224 px and 1000 classes; the bounds
+// keep a damaged or hostile file (a 10^6 px image, 10^5 cells: found by fuzzing) from asking
+// for terabytes or hours before anything can say no.
+void check_size(const std::string& key, const nlohmann::json& value, const std::string& what) {
+  if (value.is_array()) {
+    FIGS_CHECK(value.size() <= 256, what, " has ", value.size(), " elements (at most 256)");
+    for (size_t i = 0; i < value.size(); ++i) check_size(key, value[i], what + "[" + std::to_string(i) + "]");
+    return;
+  }
+  if (!value.is_number()) return;
+  const double v = value.get<double>();
+  const double lo = key == "image_size" || key == "num_classes" ? 1 : 0;
+  const double hi = key == "image_size" ? 2048 : key == "num_classes" ? 100000 : 4096;
+  FIGS_CHECK(v >= lo && v <= hi, what, " must be in [", lo, ", ", hi, "], got ", value.dump());
+}
+
+}  // namespace
+
 std::unique_ptr<SearchSpace> make_space_from_json(const std::string& config_json) {
   nlohmann::json j;
   try {
@@ -57,7 +106,24 @@ std::unique_ptr<SearchSpace> make_space_from_json(const std::string& config_json
   }
   FIGS_CHECK(j.is_object() && j.contains("space") && j["space"].is_string(),
              "search space configuration: needs a string field \"space\"");
-  return entry(j["space"].get<std::string>()).from_json(config_json);
+  const SpaceEntry& e = entry(j["space"].get<std::string>());
+  // Every field must be one the space has (its preset's configuration lists them all), of the
+  // same kind: a misspelt field is not silently ignored, and a width of 12.5 is not truncated.
+  std::string preset = e.presets.front();
+  if (j.contains("preset")) {
+    FIGS_CHECK(j["preset"].is_string(), "search space configuration: \"preset\" must be a string");
+    preset = j["preset"].get<std::string>();
+  }
+  const nlohmann::json reference = nlohmann::json::parse(make_space(e.name, preset)->config_json());
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    std::string fields;
+    for (auto r = reference.begin(); r != reference.end(); ++r) fields += (fields.empty() ? "" : ", ") + r.key();
+    FIGS_CHECK(reference.contains(it.key()), e.name, " configuration: unknown field '", it.key(), "' (fields: ",
+               fields, ")");
+    check_same_kind(reference[it.key()], it.value(), e.name + " configuration: '" + it.key() + "'");
+    check_size(it.key(), it.value(), e.name + " configuration: '" + it.key() + "'");
+  }
+  return e.from_json(config_json);
 }
 
 std::vector<std::string> describe_presets() {

@@ -1,9 +1,11 @@
 #include "config.h"
 
-#include <fstream>
+#include <cmath>
+#include <filesystem>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json_reader.h"
 #include "nas/space.h"
 
 namespace figs::app {
@@ -21,13 +23,23 @@ json default_config() {
     "data": {
       "dataset": "fashion-mnist",
       "dir": "/usr/share/datasets/fashion-mnist",
+      "idx": {"train_images": "", "train_labels": "", "test_images": "", "test_labels": "", "classes": 10,
+              "label_offset": 0, "transpose": false},
+      "cifar100_coarse": false,
+      "synthetic": {"train_size": 2048, "test_size": 512, "channels": 0, "image_size": 0, "classes": 0},
+      "image_size": 0,
+      "resize": 0,
       "val_fraction": 0.1,
       "split_seed": 0,
       "train_limit": 0,
+      "stats_images": 0,
       "batch_size": 128,
       "workers": 2,
+      "augment": "auto",
       "crop_padding": 2,
-      "flip": true
+      "flip": true,
+      "scale_min": 0.08,
+      "jitter": 0.4
     },
     "search": {
       "method": "figs",
@@ -39,6 +51,7 @@ json default_config() {
       "adam_eps": 1e-8,
       "tau": 1.0,
       "tau_end": 0.05,
+      "init_logit": 2.5,
       "cost": "params",
       "lambda": 4.0,
       "lambda_relative": true,
@@ -47,6 +60,15 @@ json default_config() {
       "lambda_range": 100,
       "morphnet_expand": true,
       "width_rule": "floor",
+      "batch_size": 0,
+      "schedule": "constant",
+      "lr_warmup_steps": 0,
+      "decay_factor": 0.5,
+      "decay_epochs": 35.0,
+      "weight_decay": 0.0,
+      "weight_decay_mode": "l2",
+      "ema_decay": 0.0,
+      "label_smoothing": 0.0,
       "log_every": 50,
       "checkpoint_every": 100
     },
@@ -54,8 +76,16 @@ json default_config() {
       "epochs": 1,
       "max_steps": 1000,
       "lr": 0.01,
+      "adam_eps": 1e-8,
       "weight_decay": 0.0,
+      "weight_decay_mode": "l2",
       "schedule": "cosine",
+      "lr_warmup_steps": 0,
+      "decay_factor": 0.5,
+      "decay_epochs": 35.0,
+      "ema_decay": 0.0,
+      "label_smoothing": 0.0,
+      "batch_size": 0,
       "log_every": 100,
       "checkpoint_every": 200
     },
@@ -66,21 +96,24 @@ json default_config() {
     },
     "seed": 0,
     "threads": 0,
-    "device": "cpu"
+    "device": "cpu",
+    "loss_warn_factor": 10
   })");
 }
 
 namespace {
 
 // Sets `path` in `config`, which must already exist there with a value of the same kind.
-void set_path(json& config, const std::string& path, const json& value) {
+// `origin` says where the value came from ("--set search.lr=2", "runs/a/config.json").
+void set_path(json& config, const std::string& path, const json& value, const std::string& origin,
+              const std::string& full_key = "") {
   json* node = &config;
   std::string walked;
   std::stringstream ss(path);
   std::string part;
   std::vector<std::string> parts;
   while (std::getline(ss, part, '.')) parts.push_back(part);
-  FIGS_CHECK(!parts.empty(), "config: empty key in '", path, "'");
+  FIGS_CHECK(!parts.empty(), origin, ": empty key '", path, "'");
   for (size_t i = 0; i < parts.size(); ++i) {
     // space.options holds the space's own configuration keys (checked when the space is built).
     if (walked == "space.options" && i + 1 == parts.size()) {
@@ -88,27 +121,32 @@ void set_path(json& config, const std::string& path, const json& value) {
       return;
     }
     walked += (i ? "." : "") + parts[i];
-    FIGS_CHECK(node->is_object() && node->contains(parts[i]), "config: unknown key '", walked, "'");
+    FIGS_CHECK(node->is_object() && node->contains(parts[i]), origin, ": unknown key '", walked, "'");
     node = &(*node)[parts[i]];
   }
   const bool numbers = node->is_number() && value.is_number();
-  FIGS_CHECK(numbers || node->type() == value.type(), "config: '", path, "' expects a ", node->type_name(),
-             ", got ", value.dump());
-  *node = node->is_number_integer() && value.is_number_float() ? json(value.get<double>()) : value;
+  FIGS_CHECK(numbers || node->type() == value.type(), origin, ": '", full_key.empty() ? path : full_key, "' expects ",
+             node->is_array() ? "an array" : node->is_object() ? "an object" : std::string("a ") + node->type_name(),
+             ", got ", json_excerpt(value));
+  // Integral values in integer slots become integers (1e5 -> 100000); a fractional one stays a
+  // number so that validate_config can name it ("data.batch_size must be an integer").
+  *node = value;
 }
 
-void merge(json& config, const json& patch, const std::string& prefix) {
-  FIGS_CHECK(patch.is_object(), "config: '", prefix.empty() ? "<root>" : prefix, "' must be an object");
+void merge(json& config, const json& patch, const std::string& prefix, const std::string& origin) {
+  FIGS_CHECK(patch.is_object(), origin, ": '", prefix.empty() ? "<root>" : prefix, "' must be an object, got ",
+             json_excerpt(patch));
   for (auto it = patch.begin(); it != patch.end(); ++it) {
     const std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
     if (key == "space.options") {
-      FIGS_CHECK(it.value().is_object(), "config: 'space.options' must be an object");
+      FIGS_CHECK(it.value().is_object(), origin, ": 'space.options' must be an object");
       for (auto o = it.value().begin(); o != it.value().end(); ++o) config["options"][o.key()] = o.value();
     } else if (it.value().is_object()) {
-      FIGS_CHECK(config.contains(it.key()) && config[it.key()].is_object(), "config: unknown key '", key, "'");
-      merge(config[it.key()], it.value(), key);
+      FIGS_CHECK(config.is_object() && config.contains(it.key()) && config[it.key()].is_object(), origin,
+                 ": unknown key '", key, "'");
+      merge(config[it.key()], it.value(), key, origin);
     } else {
-      set_path(config, it.key(), it.value());
+      set_path(config, it.key(), it.value(), origin, key);
     }
   }
 }
@@ -120,12 +158,10 @@ void apply_override(json& config, const std::string& assignment) {
   FIGS_CHECK(eq != std::string::npos && eq > 0, "--set '", assignment, "': expected key.path=value");
   const std::string key = assignment.substr(0, eq), text = assignment.substr(eq + 1);
   json value;
-  try {
-    value = json::parse(text);
-  } catch (const json::exception&) {
-    value = text;  // a bare word: a string
-  }
-  set_path(config, key, value);
+  // JSON when it parses (depth-bounded, core/json_reader.h), else a bare word: a string.
+  const bool is_json = json::accept(text);
+  value = is_json ? JsonReader::parse(text, "--set " + key) : json(text);
+  set_path(config, key, value, "--set " + assignment);
 }
 
 json run_preset(const std::string& name) {
@@ -155,6 +191,56 @@ json run_preset(const std::string& name) {
     c["search"]["target"] = 0;
     return c;
   }
+  if (name == "paper-oneshot" || name == "paper-fbnet" || name == "paper-resnet50" || name == "paper-resnet152") {
+    // The seed paper's ImageNet recipe (../shared/spec/figs-method.md, section 5) on an ImageNet
+    // folder (data.dir: train/ and val/ of class folders), for search and retrain alike: Adam with
+    // epsilon 1.0, lr 1.6 at batch 512 decayed smoothly x0.5 every 35 epochs, L2 weight decay
+    // 1.7e-5, an EMA (0.9997) of weights and BatchNorm statistics for evaluation; 100 epochs of
+    // architecture learning at tau 1e-3 (fixed) from logits 2.5; retraining 400 epochs at batch
+    // 1024, lr 3.2. One-Shot is penalised in parameters, FBNet and ResNet in MACs, as the paper
+    // reports them. Only data.dir is left to the user (and search.lambda, the size/accuracy knob).
+    c["space"] = name == "paper-oneshot"   ? json{{"name", "oneshot"}, {"preset", "imagenet"}, {"options", json::object()}}
+                 : name == "paper-fbnet"   ? json{{"name", "fbnet"}, {"preset", "imagenet"}, {"options", json::object()}}
+                 : name == "paper-resnet50" ? json{{"name", "resnet"}, {"preset", "resnet50"}, {"options", json::object()}}
+                                            : json{{"name", "resnet"}, {"preset", "resnet152"}, {"options", json::object()}};
+    json& d = c["data"];
+    d["dataset"] = "imagefolder";
+    d["dir"] = "";  // must be given: the folder holding train/ and val/
+    d["batch_size"] = 512;
+    d["workers"] = 16;
+    d["augment"] = "inception";
+    d["val_fraction"] = 0.01;  // ~12,800 ImageNet training images held out for the search's validation
+    for (const char* stage : {"search", "retrain"}) {
+      json& s = c[stage];
+      s["max_steps"] = 0;
+      s["adam_eps"] = 1.0;
+      s["schedule"] = "exponential";
+      s["decay_factor"] = 0.5;
+      s["decay_epochs"] = 35.0;
+      s["weight_decay"] = 1.7e-5;
+      s["weight_decay_mode"] = "l2";
+      s["ema_decay"] = 0.9997;
+      s["log_every"] = 100;
+      s["checkpoint_every"] = 1000;
+    }
+    json& s = c["search"];
+    s["epochs"] = 100;  // at data.batch_size (512)
+    s["lr"] = 1.6;
+    s["logits_lr"] = 1.6;
+    s["tau"] = 1e-3;
+    s["tau_end"] = 0.0;
+    s["init_logit"] = 2.5;
+    s["warmup_steps"] = 0;
+    s["cost"] = name == "paper-oneshot" ? "params" : "macs";
+    s["target"] = 0;
+    s["lambda"] = 4.0;
+    s["lambda_relative"] = true;
+    json& r = c["retrain"];
+    r["epochs"] = 400;
+    r["batch_size"] = 1024;
+    r["lr"] = 3.2;
+    return c;
+  }
   if (name == "study") {
     // The search-quality study (docs/results.md): a wider supernet (F = 24, 578,194 parameters) so
     // that the 400k budget is a real choice, all four methods, three budgets, three seeds. The
@@ -166,7 +252,8 @@ json run_preset(const std::string& name) {
                       {"seeds", {0, 1, 2}}};
     return c;
   }
-  fail("unknown run preset '", name, "' (presets: default, quick, study, paper)");
+  fail("unknown run preset '", name, "' (presets: default, quick, study, paper, paper-oneshot, paper-fbnet, "
+       "paper-resnet50, paper-resnet152)");
 }
 
 std::unique_ptr<nas::SearchSpace> make_space_from_config(const json& config) {
@@ -182,6 +269,13 @@ std::unique_ptr<nas::SearchSpace> make_space_from_config(const json& config) {
                    if (k.key() != "space" && k.key() != "preset") keys += (keys.empty() ? "" : ", ") + k.key();
                  return keys;
                }(), ")");
+    // Integer fields take integers: a width of 12.5 is an error here, not truncated.
+    const json& reference = merged[it.key()];
+    const json& value = it.value();
+    const bool integral = value.is_number_integer() ||
+                          (value.is_number_float() && std::floor(value.get<double>()) == value.get<double>());
+    FIGS_CHECK(!reference.is_number_integer() || integral, "config: 'space.options.", it.key(), "' must be an integer, "
+               "got ", json_excerpt(value));
     merged[it.key()] = it.value();
   }
   return nas::make_space_from_json(merged.dump());
@@ -189,18 +283,27 @@ std::unique_ptr<nas::SearchSpace> make_space_from_config(const json& config) {
 
 json load_config(json base, const std::string& file, const std::vector<std::string>& overrides) {
   json config = std::move(base);
-  if (!file.empty()) {
-    std::ifstream in(file);
-    FIGS_CHECK(in.good(), "config: cannot read '", file, "'");
-    json patch;
-    try {
-      patch = json::parse(in);
-    } catch (const json::exception& e) {
-      fail("config '", file, "': not valid JSON (", e.what(), ")");
-    }
-    merge(config, patch, "");
-  }
+  if (!file.empty()) merge(config, JsonReader::parse_file(file), "", file);
   for (const std::string& o : overrides) apply_override(config, o);
+  validate_config(config, file.empty() ? "config" : file);
+  return config;
+}
+
+json load_run_config(const std::string& run_dir) {
+  const std::string path = run_dir + "/config.json";
+  FIGS_CHECK(std::filesystem::exists(path), "'", run_dir, "' is not a run folder (no config.json)");
+  // On the defaults: a config.json written before a key existed reads it at its default, and a
+  // hand-edited one gets the same checks as --config.
+  const json file = JsonReader::parse_file(path);
+  json config = default_config();
+  merge(config, file, "", path);
+  // The run's space options replace the defaults' (merging would add the default space's).
+  if (file.is_object() && file.contains("space") && file["space"].is_object() && file["space"].contains("options"))
+    config["space"]["options"] = file["space"]["options"];
+  // A sweep's runs are written without the sweep section (sweep.cpp, run_config): they stay so,
+  // since it is part of what their checkpoints' hash covers.
+  if (file.is_object() && !file.contains("sweep")) config.erase("sweep");
+  validate_config(config, path);
   return config;
 }
 

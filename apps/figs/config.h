@@ -18,9 +18,19 @@ using json = nlohmann::json;
 
 // Every option with its default.
 json default_config();
-// `base` (a run preset), then the JSON file (if any), then the --set overrides in order. Unknown
-// keys and values of the wrong type are errors naming the key.
+// `base` (a run preset), then the JSON file (if any), then the --set overrides in order, then
+// validate_config. Unknown keys and values of the wrong type are errors naming the key.
 json load_config(json base, const std::string& file, const std::vector<std::string>& overrides);
+// The effective configuration a run folder was started with (RUN_DIR/config.json), read over the
+// defaults and validated like --config; errors name the file and the key.
+json load_run_config(const std::string& run_dir);
+// Every key's type and range, for every stage (apps/figs/config_check.cpp): integers are
+// integers (an integral 1e5 becomes 100000 in place), names are known, ranges hold. Errors name
+// the key as the user writes it ("search.lambda") and `origin` (the file, or "config").
+void validate_config(json& config, const std::string& origin);
+// A search's budget (search.target > 0) is reachable in its space: below the supernet's count
+// and at or above the smallest network the space exports. `what` names the setting in errors.
+void check_budget_reachable(const json& config, const nas::SearchSpace& space, double target, const std::string& what);
 // Applies one "a.b.c=value" (value parsed as JSON when it parses, else taken as a string).
 void apply_override(json& config, const std::string& assignment);
 // The search space of config["space"]: the preset, with space.options (the space's own

@@ -39,8 +39,17 @@ EvalReport evaluate_run(const std::string& dir, const std::string& split, const 
     const auto space = make_space_from_config(config);
     model = std::make_unique<nn::Model>(space->build(space->full_widths(), build), nn::ModelOptions{.device = device});
   }
-  nn::TrainingState state{model.get(), nullptr, nullptr, {}, 0, 0, checkpoint_config_hash(config)};
-  nn::load_checkpoint(dir + (retrained ? "/retrain.ckpt" : "/search.ckpt"), state);
+  // A stage trained with a moving average (ema_decay > 0) is evaluated on the average, as the
+  // stage's own final evaluation was.
+  const std::string ckpt = dir + (retrained ? "/retrain.ckpt" : "/search.ckpt");
+  const nn::CheckpointInfo info = nn::read_checkpoint_info(ckpt);
+  std::unique_ptr<nn::Ema> ema;
+  if (info.has_ema)
+    ema = std::make_unique<nn::Ema>(*model, nn::EmaOptions{.decay = info.ema_decay,
+                                                           .include_buffers = info.ema_include_buffers});
+  nn::TrainingState state{model.get(), nullptr, ema.get(), {}, 0, 0, checkpoint_config_hash(config)};
+  nn::load_checkpoint(ckpt, state);
+  if (ema) ema->apply();  // the model now holds the averages for good
   r.step = state.step;
   r.params = model->num_parameters();
   if (!retrained) recalibrate_supernet(*model, config, d);

@@ -7,20 +7,30 @@
 //   figs sweep   [--quick|--study] [--config FILE] [--set ...] --out STUDY_DIR   |  --resume STUDY_DIR [--report]
 //   figs info    (--space NAME [--preset P] | ARCH.json)
 //   figs config  [--quick] [--config FILE] [--set ...]     print the effective configuration
+//   figs export  RUN_DIR --onnx OUT.onnx [--batch N|dynamic] [--fold-bn] [--supernet] [--reference N]
+//   figs bench   [--preset P] [--set ...] [--batch N] [--steps N] [--stage search|retrain|both] [--json FILE]
 #include <CLI/CLI.hpp>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
+#include <new>
+#include <optional>
 
 #include "config.h"
 #include "core/build_info.h"
+#include "core/denormals.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "cpu/kernel_stats.h"
 #include "nas/architecture.h"
 #include "nas/space.h"
+#include "nn/divergence.h"
+#include "run_folder.h"
+#include "bench.h"
+#include "export.h"
 #include "run_log.h"
 #include "trainer.h"
 
@@ -41,22 +51,29 @@ void add_config_options(CLI::App* cmd, ConfigOptions& o, bool run_folder = true)
   cmd->add_option("--config", o.file, "JSON file overriding the defaults (figs config prints them)");
   cmd->add_option("--set", o.sets, "override one option, e.g. --set search.lambda=2 (repeatable)");
   cmd->add_flag("--quick", o.quick, "the ~2 minute smoke-run preset (tiny space, 3000 images, 40 steps)");
-  cmd->add_option("--preset", o.preset, "a named starting configuration: default, quick, study, paper (docs/cli.md)");
+  cmd->add_option("--preset", o.preset, "a named starting configuration: default, quick, study, paper, paper-oneshot, "
+                  "paper-fbnet, paper-resnet50, paper-resnet152 (the paper's ImageNet recipe; docs/cli.md)");
   if (!run_folder) return;
   auto* out = cmd->add_option("--out", o.out, "run folder (created; must not hold a run yet)");
   auto* resume = cmd->add_option("--resume", o.resume, "continue the interrupted run in this folder, with its config.json");
   out->excludes(resume);
 }
 
-// "cuda" needs a build with CUDA and a visible GPU (run_device names what is missing); checked
-// before anything is created.
-void check_device(const json& c) { (void)run_device(c); }
+// The global options (before or after the subcommand); unset ones leave the config's value.
+struct GlobalOptions {
+  std::optional<int> threads;
+  std::optional<int64_t> seed;
+  std::string device;
+};
 
-json effective_config(const ConfigOptions& o, int threads, int64_t seed, const std::string& device) {
+// The configuration a command runs with, checked whole before anything is created or loaded:
+// every key (config_check.cpp), the device, the space and its options.
+json effective_config(const ConfigOptions& o, const GlobalOptions& g) {
+  if (g.seed) FIGS_CHECK(*g.seed >= 0, "--seed must be >= 0, got ", *g.seed);
   json c;
   if (!o.resume.empty()) {
-    FIGS_CHECK(o.file.empty() && o.sets.empty() && !o.quick && !o.study && o.preset.empty() && seed < 0 &&
-                   device.empty(),
+    FIGS_CHECK(o.file.empty() && o.sets.empty() && !o.quick && !o.study && o.preset.empty() && !g.seed &&
+                   g.device.empty(),
                "--resume continues with the run's own config.json; --config, --set, --quick, --study, --preset, --seed and --device "
                "cannot change it (only --threads may)");
     c = load_run_config(o.resume);
@@ -65,33 +82,37 @@ json effective_config(const ConfigOptions& o, int threads, int64_t seed, const s
                "preset: give one");
     c = load_config(run_preset(o.quick ? "quick" : o.study ? "study" : o.preset.empty() ? "default" : o.preset), o.file,
                     o.sets);
-    if (seed >= 0) c["seed"] = seed;
-    if (!device.empty()) c["device"] = device;
+    if (g.seed) c["seed"] = *g.seed;
+    if (!g.device.empty()) c["device"] = g.device;
   }
-  if (threads > 0) c["threads"] = threads;
-  check_device(c);
+  if (g.threads) {
+    FIGS_CHECK(*g.threads >= 0, "--threads must be >= 0 (0: all cores), got ", *g.threads);
+    c["threads"] = *g.threads;
+  }
+  validate_config(c, "config");
+  (void)run_device(c);  // "cuda" needs a build with CUDA and a visible GPU: said before anything starts
   if (c["threads"].get<int>() > 0) set_num_threads(c["threads"].get<int>());
   make_space_from_config(c);  // the space exists and its options are valid
   return c;
 }
 
-// Creates the run folder (refusing one that already holds a run) and writes the effective config.
-void prepare_run_dir(const std::string& dir, const json& config) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  FIGS_CHECK(!ec, "cannot create run folder '", dir, "': ", ec.message());
-  FIGS_CHECK(!fs::exists(fs::path(dir) / "config.json"), "run folder '", dir,
-             "' already holds a run (config.json); choose another --out");
-  nas::write_file_atomically((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
+// A search's budget is reachable in its space (figs search, figs run; a sweep checks its own).
+void check_search_budget(const json& c) {
+  check_budget_reachable(c, *make_space_from_config(c), c["search"]["target"].get<double>(), "search.target");
 }
 
-// The folder a command works in: a new one (created, config written) or the one it resumes.
-// Called once everything that can fail on bad input has been checked (config, data, arch).
-std::string run_folder(const ConfigOptions& o, const json& config) {
-  if (!o.resume.empty()) return o.resume;
-  FIGS_CHECK(!o.out.empty(), "--out RUN_DIR (a new run folder) or --resume RUN_DIR is required");
-  prepare_run_dir(o.out, config);
-  return o.out;
+// The folder a command works in: a new one (created, marked with its kind, config written) or
+// the one it resumes; locked either way. Called once everything that can fail on bad input has
+// been checked (config, data, arch).
+RunFolder claim_folder(const ConfigOptions& o, const std::string& kind, const json& config) {
+  if (!o.resume.empty()) return RunFolder::resume(o.resume, kind);
+  return RunFolder::create(o.out, kind, config);
+}
+
+// The kind a --resume folder must have, checked before the data loads (claim_folder checks it
+// again, with the lock).
+void check_resume_kind(const ConfigOptions& o, const std::string& kind) {
+  if (!o.resume.empty()) (void)RunFolder::resume(o.resume, kind);
 }
 
 void print_info_space(const std::string& name, const std::string& preset) {
@@ -120,12 +141,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // --threads, --seed, --device also after the subcommand (figs sweep --resume S --threads 1)
   int threads = 0;
-  int64_t seed = -1;
-  std::string device;
-  app.add_option("--threads", threads, "CPU threads (default: all)");
-  app.add_option("--seed", seed, "random seed (default: the config's)");
-  app.add_option("--device", device, "cpu (default) or cuda (needs a build with CUDA and a GPU); eval: the run's "
-                 "by default")
+  int64_t seed = 0;
+  GlobalOptions global;
+  auto* threads_opt = app.add_option("--threads", threads, "CPU threads (default: all; at most 1024)");
+  auto* seed_opt = app.add_option("--seed", seed, "random seed, >= 0 (default: the config's)");
+  app.add_option("--device", global.device, "cpu (default) or cuda (needs a build with CUDA and a GPU); eval: the "
+                 "run's by default")
       ->check(CLI::IsMember({"cpu", "cuda"}));
 
   ConfigOptions run_o, search_o, retrain_o, config_o, sweep_o;
@@ -154,19 +175,41 @@ int main(int argc, char** argv) {
   auto* config = app.add_subcommand("config", "print the effective configuration (defaults + --config + --set)");
   add_config_options(config, config_o, false);
   config->add_flag("--study", config_o.study, "the study preset");
+  ExportOptions export_o;
+  auto* export_cmd = add_export_command(app, export_o);
+  BenchOptions bench_o;
+  auto* bench_cmd = add_bench_command(app, bench_o);
   std::string presets_help = "search spaces:";
   for (const std::string& line : nas::describe_presets()) presets_help += "\n  " + line;
   app.footer(presets_help);
 
   CLI11_PARSE(app, argc, argv);
+  // Denormal floats compute through slow microcode on x86 and mean nothing to training: flushed
+  // (core/denormals.h), before any worker thread exists so that every one inherits the mode.
+  // FIGS_FLUSH_DENORMALS=0 keeps IEEE gradual underflow (for measuring what the flush changes).
+  const char* flush = std::getenv("FIGS_FLUSH_DENORMALS");
+  set_flush_denormals(!(flush && std::string(flush) == "0"));
+  if (threads_opt->count()) global.threads = threads;
+  if (seed_opt->count()) global.seed = seed;
   install_stop_handlers();
   std::string resume_dir;  // the run folder a stopped command resumes from
+  const std::string command = app.get_subcommands()[0]->get_name();
+  // No exception leaves main: figs's own errors are one line naming what is wrong; anything else
+  // (a library's exception, out of memory) is reported the same way instead of aborting.
   try {
-    if (*config) {
-      std::printf("%s\n", effective_config(config_o, threads, seed, device).dump(2).c_str());
+    if (*export_cmd) {
+      run_export(export_o);
+    } else if (*bench_cmd) {
+      ConfigOptions bench_config;
+      bench_config.preset = bench_o.preset;
+      bench_config.file = bench_o.config_file;
+      bench_config.sets = bench_o.sets;
+      run_bench(bench_o, effective_config(bench_config, global));
+    } else if (*config) {
+      std::printf("%s\n", effective_config(config_o, global).dump(2).c_str());
     } else if (*info) {
       if (!info_arch.empty()) {
-        const nas::Architecture a = nas::load_architecture(info_arch);
+        const nas::Architecture a = nas::load_architecture(info_arch);  // counts recomputed from the network
         std::printf("%s: %lld params, %lld MACs per image, %zu surviving units\nspace: %s\n", info_arch.c_str(),
                     static_cast<long long>(a.params), static_cast<long long>(a.macs), a.surviving_units.size(),
                     a.space_json.c_str());
@@ -175,46 +218,66 @@ int main(int argc, char** argv) {
         print_info_space(info_space, info_preset);
       }
     } else if (*eval) {
-      if (threads > 0) set_num_threads(threads);
-      const EvalReport r = evaluate_run(eval_dir, eval_split, device);
+      if (global.threads) {
+        FIGS_CHECK(*global.threads >= 0 && *global.threads <= 1024, "--threads must be in [0, 1024], got ",
+                   *global.threads);
+        if (*global.threads > 0) set_num_threads(*global.threads);
+      }
+      const std::string kind = RunFolder::kind_of(eval_dir);
+      FIGS_CHECK(kind != "sweep", "eval: '", eval_dir, "' is a study (figs sweep); evaluate one of its runs: ", eval_dir,
+                 "/runs/<run>");
+      const EvalReport r = evaluate_run(eval_dir, eval_split, global.device);
       std::printf("%s: %s network (step %lld), %lld params%s: %s accuracy %.4f on %lld images (%.0f img/s)\n",
                   eval_dir.c_str(), r.network.c_str(), static_cast<long long>(r.step), static_cast<long long>(r.params),
                   r.macs ? (", " + std::to_string(r.macs) + " MACs").c_str() : "", r.split.c_str(), r.accuracy,
                   static_cast<long long>(r.images), r.images_per_s);
     } else if (*sweep) {
-      const json c = effective_config(sweep_o, threads, seed, device);
+      json c = effective_config(sweep_o, global);
+      check_resume_kind(sweep_o, "sweep");
       check_sweep(c);
       if (sweep_report) {
         FIGS_CHECK(!sweep_o.resume.empty(), "sweep --report needs --resume STUDY_DIR (the study to report on)");
-        report_sweep(c, sweep_o.resume);
+        const RunFolder folder = RunFolder::resume(sweep_o.resume, "sweep");
+        report_sweep(c, folder.dir());
         return 0;
       }
       const Datasets d = load_datasets(c);
-      const std::string dir = run_folder(sweep_o, c);
-      resume_dir = dir;
-      run_sweep(c, dir, d);
+      fit_space_to_data(c, d);  // the space's open input (channels, size, classes) from the data
+      check_sweep(c);           // again, on the space the data gave
+      const RunFolder folder = claim_folder(sweep_o, "sweep", c);
+      resume_dir = folder.dir();
+      run_sweep(c, folder.dir(), d);
     } else if (*search) {
-      const json c = effective_config(search_o, threads, seed, device);
+      json c = effective_config(search_o, global);
+      check_resume_kind(search_o, "search");
       const Datasets d = load_datasets(c);
-      const std::string dir = run_folder(search_o, c);
-      resume_dir = dir;
-      run_search(c, d, dir, !search_o.resume.empty());
+      fit_space_to_data(c, d);  // the space's open input (channels, size, classes) from the data
+      check_search_budget(c);
+      const RunFolder folder = claim_folder(search_o, "search", c);
+      resume_dir = folder.dir();
+      run_search(c, d, folder.dir(), !search_o.resume.empty());
     } else if (*retrain) {
-      const json c = effective_config(retrain_o, threads, seed, device);
+      const json c = effective_config(retrain_o, global);
       const bool resume = !retrain_o.resume.empty();
       FIGS_CHECK(resume != !arch_path.empty(), resume ? "retrain --resume reads the run's own arch.json; drop ARCH.json"
                                                       : "retrain needs ARCH.json");
+      check_resume_kind(retrain_o, "retrain");
       const nas::Architecture a = nas::load_architecture(resume ? retrain_o.resume + "/arch.json" : arch_path);
       const Datasets d = load_datasets(c);
-      const std::string dir = run_folder(retrain_o, c);
-      resume_dir = dir;
-      if (!resume) nas::save_architecture(a, dir + "/arch.json");  // the folder holds what it trained
-      run_retrain(c, d, a, dir, resume);
+      check_data_fits(*nas::make_space_from_json(a.space_json), d);
+      const RunFolder folder = claim_folder(retrain_o, "retrain", c);
+      resume_dir = folder.dir();
+      if (!resume) nas::save_architecture(a, folder.dir() + "/arch.json");  // the folder holds what it trained
+      run_retrain(c, d, a, folder.dir(), resume);
     } else if (*run) {
-      const json c = effective_config(run_o, threads, seed, device);
+      json c = effective_config(run_o, global);
+      check_resume_kind(run_o, "run");
       const auto start = std::chrono::steady_clock::now();
       const Datasets d = load_datasets(c);
-      const std::string dir = run_folder(run_o, c);
+      fit_space_to_data(c, d);  // the space's open input (channels, size, classes) from the data
+      check_search_budget(c);
+      const RunFolder folder = claim_folder(run_o, "run", c);
+      const std::string& dir = folder.dir();
       resume_dir = dir;
       const bool resume = !run_o.resume.empty();
       const SearchResult s = run_search(c, d, dir, resume);
@@ -226,14 +289,34 @@ int main(int argc, char** argv) {
                   c["data"]["dataset"].get<std::string>().c_str(), static_cast<long long>(r.params),
                   static_cast<long long>(r.macs), r.test_accuracy, s.seconds, r.seconds, total, dir.c_str());
     }
+  } catch (const Interrupted& i) {
+    if (command == "eval") {
+      std::fprintf(stderr, "\nfigs: eval stopped (it writes nothing)\n");
+    } else if (i.stage == "evaluation") {
+      std::fprintf(stderr, "\nfigs: stopped during the final evaluation (the trained weights are in the checkpoint); "
+                   "continue with: figs %s --resume %s\n", command.c_str(), resume_dir.c_str());
+    } else {
+      std::fprintf(stderr, "\nfigs: stopped after %s step %lld (checkpoint written); continue with: figs %s --resume %s\n",
+                   i.stage.c_str(), static_cast<long long>(i.step), command.c_str(), resume_dir.c_str());
+    }
+    return 130;
+  } catch (const nn::Diverged& d) {
+    std::fprintf(stderr, "\nfigs: error: %s\nfigs: nothing was exported and no results were written; a smaller "
+                 "learning rate (%s) usually helps\n", d.what(),
+                 d.stage() == "retrain" ? "retrain.lr" : "search.lr, or search.logits_lr for the mask logits");
+    return 3;
   } catch (const Error& e) {
     std::fprintf(stderr, "figs: error: %s\n", e.what());
     return 1;
-  } catch (const Interrupted& i) {
-    std::fprintf(stderr, "\nfigs: stopped after %s step %lld (checkpoint written); continue with: figs %s --resume %s\n",
-                 i.stage.c_str(), static_cast<long long>(i.step), app.get_subcommands()[0]->get_name().c_str(),
-                 resume_dir.c_str());
-    return 130;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "figs: error: out of memory (a smaller data.batch_size or space may fit)\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "figs: error: %s\n", e.what());
+    return 1;
+  } catch (...) {
+    std::fprintf(stderr, "figs: error: an unknown exception stopped %s\n", command.c_str());
+    return 1;
   }
   return 0;
 }

@@ -3,13 +3,17 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "autograd/engine.h"
 #include "autograd/ops.h"
+#include "core/json_reader.h"
 #include "core/view.h"
 #include "nn/checkpoint.h"
+#include "nn/divergence.h"
 #include "nn/optim/adam.h"
 #include "nn/schedule.h"
+#include "recipe.h"
 #include "run_log.h"
 #include "trainer.h"
 
@@ -22,15 +26,17 @@ using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 RetrainResult finished_retrain(const std::string& dir) {
-  const json j = load_json_file(dir + "/results.json");
+  const std::string path = dir + "/results.json";
+  const json j = JsonReader::parse_file(path);
+  const JsonReader results(j, path);
   RetrainResult r;
-  r.test_accuracy = j.at("test_accuracy").get<double>();
-  r.val_accuracy = j.value("val_accuracy", 0.0);
-  r.params = j.at("params").get<int64_t>();
-  r.macs = j.at("macs").get<int64_t>();
-  r.seconds = j.value("retrain_seconds", 0.0);
-  r.images_per_s = j.value("images_per_s", 0.0);
-  r.steps = j.value("steps", int64_t{0});
+  r.test_accuracy = results["test_accuracy"].number();
+  r.val_accuracy = results.number_or("val_accuracy", 0.0);
+  r.params = results["params"].count();
+  r.macs = results["macs"].count();
+  r.seconds = results.number_or("retrain_seconds", 0.0);
+  r.images_per_s = results.number_or("images_per_s", 0.0);
+  r.steps = results.integer_or("steps", 0);
   std::fprintf(stderr, "retrain: already finished in %s (test accuracy %.4f)\n", dir.c_str(), r.test_accuracy);
   return r;
 }
@@ -46,25 +52,22 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
   // Built and initialised on the CPU, then moved: a seed gives the same weights on every device.
   const Device device = run_device(config);
   nn::Model model(space->build(arch.widths), {.seed = seed, .device = device});
-  data::Loader loader(d.train, loader_config(config, d, true));
+  data::Loader loader(d.train, loader_config(config, d, true, stage_batch_size(config, "retrain")));
   const int64_t per_epoch = loader.batches_per_epoch();
   const int64_t steps = total_steps(rc, per_epoch);
-  nn::Adam opt(model, {.lr = rc["lr"].get<double>(), .weight_decay = rc["weight_decay"].get<double>()});
-  nn::ScheduleConfig sched;
-  const std::string kind = rc["schedule"].get<std::string>();
-  FIGS_CHECK(kind == "cosine" || kind == "constant", "config: retrain.schedule must be \"cosine\" or \"constant\"");
-  if (kind == "cosine") {
-    sched.kind = nn::ScheduleKind::Cosine;
-    sched.total_steps = std::max<int64_t>(steps, 1);
-  }
-  const nn::LrSchedule schedule(sched);
+  // The recipe (apps/figs/recipe.h): Adam(W), the lr schedule, the moving average evaluation uses.
+  const std::unique_ptr<nn::Adam> optimizer = stage_optimizer(rc, model);
+  nn::Adam& opt = *optimizer;
+  const nn::LrSchedule schedule(stage_schedule(rc, steps, per_epoch));
+  const std::unique_ptr<nn::Ema> ema = stage_ema(rc, model);
+  const nn::CrossEntropyLoss criterion = stage_loss(rc);
 
   const uint64_t hash = checkpoint_config_hash(config);
   const std::string ckpt = dir + "/retrain.ckpt";
   int64_t step = 0;
   double elapsed_before = 0;  // wall time of the earlier invocations of this run
   if (resume && fs::exists(ckpt)) {
-    nn::TrainingState state{&model, &opt, nullptr, {}, 0, 0, hash};
+    nn::TrainingState state{&model, &opt, ema.get(), {}, 0, 0, hash};
     nn::load_checkpoint(ckpt, state);
     step = state.step;
     elapsed_before = state.elapsed_seconds;
@@ -78,11 +81,14 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
   Progress progress("retrain", steps, rc["log_every"].get<int64_t>());
   const int64_t checkpoint_every = rc["checkpoint_every"].get<int64_t>();
   const auto start = Clock::now();  // this invocation's; images/s is measured over it
+  const int64_t first_step = step;
   auto save = [&] {
-    nn::TrainingState state{&model, &opt, nullptr, {}, step, (step - 1) / per_epoch, hash};
+    nn::TrainingState state{&model, &opt, ema.get(), {}, step, (step - 1) / per_epoch, hash};
     state.elapsed_seconds = elapsed_before + since(start);
     nn::save_checkpoint(ckpt, state);
   };
+  StageGuard guard("retrain", model, config["loss_warn_factor"].get<double>(), ckpt);
+  int64_t last_checkpoint = step;  // the step retrain.ckpt holds (0: none yet)
   int64_t images = 0;
   // Steps are numbered across epochs: step s is batch s % per_epoch of epoch s / per_epoch.
   while (step < steps) {
@@ -92,18 +98,25 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
       if (!b) break;
       opt.set_lr_factor(schedule.factor(step));
       opt.zero_grad();
-      const Tensor loss = cross_entropy(model(network_images(b->images, device)), raw::to(b->labels, device));
+      const Tensor loss = criterion(model(network_images(b->images, device)), raw::to(b->labels, device));
       backward(loss);
       opt.step();
       ++step;
+      const double loss_value = loss.item<double>();
+      guard.check(step, loss_value, last_checkpoint);  // before anything is logged or saved
+      if (ema) ema->update();
       images += b->labels.numel();
       const double ips = images / std::max(since(start), 1e-9);
-      csv.write(std::to_string(step) + ',' + std::to_string((step - 1) / per_epoch) + ',' +
-                fmt(loss.item<double>(), 7) + ',' + fmt(rc["lr"].get<double>() * schedule.factor(step - 1), 7) + ',' +
-                fmt(ips, 5));
-      progress.update(step, "loss " + fmt(loss.item<double>()) + "  " + fmt(ips, 3) + " img/s");
+      csv.write(std::to_string(step) + ',' + std::to_string((step - 1) / per_epoch) + ',' + fmt(loss_value, 7) + ',' +
+                fmt(rc["lr"].get<double>() * schedule.factor(step - 1), 7) + ',' + fmt(ips, 5));
+      progress.update(step, "epoch " + std::to_string((step - 1) / per_epoch + 1) + "/" +
+                                std::to_string((steps + per_epoch - 1) / per_epoch) + "  loss " + fmt(loss_value) + "  " +
+                                fmt(ips, 3) + " img/s  " + time_left(since(start), step - first_step, steps - step));
       const bool stop = step < steps && stop_requested(step);
-      if ((checkpoint_every > 0 && step % checkpoint_every == 0 && step < steps) || stop) save();
+      if ((checkpoint_every > 0 && step % checkpoint_every == 0 && step < steps) || stop) {
+        save();
+        last_checkpoint = step;
+      }
       if (stop) throw Interrupted{"retrain", step};
     }
   }
@@ -111,11 +124,17 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
   r.seconds = elapsed_before + since(start);
   r.images_per_s = images / std::max(since(start), 1e-9);
   r.steps = step;
+  // Counted from the network trained here, never copied from the input file.
+  const nas::Architecture counted = nas::describe_architecture(*space, arch.widths);
   r.params = model.num_parameters();
-  r.macs = arch.macs;
+  r.macs = counted.macs;
   save();
-  r.val_accuracy = evaluate(model, d.val, config, d);
-  r.test_accuracy = evaluate(model, d.test, config, d);
+  {
+    std::optional<nn::Ema::Scope> averaged;  // the moving average is what gets evaluated, when there is one
+    if (ema) averaged.emplace(*ema);
+    r.val_accuracy = evaluate(model, d.val, config, d);
+    r.test_accuracy = evaluate(model, d.test, config, d);
+  }
   const json results{{"test_accuracy", r.test_accuracy}, {"val_accuracy", r.val_accuracy}, {"params", r.params},
                      {"macs", r.macs}, {"retrain_seconds", r.seconds}, {"images_per_s", r.images_per_s},
                      {"steps", r.steps}, {"architecture", "arch.json"}};

@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
@@ -64,13 +66,22 @@ StepLog::StepLog(const std::string& path, const std::string& header, int64_t res
     }
   }
   nas::write_file_atomically(path, kept);
-  out_.open(path, std::ios::app);
-  FIGS_CHECK(out_.good(), "cannot write the log '", path, "'");
+  out_ = std::fopen(path.c_str(), "ab");
+  FIGS_CHECK(out_ != nullptr, "cannot write the log '", path, "': ", std::strerror(errno));
+  path_ = path;
+}
+
+StepLog::~StepLog() {
+  if (out_) std::fclose(out_);
 }
 
 void StepLog::write(const std::string& line) {
-  out_ << line << '\n';
-  out_.flush();
+  // Checked: a full disk or a lost mount stops the run naming the file, instead of a run that
+  // "succeeds" with its logs cut short.
+  const std::string text = line + '\n';
+  if (std::fwrite(text.data(), 1, text.size(), out_) != text.size() || std::fflush(out_) != 0)
+    fail("writing the log '", path_, "' failed: ", std::strerror(errno), "; the run stops here (--resume continues "
+         "from its last checkpoint)");
 }
 
 namespace {
@@ -90,6 +101,23 @@ bool stop_requested(int64_t step_done) {
   }();
   return g_stop_signal != 0 || step_done == stop_after;
 }
+
+StageGuard::StageGuard(const std::string& stage, const nn::Model& model, double warn_factor, std::string checkpoint)
+    : guard_(stage, model, {.warn_factor = warn_factor}), stage_(stage), checkpoint_(std::move(checkpoint)) {}
+
+void StageGuard::check(int64_t step, double loss, int64_t last_checkpoint_step) {
+  try {
+    guard_.check(step, loss);
+  } catch (const nn::Diverged& d) {
+    throw nn::Diverged(stage_, step,
+                       d.what_went_bad() + (last_checkpoint_step > 0
+                                                ? "; " + checkpoint_ + " (step " + std::to_string(last_checkpoint_step) +
+                                                      ", before it) is kept"
+                                                : "; no checkpoint was written before it"));
+  }
+}
+
+bool stop_signal_received() { return g_stop_signal != 0; }
 
 std::string fmt(double v, int precision) {
   char buf[64];

@@ -3,8 +3,11 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 #include <string>
+
+#include "nn/divergence.h"
 
 namespace figs::app {
 
@@ -28,11 +31,16 @@ class Progress {
 class StepLog {
  public:
   StepLog(const std::string& path, const std::string& header, int64_t resume_step);
-  // One line (without the newline); flushed, so a killed run keeps every line it logged.
+  ~StepLog();
+  StepLog(const StepLog&) = delete;
+  StepLog& operator=(const StepLog&) = delete;
+  // One line (without the newline); flushed, so a killed run keeps every line it logged. A
+  // failed write throws, naming the file.
   void write(const std::string& line);
 
  private:
-  std::ofstream out_;
+  std::FILE* out_ = nullptr;
+  std::string path_;
 };
 
 // Stopping a run cleanly: SIGINT/SIGTERM (Ctrl-C, a batch system's notice) ask the running
@@ -41,9 +49,25 @@ class StepLog {
 // asks the same after step N of any stage.
 void install_stop_handlers();
 bool stop_requested(int64_t step_done);
+// Whether SIGINT/SIGTERM arrived (for work without steps, e.g. an evaluation).
+bool stop_signal_received();
 struct Interrupted {
   std::string stage;
   int64_t step = 0;
+};
+
+// A training stage's divergence guard (nn/divergence.h): check() after every update, before the
+// step is logged or checkpointed, so the checkpoint on disk always holds finite weights. A
+// non-finite loss, gradient or weight throws nn::Diverged naming the stage, the step, the first
+// tensor that went bad and the checkpoint kept (`checkpoint` at `last_checkpoint_step`).
+class StageGuard {
+ public:
+  StageGuard(const std::string& stage, const nn::Model& model, double warn_factor, std::string checkpoint);
+  void check(int64_t step, double loss, int64_t last_checkpoint_step);
+
+ private:
+  nn::DivergenceGuard guard_;
+  std::string stage_, checkpoint_;
 };
 
 // "%.*g" of v.

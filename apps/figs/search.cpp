@@ -15,6 +15,7 @@
 #include "autograd/ops.h"
 #include "core/autograd_meta.h"
 #include "core/backend.h"
+#include "core/json_reader.h"
 #include "core/view.h"
 #include "nas/budget.h"
 #include "nas/channel_graph.h"
@@ -24,7 +25,9 @@
 #include "nas/objective.h"
 #include "nas/search.h"
 #include "nn/checkpoint.h"
+#include "nn/divergence.h"
 #include "nn/optim/adam.h"
+#include "recipe.h"
 #include "run_log.h"
 #include "trainer.h"
 
@@ -94,23 +97,25 @@ class FigsMethod : public Method {
         penalty_(graph_, {.kind = cost_kind(config), .form = nas::CostForm::Expected,
                           .lambda = config["search"]["lambda"].get<double>(),
                           .relative_lambda = config["search"]["lambda_relative"].get<bool>()}),
-        opt_(model_, {.lr = config["search"]["lr"].get<double>(), .eps = config["search"]["adam_eps"].get<double>()},
-             {nn::ParamGroupSpec{.name = "logits", .selects = is_logits,
-                                 .lr = config["search"]["logits_lr"].get<double>(), .weight_decay = 0.0}}),
+        // The mask logits: their own lr, never weight decay (it would pull every logit to 0, pi = 1/2).
+        opt_(stage_optimizer(config["search"], model_,
+                             {nn::ParamGroupSpec{.name = "logits", .selects = is_logits,
+                                                 .lr = config["search"]["logits_lr"].get<double>(), .weight_decay = 0.0}})),
         options_{.tau = tau_schedule(config["search"], steps),
                  .warmup_steps = config["search"]["warmup_steps"].get<int64_t>(),
-                 .first_step = 0} {
-    search_.emplace(model_, penalty_, opt_, options_);
+                 .first_step = 0,
+                 .label_smoothing = config["search"]["label_smoothing"].get<double>()} {
+    search_.emplace(model_, penalty_, *opt_, options_);
   }
 
   // After a checkpoint restored the model and optimizer at `step`.
   void resume_at(int64_t step) {
     options_.first_step = static_cast<uint64_t>(step);
-    search_.emplace(model_, penalty_, opt_, options_);
+    search_.emplace(model_, penalty_, *opt_, options_);
   }
 
   nn::Model& model() override { return model_; }
-  nn::Optimizer& optimizer() override { return opt_; }
+  nn::Optimizer& optimizer() override { return *opt_; }
   nas::SearchStepStats step(const Tensor& images, const Tensor& labels) override { return search_->step(images, labels); }
   double lambda() const override { return penalty_.lambda(); }
   void set_lambda(double lambda) override { penalty_.set_lambda(lambda); }
@@ -145,6 +150,7 @@ class FigsMethod : public Method {
   static nas::BuildOptions build_options(const json& config) {
     nas::BuildOptions build{.masks = true, .mask_options = {}};
     build.mask_options.tau = config["search"]["tau"].get<double>();
+    build.mask_options.init_logit = config["search"]["init_logit"].get<double>();  // the paper's nu_0
     return build;
   }
   // The channel graph, from one traced forward pass (before any checkpoint is restored, so a
@@ -157,7 +163,7 @@ class FigsMethod : public Method {
   nn::Model model_;
   nas::ChannelGraph graph_;
   nas::CostPenalty penalty_;
-  nn::Adam opt_;
+  std::unique_ptr<nn::Adam> opt_;
   nas::SearchOptions options_;
   std::optional<nas::ArchitectureSearch> search_;
 };
@@ -172,21 +178,22 @@ class MorphNetMethod : public Method {
         penalty_(graph_, {.kind = cost_kind(config), .form = nas::CostForm::Expected,
                           .lambda = config["search"]["lambda"].get<double>(),
                           .relative_lambda = config["search"]["lambda_relative"].get<bool>()}),
-        opt_(model_, {.lr = config["search"]["lr"].get<double>(), .eps = config["search"]["adam_eps"].get<double>()}),
+        opt_(stage_optimizer(config["search"], model_)),
+        loss_(stage_loss(config["search"])),
         warmup_(config["search"]["warmup_steps"].get<int64_t>()) {
     for (const nas::LayerWidth& w : nas::morphnet_export_widths(graph_)) channels_ += w.channels;
   }
   void resume_at(int64_t step) { step_ = step; }
 
   nn::Model& model() override { return model_; }
-  nn::Optimizer& optimizer() override { return opt_; }
+  nn::Optimizer& optimizer() override { return *opt_; }
 
   nas::SearchStepStats step(const Tensor& images, const Tensor& labels) override {
     nas::SearchStepStats s;
     s.warmup = step_ < warmup_;
     model_.train();
-    opt_.zero_grad();
-    const Tensor task = cross_entropy(model_(images), labels);
+    opt_->zero_grad();
+    const Tensor task = loss_(model_(images), labels);
     if (s.warmup) {
       NoGradGuard no_grad;
       penalty_();  // the cost, for the log
@@ -196,7 +203,7 @@ class MorphNetMethod : public Method {
       backward(add(task, pen));
       s.penalty = pen.item<double>();
     }
-    opt_.step();
+    opt_->step();
     s.step = ++step_;
     s.lambda = penalty_.lambda();
     s.task_loss = task.item<double>();
@@ -239,19 +246,22 @@ class MorphNetMethod : public Method {
   nn::Model model_;
   nas::ChannelGraph graph_;
   nas::MorphNetPenalty penalty_;
-  nn::Adam opt_;
+  std::unique_ptr<nn::Adam> opt_;
+  nn::CrossEntropyLoss loss_;
   int64_t warmup_ = 0, step_ = 0, channels_ = 0;
 };
 
 // The finished search of an earlier (resumed) invocation.
 SearchResult finished_search(const std::string& dir) {
   SearchResult r;
-  r.arch = nas::load_architecture(dir + "/arch.json");
-  const json source = json::parse(r.arch.source_json);
-  r.val_accuracy = source.value("supernet_val_accuracy", 0.0);
-  r.steps = source.value("steps", int64_t{0});
-  r.seconds = source.value("seconds", 0.0);
-  r.images_per_s = source.value("images_per_s", 0.0);
+  const std::string path = dir + "/arch.json";
+  r.arch = nas::load_architecture(path);
+  const json j = JsonReader::parse(r.arch.source_json, path + " (source)");
+  const JsonReader source(j, path, "source");
+  r.val_accuracy = source.number_or("supernet_val_accuracy", 0.0);
+  r.steps = source.integer_or("steps", 0);
+  r.seconds = source.number_or("seconds", 0.0);
+  r.images_per_s = source.number_or("images_per_s", 0.0);
   std::fprintf(stderr, "search: already finished in %s (arch.json: %lld params, %lld MACs)\n", dir.c_str(),
                static_cast<long long>(r.arch.params), static_cast<long long>(r.arch.macs));
   return r;
@@ -269,15 +279,16 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
   const uint64_t seed = config["seed"].get<uint64_t>();
   const auto space = make_space_from_config(config);
   const Shape in = space->input_shape();
-  const data::ImageShape ds = d.train->image_shape();
+  const data::ImageShape ds = d.input;
   FIGS_CHECK(ds.c == in[0] && ds.h == in[1] && ds.w == in[2], "search: the dataset's images are ", ds, " but space ",
              space->name(), "/", space->preset(), " takes ", in[0], "x", in[1], "x", in[2]);
   FIGS_CHECK(d.train->num_classes() == space->num_classes(), "search: the dataset has ", d.train->num_classes(),
              " classes, the space's classifier ", space->num_classes());
 
-  data::Loader loader(d.train, loader_config(config, d, true));
+  data::Loader loader(d.train, loader_config(config, d, true, stage_batch_size(config, "search")));
   const int64_t per_epoch = loader.batches_per_epoch();
   const int64_t steps = total_steps(sc, per_epoch);
+  const nn::LrSchedule schedule(stage_schedule(sc, steps, per_epoch));
   loader.start_epoch(0);
   // Models are built and initialised on the CPU and then moved (nn/model.h), so a seed gives the
   // same weights on every device; batches go to the model's device.
@@ -298,6 +309,9 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
     method = morphnet.get();
   }
   nn::Model& model = method->model();
+  // The moving average of the weights (search.ema_decay > 0): evaluation uses it; the export reads
+  // the trained logits.
+  const std::unique_ptr<nn::Ema> ema = stage_ema(sc, model);
 
   // Target-budget mode: lambda follows the controller (nas/budget.h), fed the count the export
   // would give now, so that the export lands on the target.
@@ -328,7 +342,7 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
   double elapsed_before = 0;  // wall time of the earlier invocations of this run
   const auto start = Clock::now();  // this invocation's; images/s is measured over it
   auto save = [&](int64_t step, int64_t epoch) {
-    nn::TrainingState state{&model, &method->optimizer(), nullptr, {}, step, epoch, hash};
+    nn::TrainingState state{&model, &method->optimizer(), ema.get(), {}, step, epoch, hash};
     state.elapsed_seconds = elapsed_before + since(start);
     if (controller) {  // in the checkpoint: it changes with the weights, and must not drift from them
       const nas::LambdaController::State c = controller->state();
@@ -340,17 +354,17 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
   };
   int64_t first_step = 0;
   if (resume && fs::exists(ckpt)) {
-    nn::TrainingState state{&model, &method->optimizer(), nullptr, {}, 0, 0, hash};
+    nn::TrainingState state{&model, &method->optimizer(), ema.get(), {}, 0, 0, hash};
     nn::load_checkpoint(ckpt, state);
     first_step = state.step;
     elapsed_before = state.elapsed_seconds;
     if (controller) {
-      const json app = state.app_state.empty() ? json::object() : json::parse(state.app_state);
+      const json app = state.app_state.empty() ? json::object() : JsonReader::parse(state.app_state, ckpt);
       FIGS_CHECK(app.contains("controller"), "search: ", ckpt, " holds no budget-controller state (written by a figs "
                  "older than the budget mode's checkpointing); delete it to start this search again");
-      const json& c = app["controller"];
-      controller->restore({c.at("lambda"), c.at("dual"), c.at("current_target"), c.at("first_cost"),
-                           c.at("last_error"), c.at("updates")});
+      const JsonReader c = JsonReader(app, ckpt)["controller"];
+      controller->restore({c["lambda"].number(), c["dual"].number(), c["current_target"].number(),
+                           c["first_cost"].number(), c["last_error"].number(), c["updates"].integer()});
       method->set_lambda(controller->lambda());
     }
     if (figs) figs->resume_at(first_step);
@@ -374,6 +388,8 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
   Progress progress("search", steps, sc["log_every"].get<int64_t>());
   const int64_t log_every = std::max<int64_t>(sc["log_every"].get<int64_t>(), 1);
   const int64_t checkpoint_every = sc["checkpoint_every"].get<int64_t>();
+  StageGuard guard("search", model, config["loss_warn_factor"].get<double>(), ckpt);
+  int64_t last_checkpoint = first_step;  // the step search.ckpt holds (0: none yet)
   int64_t images = 0, step = first_step;
   // Steps are numbered across epochs: step s is batch s % per_epoch of epoch s / per_epoch.
   while (step < steps) {
@@ -382,7 +398,10 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
       auto b = loader.next();
       if (!b) break;
       images += b->labels.numel();
+      method->optimizer().set_lr_factor(schedule.factor(step));
       const nas::SearchStepStats s = method->step(network_images(b->images, device), raw::to(b->labels, device));
+      guard.check(s.step, s.task_loss + s.penalty, last_checkpoint);  // before anything is logged or saved
+      if (ema) ema->update();
       step = s.step;
       if (controller && !s.warmup) method->set_lambda(controller->update(method->export_count(kind)));
 
@@ -396,11 +415,16 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
                        {"penalty", s.penalty}, {"expected_cost", s.cost}, {"lambda", s.lambda}, {"tau", s.tau},
                        {"alive_channels", s.alive_channels}, {"images_per_s", ips}}.dump());
       if (s.step % log_every == 0 || s.step == steps) layers_log.write(method->layer_stats(s.step).dump());
-      progress.update(s.step, "loss " + fmt(s.task_loss) + "  " + unit + " " + fmt(s.cost, 6) + "  alive " +
+      progress.update(s.step, "epoch " + std::to_string(epoch + 1) + "/" + std::to_string((steps + per_epoch - 1) / per_epoch) +
+                                  "  loss " + fmt(s.task_loss) + "  " + unit + " " + fmt(s.cost, 6) + "  alive " +
                                   std::to_string(s.alive_channels) + "/" + std::to_string(s.channels) + "  " +
-                                  fmt(ips, 3) + " img/s" + (s.warmup ? "  (warmup)" : ""));
+                                  fmt(ips, 3) + " img/s  " + time_left(since(start), s.step - first_step, steps - s.step) +
+                                  (s.warmup ? "  (warmup)" : ""));
       const bool stop = s.step < steps && stop_requested(s.step);
-      if ((checkpoint_every > 0 && s.step % checkpoint_every == 0 && s.step < steps) || stop) save(s.step, epoch);
+      if ((checkpoint_every > 0 && s.step % checkpoint_every == 0 && s.step < steps) || stop) {
+        save(s.step, epoch);
+        last_checkpoint = s.step;
+      }
       if (stop) throw Interrupted{"search", s.step};
     }
   }
@@ -409,7 +433,11 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
   r.images_per_s = images / std::max(since(start), 1e-9);
   r.steps = step;
   save(r.steps, (r.steps - 1) / per_epoch);
-  r.val_accuracy = method->val_accuracy(config, d);
+  {
+    std::optional<nn::Ema::Scope> averaged;  // evaluation on the moving average, when there is one
+    if (ema) averaged.emplace(*ema);
+    r.val_accuracy = method->val_accuracy(config, d);
+  }
 
   std::vector<std::string> repairs;
   nas::WidthMap widths = method->export_widths(*space, config, &repairs);

@@ -11,9 +11,11 @@
 #include <sstream>
 #include <tuple>
 
+#include "core/json_reader.h"
 #include "nas/budget_match.h"
 #include "nas/channel_graph.h"
 #include "nas/width_multiplier.h"
+#include "run_folder.h"
 #include "run_log.h"
 #include "trainer.h"
 
@@ -66,16 +68,19 @@ struct Row {
 std::optional<Row> read_row(const std::string& study, const std::string& method, int64_t budget, int64_t seed) {
   const std::string dir = study + "/runs/" + run_name(method, budget, seed);
   if (!fs::exists(dir + "/results.json")) return std::nullopt;
-  const json results = load_json_file(dir + "/results.json");
-  const json source = json::parse(nas::load_architecture(dir + "/arch.json").source_json);
+  const std::string results_path = dir + "/results.json", arch_path = dir + "/arch.json";
+  const json results_json = JsonReader::parse_file(results_path);
+  const JsonReader results(results_json, results_path);
+  const json source_json = JsonReader::parse(nas::load_architecture(arch_path).source_json, arch_path);
+  const JsonReader source(source_json, arch_path, "source");
   Row r{method, run_name(method, budget, seed), seed, budget};
-  r.params = results.at("params");
-  r.macs = results.at("macs");
-  r.lambda = source.value("lambda", 0.0);
-  r.val_accuracy = results.value("val_accuracy", 0.0);
-  r.test_accuracy = results.at("test_accuracy");
-  r.search_seconds = source.value("seconds", 0.0);
-  r.retrain_seconds = results.value("retrain_seconds", 0.0);
+  r.params = results["params"].count();
+  r.macs = results["macs"].count();
+  r.lambda = source.number_or("lambda", 0.0);
+  r.val_accuracy = results.number_or("val_accuracy", 0.0);
+  r.test_accuracy = results["test_accuracy"].number();
+  r.search_seconds = source.number_or("seconds", 0.0);
+  r.retrain_seconds = results.number_or("retrain_seconds", 0.0);
   return r;
 }
 
@@ -297,6 +302,7 @@ void run_sweep(const json& base, const std::string& study, const Datasets& d) {
                  "another configuration (the sweep's config changed?); move it away to rerun it");
     } else {
       fs::create_directories(dir);
+      RunFolder::mark(dir, "run");  // the study's lock covers its runs
       nas::write_file_atomically(dir + "/config.json", config.dump(2) + "\n");
     }
     const std::string left = time_left(study, rows, grid, static_cast<size_t>(index - 1));

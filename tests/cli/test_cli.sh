@@ -150,8 +150,8 @@ check sweep-budget-too-large "is not below the supernet's" "$FIGS" sweep "${QUIC
 check sweep-budget-too-small "below what the width multiplier reaches" "$FIGS" sweep "${QUICK[@]}" --set 'sweep.budgets=[1000]' --out "$TMP/bad-sweep3"
 check sweep-repeated-budget "sweep.budgets lists 8000 twice" "$FIGS" sweep "${QUICK[@]}" --set 'sweep.budgets=[8000,9000,8000]' --out "$TMP/bad-sweep5"
 check sweep-random-unreachable "none of 200 random operator subsets" "$FIGS" sweep "${QUICK[@]}" --set 'sweep.budgets=[20400]' --out "$TMP/bad-sweep6"
-check threshold-in-budget-mode 'exports with search.width_rule "floor"' "$FIGS" search "${QUICK[@]}" --set search.width_rule=threshold --out "$TMP/bad8"
-check sweep-unknown-method "unknown method 'nas'" "$FIGS" sweep "${QUICK[@]}" --set 'sweep.methods=["nas"]' --out "$TMP/bad-sweep2"
+check threshold-in-budget-mode "'search.width_rule' must be \"floor\" in budget mode" "$FIGS" search "${QUICK[@]}" --set search.width_rule=threshold --out "$TMP/bad8"
+check sweep-unknown-method 'unknown method "nas"' "$FIGS" sweep "${QUICK[@]}" --set 'sweep.methods=["nas"]' --out "$TMP/bad-sweep2"
 
 # Bad input.
 check unknown-preset "has no preset 'nope'" "$FIGS" run "${QUICK[@]}" --set space.preset=nope --out "$TMP/bad1"
@@ -160,8 +160,8 @@ check wrong-type "'search.lambda' expects a number" "$FIGS" run "${QUICK[@]}" --
 echo '{"search": {' > "$TMP/broken.json"
 check malformed-config "not valid JSON" "$FIGS" run "${QUICK[@]}" --config "$TMP/broken.json" --out "$TMP/bad4"
 check missing-dataset "/nonexistent" "$FIGS" run --quick --set data.dir=/nonexistent --out "$TMP/bad5"
-check existing-run "already holds a run" "$FIGS" run "${QUICK[@]}" --out "$TMP/run"
-check unwritable-out "cannot create run folder" "$FIGS" run "${QUICK[@]}" --out /proc/figs-run
+check existing-run "already holds figs output" "$FIGS" run "${QUICK[@]}" --out "$TMP/run"
+check unwritable-out "cannot create the folder '/proc/figs-run'" "$FIGS" run "${QUICK[@]}" --out /proc/figs-run
 # --device cuda where it cannot run: an error naming why, before any folder exists. (`figs config`
 # runs the same device check, so a machine where CUDA works skips this case.)
 if "$FIGS" --device cuda config --quick > /dev/null 2>&1; then

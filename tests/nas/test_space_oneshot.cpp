@@ -122,5 +122,20 @@ TEST(SpaceOneShot, BadWidthMapsNameTheKey) {
   EXPECT_ERROR_MENTIONS(load_architecture("/nonexistent/arch.json"), "cannot read architecture file");
 }
 
+// A space configuration (an arch.json's "space", --set space.options) holds only the space's own
+// fields, of their kind and within sizes a network can have (found by fuzzing: a 10^6 px image
+// asked for terabytes, 10^5 cells for hours).
+TEST(SpaceOneShot, ConfigurationFieldsAreKnownTypedAndBounded) {
+  EXPECT_ERROR_MENTIONS(make_space_from_json(R"({"space":"oneshot","preset":"tiny28","colour":"red"})"),
+                        "unknown field 'colour'");
+  EXPECT_ERROR_MENTIONS(make_space_from_json(R"({"space":"oneshot","preset":"tiny28","width":7.5})"),
+                        "'width' must be an integer, got 7.5");
+  EXPECT_ERROR_MENTIONS(make_space_from_json(R"({"space":"oneshot","preset":"tiny28","image_size":1000000})"),
+                        "'image_size' must be in [1, 2048], got 1000000");
+  EXPECT_ERROR_MENTIONS(make_space_from_json(R"({"space":"oneshot","preset":"tiny28","cells":100000})"),
+                        "'cells' must be in [0, 4096], got 100000");
+  EXPECT_NO_THROW(make_space_from_json(R"({"space":"oneshot","preset":"tiny28","width":6.0})"));
+}
+
 }  // namespace
 }  // namespace figs::nas
