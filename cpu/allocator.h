@@ -5,6 +5,10 @@
 // every time would spend more time faulting pages than computing. Blocks are therefore kept on
 // free lists by size class when their last tensor dies and handed out again; after the first
 // step of a static-shape training loop nothing reaches the system allocator.
+//
+// FIGS_CPU_ALLOCATOR=guard (a debugging mode, slow) maps every block separately with an
+// inaccessible page right after its end, so an out-of-bounds access by any kernel, JIT code
+// included, faults where it happens.
 #pragma once
 
 #include <cstddef>

@@ -9,6 +9,8 @@
 // Each comparison also checks, through the kernel counters, that the fast implementation really
 // ran (a reference-vs-reference comparison would prove nothing).
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include "cpu/allocator.h"
 #include "cpu/cpu_backend.h"
@@ -140,6 +142,23 @@ TEST(CpuFast, Conv2dOnOneDnn) {
     check_conv(c, 10 + 7 * i, kOneDnn, own_dw_weights ? "avx2-depthwise" : kOneDnn);
     ++tested;
   }
+}
+
+// Strided 1x1 convolutions, the shapes where oneDNN 2.6's jit 1x1 backward-weights misplaces its
+// reduce-to-unit-stride workspace (channels-last, input channels below the 8/16 block;
+// uxlfoundation/oneDNN#6035): cpu/onednn/conv2d.cpp gathers the strided pixels itself. The
+// ctest entry cpu_guard_pages reruns this under FIGS_CPU_ALLOCATOR=guard, where a write past any
+// buffer (the scratchpad included) faults instead of passing unnoticed.
+TEST(CpuFast, StridedPointwiseConv) {
+  if (!have_onednn()) GTEST_SKIP() << "built without oneDNN";
+  int i = 0;
+  for (int64_t C_in : {1, 3, 4, 7, 8, 12, 15, 16, 17, 24})
+    for (const MemoryFormat f : {MemoryFormat::ChannelsLast, MemoryFormat::Contiguous})
+      for (const int stride : {2, 3}) {
+        ConvCase c{{2, C_in, 49 + i % 5, 56 + i % 3}, i % 2 ? 16 : 8, 1, {}, i % 3 == 0, f};  // >= 48 px: overruns past the slack
+        c.p.stride_h = c.p.stride_w = stride;
+        check_conv(c, 300 + i++, kOneDnn);
+      }
 }
 
 // The own channels-last depthwise kernels (cpu/fast/depthwise_conv2d.cpp), called directly:
@@ -493,6 +512,30 @@ TEST(CpuFast, CachingAllocatorReusesFreedBlocks) {
   // 4,000,000 B lies between 2^21 and 2^22; classes there step by 2^21 / 4, so it rounds up to 2^22.
   EXPECT_EQ(cpu::size_class(4'000'000), 4'194'304u);
   EXPECT_EQ(cpu::size_class(100), 128u);
+}
+
+// FIGS_CPU_ALLOCATOR=guard puts an inaccessible page right after every block (rounded to 64 B),
+// so reading or writing one element past the end kills the process. Death tests re-run this
+// test in a fresh child ("threadsafe"), which reads the variable anew.
+TEST(CpuAllocator, GuardModeFaultsOnOverrun) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  ASSERT_EQ(setenv("FIGS_CPU_ALLOCATOR", "guard", 1), 0);
+  EXPECT_DEATH(
+      {
+        Tensor t = empty({48});  // 192 B: ends exactly on the guard page
+        volatile float* p = t.data<float>();
+        for (int i = 0; i < 48; ++i) p[i] = 1.0f;  // in bounds: fine
+        p[48] = 2.0f;
+      },
+      "");
+  EXPECT_DEATH(
+      {
+        Tensor t = empty({48});
+        volatile float* p = t.data<float>();
+        std::printf("%f\n", static_cast<double>(p[48]));
+      },
+      "");
+  unsetenv("FIGS_CPU_ALLOCATOR");
 }
 
 }  // namespace

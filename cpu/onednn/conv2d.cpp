@@ -4,6 +4,10 @@
 // touches them. Weights are handed to oneDNN in whatever blocked format its kernel asks for
 // (format_tag::any): they are small, and the reorder into that format is the price of letting
 // oneDNN pick its fastest kernel. Grouped weights (O, I/G, KH, KW) are viewed as (G, O/G, I/G, KH, KW).
+//
+// Strided 1x1 backward-weights never reaches oneDNN's own reduce-to-unit-stride path: see
+// conv2d_backward_weight.
+#include "core/parallel.h"
 #include "cpu/onednn/context.h"
 #include "cpu/onednn/kernels.h"
 
@@ -83,6 +87,30 @@ memory weights_as(const memory::desc& user, const memory::desc& want, const Tens
   return dst;
 }
 
+// A 1x1 convolution without padding at stride s reads only every s-th pixel of its input.
+bool is_strided_pointwise(const Conv2dParams& p, const Tensor& w) {
+  return w.size(2) == 1 && w.size(3) == 1 && p.pad_h == 0 && p.pad_w == 0 && (p.stride_h > 1 || p.stride_w > 1);
+}
+
+// x[:, :, ::stride_h, ::stride_w] cut to (OH, OW), as a dense tensor in x's memory format.
+Tensor gather_strided_pixels(const Tensor& x, int64_t stride_h, int64_t stride_w, int64_t OH, int64_t OW) {
+  const int64_t N = x.size(0), C = x.size(1);
+  Tensor out = empty({N, C, OH, OW}, {x.dtype(), x.device(), x.memory_format()});
+  const float* src = x.data<float>();
+  float* dst = out.data<float>();
+  const int64_t xs[4] = {x.stride(0), x.stride(1), x.stride(2) * stride_h, x.stride(3) * stride_w};
+  const int64_t ys[4] = {out.stride(0), out.stride(1), out.stride(2), out.stride(3)};
+  parallel_for(0, N * OH, std::max<int64_t>(1, 16384 / std::max<int64_t>(C * OW, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t n = row / OH, h = row % OH;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t w = 0; w < OW; ++w)
+          dst[n * ys[0] + c * ys[1] + h * ys[2] + w * ys[3]] = src[n * xs[0] + c * xs[1] + h * xs[2] + w * xs[3]];
+    }
+  });
+  return out;
+}
+
 }  // namespace
 
 void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y) {
@@ -130,6 +158,20 @@ void conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, const Tensor&
 
 void conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
                             const Tensor& gbias) {
+  // oneDNN 2.6's jit 1x1 backward-weights kernels, given a strided channels-last source with fewer
+  // input channels than their block (16 on AVX-512, 8 on AVX2), place each thread's
+  // reduce-to-unit-stride workspace rows a block apart instead of IC apart: on AVX-512 they write
+  // past the scratchpad (heap corruption in FBNet at 224 px), on AVX2 threads overwrite each
+  // other's rows (uxlfoundation/oneDNN#6035, open). So the subsampling is done here, once, and
+  // oneDNN gets the equivalent stride-1 problem, which has no workspace. Same arithmetic, in every
+  // layout; the copy is 1/(stride_h * stride_w) of x.
+  if (is_strided_pointwise(p, gw)) {
+    Conv2dParams unit = p;
+    unit.stride_h = unit.stride_w = 1;
+    conv2d_backward_weight(unit, gy, gather_strided_pixels(x, p.stride_h, p.stride_w, gy.size(2), gy.size(3)), gw,
+                           gbias);
+    return;
+  }
   const ConvShape s = conv_shape(p, x.shape(), gw, gy.shape());
   const memory::desc user_w = desc_with(s.weight_dims, s.weight_strides);
   const bool has_bias = gbias.defined();

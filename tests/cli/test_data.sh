@@ -141,19 +141,16 @@ ONESHOT=(--set space.name=oneshot --set space.preset=imagenet --set 'space.optio
 FBNET=(--set space.name=fbnet --set space.preset=imagenet
        --set 'space.options={"channels":[8,8,8,8,8,8,8],"head_channels":16,"stem_channels":8}')
 RESNET=(--set space.name=resnet --set space.preset=resnet50 --set 'space.options={"widths":[4,8,8,8],"stem_channels":8}')
-# Known bug (open, 2026-12-06): this FBNet layout corrupts the heap in a backward pass when
-# oneDNN runs its AVX-512 kernels (glibc aborts; with ONEDNN_MAX_CPU_ISA=AVX2 or
-# FIGS_CPU_KERNELS=reference it runs clean, and valgrind, which runs the AVX2 kernels, finds
-# nothing). The case tests the data path and resume, so FBNet runs with oneDNN held to AVX2 until
-# the kernel bug is found; the other layouts run as they are.
+# Each runs with FIGS_CPU_ALLOCATOR=guard (cpu/allocator.h): an inaccessible page after every
+# block, so a kernel that writes past a buffer faults here. This is how the FBNet layout's heap
+# corruption was traced to oneDNN's strided 1x1 backward-weights (cpu/onednn/conv2d.cpp).
 for preset in ONESHOT FBNET RESNET; do
   declare -n P=$preset
   name=$(tr 'A-Z' 'a-z' <<<"$preset")
-  isa=()
-  [ $preset = FBNET ] && isa=(env ONEDNN_MAX_CPU_ISA=AVX2)
-  FIGS_STOP_AFTER_STEP=2 "${isa[@]}" "$FIGS" search --preset paper-$([ $preset = ONESHOT ] && echo oneshot || ([ $preset = FBNET ] && echo fbnet || echo resnet50)) \
+  guard=(env FIGS_CPU_ALLOCATOR=guard)
+  FIGS_STOP_AFTER_STEP=2 "${guard[@]}" "$FIGS" search --preset paper-$([ $preset = ONESHOT ] && echo oneshot || ([ $preset = FBNET ] && echo fbnet || echo resnet50)) \
     "${NET[@]}" "${P[@]}" --out "$TMP/s224-$name" > "$TMP/s224-$name.log" 2>&1; rc1=$?
-  "${isa[@]}" "$FIGS" search --resume "$TMP/s224-$name" > "$TMP/s224-$name-2.log" 2>&1; rc2=$?
+  "${guard[@]}" "$FIGS" search --resume "$TMP/s224-$name" > "$TMP/s224-$name-2.log" 2>&1; rc2=$?
   if [ $rc1 -eq 130 ] && [ $rc2 -eq 0 ] && [ -s "$TMP/s224-$name/arch.json" ] && [ "$(tail -1 "$TMP/s224-$name/search.csv" | cut -d, -f1)" = 3 ]; then
     ok "imagenet-224-$name (stopped at 2, resumed to 3)"
   else
