@@ -282,9 +282,21 @@ std::unique_ptr<nas::SearchSpace> make_space_from_config(const json& config) {
 }
 
 json load_config(json base, const std::string& file, const std::vector<std::string>& overrides) {
-  json config = std::move(base);
-  if (!file.empty()) merge(config, JsonReader::parse_file(file), "", file);
-  for (const std::string& o : overrides) apply_override(config, o);
+  const json patch = file.empty() ? json() : JsonReader::parse_file(file);
+  const auto apply = [&](json config) {
+    if (!file.empty()) merge(config, patch, "", file);
+    for (const std::string& o : overrides) apply_override(config, o);
+    return config;
+  };
+  json config = apply(base);
+  // A base's space options refine its own space and preset (the default's stem_stride 2 is the
+  // main job's small28). When the user picks another space or preset, the base's options are
+  // dropped and only the user's own apply: `--set space.preset=imagenet` gets that preset as
+  // documented, not a stride-2 stem.
+  if (config["space"]["name"] != base["space"]["name"] || config["space"]["preset"] != base["space"]["preset"]) {
+    base["space"]["options"] = json::object();
+    config = apply(std::move(base));
+  }
   validate_config(config, file.empty() ? "config" : file);
   return config;
 }

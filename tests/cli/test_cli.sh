@@ -43,6 +43,15 @@ fi
 "$FIGS" info --space oneshot --preset tiny28 | grep -q "full-width network" && echo "ok   info space" || { echo "FAIL info space"; fails=$((fails+1)); }
 "$FIGS" config --quick | grep -q '"preset": "tiny28"' && echo "ok   config" || { echo "FAIL config"; fails=$((fails+1)); }
 "$FIGS" config --preset paper | grep -q '"adam_eps": 1.0' && echo "ok   config paper" || { echo "FAIL config paper"; fails=$((fails+1)); }
+# The default's space option (stem_stride 2, for oneshot/small28) does not follow the user to
+# another preset; the user's own options do.
+space_of() { "$FIGS" config --set data.dataset=synthetic "$@" | python3 -c 'import json,sys; s=json.load(sys.stdin)["space"]; print(s["preset"], json.dumps(s["options"], sort_keys=True))'; }
+if [ "$(space_of)" = 'small28 {"stem_stride": 2}' ] && [ "$(space_of --set space.preset=imagenet)" = 'imagenet {}' ] &&
+   [ "$(space_of --set space.preset=imagenet --set space.options.width=4)" = 'imagenet {"width": 4}' ]; then
+  echo "ok   config space options follow the preset"
+else
+  echo "FAIL config space options: '$(space_of --set space.preset=imagenet)'"; fails=$((fails+1))
+fi
 
 # eval reads the run's checkpoint and reproduces the test accuracy results.json recorded.
 acc=$(sed -n 's/.*"test_accuracy": *\([0-9.e-]*\).*/\1/p' "$TMP/run/results.json")
