@@ -70,7 +70,8 @@ void DivergenceGuard::check(int64_t step, double loss) {
                                          bad.empty() ? "" : "; first non-finite: " + bad));
   if (!bad.empty()) throw Diverged(stage_, step, bad);
   // The running mean starts from the first losses themselves (no bias towards 0).
-  if (options_.warn_factor > 0 && seen_ >= 1 && loss > options_.warn_factor * mean_ && mean_ > 0 &&
+  if (options_.warn_factor > 0 && seen_ >= 1 && loss > options_.warn_factor * mean_ && loss > options_.warn_floor &&
+      mean_ > 0 &&
       step - last_warning_ >= 100) {
     std::fprintf(stderr, "\n%s: warning: the loss at step %lld is %.4g, %.1fx its running mean %.4g (exploding? a "
                  "smaller lr may help)\n", stage_.c_str(), static_cast<long long>(step), loss, loss / mean_, mean_);

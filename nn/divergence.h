@@ -8,8 +8,10 @@
 // check() is one pass over each arena (x * 0 summed: 0 exactly when every element is finite, NaN
 // otherwise; a plain sum could overflow on large but finite weights); only when that fails are
 // the arenas copied to the host to name the first tensor that went bad. It also warns, once per
-// 100 steps at most, when the loss exceeds warn_factor times its running mean: an exploding but
-// still finite loss is worth a look, not a stop.
+// 100 steps at most, when the loss exceeds warn_factor times its running mean and also warn_floor:
+// an exploding but still finite loss is worth a look, not a stop. The floor keeps quiet the
+// spikes of a nearly fitted loss (0.4 after a mean of 0.03 on a small dataset is noise, not
+// divergence); callers pass the chance-level cross-entropy, ln(classes).
 #pragma once
 
 #include <cstdint>
@@ -40,6 +42,7 @@ std::string first_non_finite(const Model& model);
 
 struct DivergenceGuardOptions {
   double warn_factor = 10;  // warn when loss > warn_factor * running mean; 0: never
+  double warn_floor = 0;    // ... and loss > warn_floor
   double mean_decay = 0.98;  // the running mean's: about the last 50 steps
 };
 

@@ -87,7 +87,7 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
     state.elapsed_seconds = elapsed_before + since(start);
     nn::save_checkpoint(ckpt, state);
   };
-  StageGuard guard("retrain", model, config["loss_warn_factor"].get<double>(), ckpt);
+  StageGuard guard("retrain", model, config["loss_warn_factor"].get<double>(), space->num_classes(), ckpt);
   int64_t last_checkpoint = step;  // the step retrain.ckpt holds (0: none yet)
   int64_t images = 0;
   // Steps are numbered across epochs: step s is batch s % per_epoch of epoch s / per_epoch.

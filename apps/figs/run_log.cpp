@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstring>
 #include <cstdlib>
@@ -102,8 +103,11 @@ bool stop_requested(int64_t step_done) {
   return g_stop_signal != 0 || step_done == stop_after;
 }
 
-StageGuard::StageGuard(const std::string& stage, const nn::Model& model, double warn_factor, std::string checkpoint)
-    : guard_(stage, model, {.warn_factor = warn_factor}), stage_(stage), checkpoint_(std::move(checkpoint)) {}
+StageGuard::StageGuard(const std::string& stage, const nn::Model& model, double warn_factor, int64_t num_classes,
+                       std::string checkpoint)
+    : guard_(stage, model, {.warn_factor = warn_factor, .warn_floor = std::log(static_cast<double>(std::max<int64_t>(num_classes, 2)))}),
+      stage_(stage),
+      checkpoint_(std::move(checkpoint)) {}
 
 void StageGuard::check(int64_t step, double loss, int64_t last_checkpoint_step) {
   try {

@@ -62,7 +62,9 @@ struct Interrupted {
 // tensor that went bad and the checkpoint kept (`checkpoint` at `last_checkpoint_step`).
 class StageGuard {
  public:
-  StageGuard(const std::string& stage, const nn::Model& model, double warn_factor, std::string checkpoint);
+  // Warns of an exploding loss only above chance level, ln(num_classes) (nn/divergence.h).
+  StageGuard(const std::string& stage, const nn::Model& model, double warn_factor, int64_t num_classes,
+             std::string checkpoint);
   void check(int64_t step, double loss, int64_t last_checkpoint_step);
 
  private:

@@ -388,7 +388,7 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
   Progress progress("search", steps, sc["log_every"].get<int64_t>());
   const int64_t log_every = std::max<int64_t>(sc["log_every"].get<int64_t>(), 1);
   const int64_t checkpoint_every = sc["checkpoint_every"].get<int64_t>();
-  StageGuard guard("search", model, config["loss_warn_factor"].get<double>(), ckpt);
+  StageGuard guard("search", model, config["loss_warn_factor"].get<double>(), space->num_classes(), ckpt);
   int64_t last_checkpoint = first_step;  // the step search.ckpt holds (0: none yet)
   int64_t images = 0, step = first_step;
   // Steps are numbered across epochs: step s is batch s % per_epoch of epoch s / per_epoch.
