@@ -196,6 +196,19 @@ Tensor empty(const Shape& shape, const TensorOptions& options) {
   return Tensor(std::move(impl));
 }
 
+Tensor tensor_on_storage(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype) {
+  for (int64_t d : shape) FIGS_CHECK(d >= 0, "tensor_on_storage: negative size in shape ", shape);
+  const size_t nbytes = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
+  FIGS_CHECK(storage != nullptr && storage->nbytes() >= nbytes, "tensor_on_storage: ", shape, " of ", dtype_name(dtype),
+             " needs ", nbytes, " bytes, the storage holds ", storage ? storage->nbytes() : 0);
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::move(storage);
+  impl->shape = shape;
+  impl->strides = strides_for(shape, MemoryFormat::Contiguous);
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
 Tensor full(const Shape& shape, double value, const TensorOptions& options) {
   Tensor t = empty(shape, options);
   if (t.numel() > 0) backend_of(t).fill(t, value);

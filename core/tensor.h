@@ -105,6 +105,9 @@ Tensor full(const Shape& shape, double value, const TensorOptions& options = {})
 Tensor arange(int64_t n, const TensorOptions& options = {});  // 0, 1, ..., n-1
 // Same shape, dtype and device as `like`; layout follows `like` (channels-last stays so).
 Tensor empty_like(const Tensor& like);
+// A contiguous tensor over memory someone else allocated (e.g. pinned host memory, cuda/pinned.h);
+// storage must hold at least shape.numel() elements of dtype.
+Tensor tensor_on_storage(std::shared_ptr<Storage> storage, const Shape& shape, DType dtype = DType::Float32);
 Tensor zeros_like(const Tensor& like);
 
 // Random fills per Note [RNG layout] (core/rng.h): each consumes numel() counters of `gen`.

@@ -15,6 +15,7 @@
 #include "cuda/cuda.h"
 #include "cuda/device.cuh"
 #include "cuda/kernels.h"
+#include "cuda/pinned.h"
 
 namespace figs::cuda {
 
@@ -114,9 +115,17 @@ class CudaBackend final : public Backend {
     });
   }
 
+  // From pinned memory (cuda/pinned.h: the loader's batches on a CUDA run) the copy is enqueued
+  // on the legacy default stream and the host goes on; the block is kept from reuse until the copy
+  // is done. From pageable memory cudaMemcpy returns once the source has been read.
   void copy_from_host(const Tensor& host_src, const Tensor& dst) override {
-    FIGS_CUDA_CHECK(cudaMemcpy(dst.raw_data(), host_src.raw_data(), host_src.numel() * dtype_size(host_src.dtype()),
-                               cudaMemcpyHostToDevice));
+    const size_t nbytes = host_src.numel() * dtype_size(host_src.dtype());
+    if (is_pinned(host_src.raw_data())) {
+      FIGS_CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), host_src.raw_data(), nbytes, cudaMemcpyHostToDevice, 0));
+      record_pinned_use(host_src.raw_data());
+      return;
+    }
+    FIGS_CUDA_CHECK(cudaMemcpy(dst.raw_data(), host_src.raw_data(), nbytes, cudaMemcpyHostToDevice));
   }
 
   void copy_to_host(const Tensor& src, const Tensor& host_dst) override {

@@ -4,6 +4,7 @@
 #include "cuda/allocator.h"
 #include "cuda/cuda.h"
 #include "cuda/noise.h"
+#include "cuda/pinned.h"
 
 namespace figs::cuda {
 
@@ -19,6 +20,15 @@ std::shared_ptr<Storage> allocate_device(size_t nbytes, int device_index) {
 }
 DeviceAllocatorStats device_allocator_stats() { return {}; }
 void empty_device_cache() {}
+
+// Pinned host memory needs the CUDA driver.
+std::shared_ptr<Storage> allocate_pinned(size_t nbytes) {
+  fail("cuda::allocate_pinned(", nbytes, " bytes): figs was built without CUDA");
+}
+bool is_pinned(const void*) { return false; }
+void record_pinned_use(const void*) {}
+PinnedAllocatorStats pinned_allocator_stats() { return {}; }
+void empty_pinned_cache() {}
 
 Tensor logistic_noise_device(int64_t channels, const RngDraw&, Device device) {
   fail("cuda::logistic_noise_device(", channels, ", ", device, "): figs was built without CUDA");

@@ -63,7 +63,11 @@ struct Loader::Impl {
     Batch out;
     out.epoch = p.epoch;
     out.index = b;
-    out.images = empty({count, os.c, os.h, os.w});
+    const Shape image_batch{count, os.c, os.h, os.w};
+    out.images = cfg.image_allocator
+                     ? tensor_on_storage(cfg.image_allocator(static_cast<size_t>(image_batch.numel()) * sizeof(float)),
+                                         image_batch)
+                     : empty(image_batch);
     out.labels = empty({count}, TensorOptions{DType::Int64});
     out.indices.assign(p.indices.begin() + begin, p.indices.begin() + end);
     float* images = out.images.data<float>();

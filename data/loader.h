@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -41,6 +42,9 @@ struct LoaderConfig {
   int world_size = 1;
   ShardRemainder remainder = ShardRemainder::Pad;
   AugmentConfig augment;
+  // Where batch images live: null is the CPU caching allocator. A CUDA run passes
+  // cuda::allocate_pinned, so the copy to the GPU is a DMA from page-locked memory.
+  std::function<std::shared_ptr<Storage>(size_t nbytes)> image_allocator;
 };
 
 struct Batch {

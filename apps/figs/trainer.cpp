@@ -9,6 +9,7 @@
 #include "core/build_info.h"
 #include "core/view.h"
 #include "cuda/cuda.h"
+#include "cuda/pinned.h"
 #include "data/image_folder.h"
 #include "data/readers.h"
 #include "data/synthetic.h"
@@ -29,6 +30,7 @@ data::LoaderConfig loader_config(const json& config, const Datasets& d, bool tra
   c.shuffle = train;
   c.seed = config["seed"].get<uint64_t>();
   c.num_workers = dc["workers"].get<int>();
+  if (run_device(config).is_cuda()) c.image_allocator = cuda::allocate_pinned;  // DMA to the GPU
   c.augment.mean = d.mean;
   c.augment.std = d.std;
   const data::ImageShape stored = d.train->image_shape();

@@ -2,6 +2,7 @@
 // errors; the validation split.
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <numeric>
 #include <set>
 
@@ -80,6 +81,34 @@ TEST(data_loader, EveryExampleOncePerEpochWithCorrectContents) {
       EXPECT_EQ(labels[k], e.label);
       aug.apply(e.pixels.data(), want.data(), c.seed, 0, b.indices[k]);
       for (size_t j = 0; j < want.size(); ++j) ASSERT_EQ(imgs[k * want.size() + j], want[j]);
+    }
+  }
+}
+
+// LoaderConfig::image_allocator (a CUDA run passes pinned memory): every batch's images live in
+// blocks it gave, from every worker, with the same contents as the default allocator's.
+TEST(data_loader, BatchImagesUseTheGivenAllocator) {
+  const auto ds = synthetic(37);
+  for (int workers : {0, 2}) {
+    SCOPED_TRACE(workers);
+    std::atomic<int> calls{0};
+    std::mutex mutex;
+    std::set<const void*> given;
+    LoaderConfig c = config(8, workers);
+    c.image_allocator = [&](size_t nbytes) {
+      ++calls;
+      const Tensor block = empty({static_cast<int64_t>(nbytes / sizeof(float)) + 1});  // one float of slack
+      std::lock_guard<std::mutex> lock(mutex);
+      given.insert(block.storage()->data());
+      return block.storage();
+    };
+    Loader with(ds, c), without(ds, config(8, workers));
+    const std::vector<Batch> a = epoch(with, 0), b = epoch(without, 0);
+    ASSERT_EQ(a.size(), b.size());
+    EXPECT_EQ(calls.load(), static_cast<int>(a.size()));
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(given.count(a[i].images.storage()->data()), 1u);
+      EXPECT_EQ(a[i].images.to_vector<float>(), b[i].images.to_vector<float>());
     }
   }
 }
