@@ -74,6 +74,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                   const Tensor& running_mean, const Tensor& running_var,
                   const BatchNormParams& params);
 
+// --- collectives (ops/distributed.cpp; core/distributed.h) -------------------------------------
+// The elementwise sum of x over the ranks of dist::world(); its backward is the same all-reduce.
+Tensor all_reduce_sum(const Tensor& x);
+// Training-mode batch_norm with statistics over every rank's batch (synchronised BatchNorm):
+// the same arithmetic as batch_norm on the concatenated batch, composed of differentiable ops.
+Tensor sync_batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                       const Tensor& running_var, const BatchNormParams& params);
+
 // --- the FiGS mask's values (ops/mask.cpp) ---------------------------------------------------
 // m (C) for p.mode from logits (C) on their device (core/params.h, MaskParams); training modes
 // draw the noise of p's key, or use `noise` (C) when it is defined, and are differentiable in

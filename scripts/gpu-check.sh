@@ -43,12 +43,15 @@ fi
 
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFIGS_WITH_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DFIGS_BUILD_TESTS=ON -DFIGS_BUILD_BENCHMARKS=ON 2>&1 | tail -n 3
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target test_cuda bench_cuda_kernels figs_app 2>&1 | tail -n 3
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target test_cuda test_dist bench_cuda_kernels figs_app 2>&1 | tail -n 3
 
 status=0
 echo "== tests"
 "$BUILD_DIR/tests/test_cuda" --gtest_output="json:$OUT/test_cuda.json" 2>&1 | tee "$OUT/test_cuda.log" >/dev/null || status=$?
 grep -E "^\[ +(OK|FAILED|SKIPPED) +\]" "$OUT/test_cuda.log" | sed 's/ ([0-9]* ms)//' || true
+# Data parallel on the GPU: a 1-rank NCCL communicator (multi-GPU equality needs 2 GPUs).
+"$BUILD_DIR/tests/test_dist" --gtest_output="json:$OUT/test_dist.json" 2>&1 | tee "$OUT/test_dist.log" >/dev/null || status=$?
+grep -E "^\[ +(OK|FAILED|SKIPPED) +\]" "$OUT/test_dist.log" | sed 's/ ([0-9]* ms)//' || true
 
 # The kernels with shared memory, reductions across blocks or gathers: out-of-bounds accesses
 # (memcheck) and shared-memory hazards (racecheck). Small shapes, so the slowdown stays bounded.

@@ -94,6 +94,9 @@ json default_config() {
       "budgets": [50000, 100000],
       "seeds": [0]
     },
+    "distributed": {
+      "sync_batch_norm": false
+    },
     "seed": 0,
     "threads": 0,
     "device": "cpu",

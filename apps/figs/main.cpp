@@ -10,6 +10,7 @@
 //   figs export  RUN_DIR --onnx OUT.onnx [--batch N|dynamic] [--fold-bn] [--supernet] [--reference N]
 //   figs bench   [--preset P] [--set ...] [--batch N] [--steps N] [--stage search|retrain|both] [--json FILE]
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -18,13 +19,18 @@
 #include <filesystem>
 #include <new>
 #include <optional>
+#include <sstream>
+#include <vector>
 
 #include "config.h"
 #include "core/build_info.h"
 #include "core/denormals.h"
+#include "core/distributed.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "cpu/kernel_stats.h"
+#include "dist/mpi_group.h"
+#include "dist/nccl_group.h"
 #include "nas/architecture.h"
 #include "nas/space.h"
 #include "nn/divergence.h"
@@ -90,6 +96,17 @@ json effective_config(const ConfigOptions& o, const GlobalOptions& g) {
     c["threads"] = *g.threads;
   }
   validate_config(c, "config");
+  const dist::ProcessGroup& world = dist::world();
+  if (world.world_size() > 1) {  // data parallel: what each rank must agree on, before anything starts
+    for (const char* stage : {"search", "retrain"}) {
+      const int64_t batch = stage_batch_size(c, stage);
+      FIGS_CHECK(batch % world.world_size() == 0, stage, ": the global batch of ", batch, " images cannot be split over ",
+                 world.world_size(), " ranks: data.batch_size (or ", stage, ".batch_size) must be a multiple of the "
+                 "number of ranks");
+    }
+    FIGS_CHECK(dist::all_ranks_agree(checkpoint_config_hash(c)), "the ranks of this mpirun were given different "
+               "configurations (arguments, --config files or config.json); every rank must run the same command");
+  }
   (void)run_device(c);  // "cuda" needs a build with CUDA and a visible GPU: said before anything starts
   if (c["threads"].get<int>() > 0) set_num_threads(c["threads"].get<int>());
   make_space_from_config(c);  // the space exists and its options are valid
@@ -104,15 +121,70 @@ void check_search_budget(const json& c) {
 // The folder a command works in: a new one (created, marked with its kind, config written) or
 // the one it resumes; locked either way. Called once everything that can fail on bad input has
 // been checked (config, data, arch).
+// In a data-parallel run rank 0 claims it while the others wait, then they follow it.
 RunFolder claim_folder(const ConfigOptions& o, const std::string& kind, const json& config) {
-  if (!o.resume.empty()) return RunFolder::resume(o.resume, kind);
-  return RunFolder::create(o.out, kind, config);
+  dist::ProcessGroup& world = dist::world();
+  const std::string& dir = o.resume.empty() ? o.out : o.resume;
+  if (!world.is_root()) {
+    world.barrier();
+    return RunFolder::follow(dir);
+  }
+  RunFolder folder = o.resume.empty() ? RunFolder::create(o.out, kind, config) : RunFolder::resume(o.resume, kind);
+  world.barrier();
+  return folder;
 }
 
 // The kind a --resume folder must have, checked before the data loads (claim_folder checks it
-// again, with the lock).
+// again and takes the lock; this check takes none, so every rank of a data-parallel run can make it).
 void check_resume_kind(const ConfigOptions& o, const std::string& kind) {
-  if (!o.resume.empty()) (void)RunFolder::resume(o.resume, kind);
+  if (!o.resume.empty()) RunFolder::check_resumable(o.resume, kind);
+}
+
+std::shared_ptr<dist::ProcessGroup> g_mpi;  // the MPI group of a run under mpirun
+
+// After every rank's last collective: NCCL communicator, then MPI_Finalize.
+void finish_world() {
+  dist::set_world(nullptr);
+  g_mpi.reset();
+}
+
+// One GPU per rank on each node: before CUDA starts, the rank sees only the GPU of its local rank
+// (the local_rank-th of CUDA_VISIBLE_DEVICES when the launcher set a list), as cuda:0.
+void one_gpu_per_rank() {
+  const int local = dist::local_rank();
+  std::vector<std::string> visible;
+  if (const char* v = std::getenv("CUDA_VISIBLE_DEVICES")) {
+    std::stringstream ss(v);
+    for (std::string id; std::getline(ss, id, ',');)
+      if (!id.empty()) visible.push_back(id);
+  }
+  const std::string mine = visible.empty() ? std::to_string(local) : visible[static_cast<size_t>(local) % visible.size()];
+  ::setenv("CUDA_VISIBLE_DEVICES", mine.c_str(), 1);
+}
+
+// A CUDA run of several ranks all-reduces on the GPUs with NCCL, over the MPI group.
+void use_device_collectives(const json& c) {
+  if (dist::world().world_size() == 1 || c["device"].get<std::string>() != "cuda") return;
+  if (!dist::nccl_available()) {
+    std::fprintf(stderr, "figs: warning: built without NCCL: the gradients of this CUDA run go through the host "
+                 "with MPI (slow)\n");
+    return;
+  }
+  dist::set_world(dist::make_nccl_group(g_mpi, 0));
+}
+
+// A rank other than 0 got its stderr back (main silenced it) to say why it stops, naming itself.
+void speak_as_rank(int saved_stderr) {
+  if (saved_stderr < 0) return;
+  std::fflush(stderr);
+  ::dup2(saved_stderr, 2);
+  std::fprintf(stderr, "figs: rank %d of %d:\n", dist::world().rank(), dist::world().world_size());
+}
+
+// An error on one rank would leave the others waiting in their next collective: the whole job
+// stops (MPI_Abort) with the error's exit code. A single process just returns it.
+void stop_all_ranks(int code) {
+  if (dist::world().world_size() > 1) dist::world().abort(code);
 }
 
 void print_info_space(const std::string& name, const std::string& preset) {
@@ -184,6 +256,27 @@ int main(int argc, char** argv) {
   app.footer(presets_help);
 
   CLI11_PARSE(app, argc, argv);
+  const std::string command = app.get_subcommands()[0]->get_name();
+  // Data parallel: under mpirun every process is one rank of dist::world() (core/distributed.h).
+  // Rank 0 alone writes files and prints; the others keep only their error messages.
+  int rank_stderr = -1;
+  try {
+    if (dist::launched_by_mpirun()) {
+      g_mpi = dist::make_mpi_group();
+      dist::set_world(g_mpi);
+      one_gpu_per_rank();
+      FIGS_CHECK(command == "run" || command == "search" || command == "retrain", "figs ", command, " runs in one "
+                 "process; under mpirun (", dist::world().world_size(), " ranks) use figs run, search or retrain");
+      if (!dist::world().is_root()) {
+        rank_stderr = ::dup(2);
+        FIGS_CHECK(std::freopen("/dev/null", "w", stdout) && std::freopen("/dev/null", "w", stderr),
+                   "rank ", dist::world().rank(), ": cannot silence its output");
+      }
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "figs: error: %s\n", e.what());
+    return 1;
+  }
   // Denormal floats compute through slow microcode on x86 and mean nothing to training: flushed
   // (core/denormals.h), before any worker thread exists so that every one inherits the mode.
   // FIGS_FLUSH_DENORMALS=0 keeps IEEE gradual underflow (for measuring what the flush changes).
@@ -193,7 +286,6 @@ int main(int argc, char** argv) {
   if (seed_opt->count()) global.seed = seed;
   install_stop_handlers();
   std::string resume_dir;  // the run folder a stopped command resumes from
-  const std::string command = app.get_subcommands()[0]->get_name();
   // No exception leaves main: figs's own errors are one line naming what is wrong; anything else
   // (a library's exception, out of memory) is reported the same way instead of aborting.
   try {
@@ -249,6 +341,7 @@ int main(int argc, char** argv) {
       run_sweep(c, folder.dir(), d);
     } else if (*search) {
       json c = effective_config(search_o, global);
+      use_device_collectives(c);
       check_resume_kind(search_o, "search");
       const Datasets d = load_datasets(c);
       fit_space_to_data(c, d);  // the space's open input (channels, size, classes) from the data
@@ -258,6 +351,7 @@ int main(int argc, char** argv) {
       run_search(c, d, folder.dir(), !search_o.resume.empty());
     } else if (*retrain) {
       const json c = effective_config(retrain_o, global);
+      use_device_collectives(c);
       const bool resume = !retrain_o.resume.empty();
       FIGS_CHECK(resume != !arch_path.empty(), resume ? "retrain --resume reads the run's own arch.json; drop ARCH.json"
                                                       : "retrain needs ARCH.json");
@@ -271,6 +365,7 @@ int main(int argc, char** argv) {
       run_retrain(c, d, a, folder.dir(), resume);
     } else if (*run) {
       json c = effective_config(run_o, global);
+      use_device_collectives(c);
       check_resume_kind(run_o, "run");
       const auto start = std::chrono::steady_clock::now();
       const Datasets d = load_datasets(c);
@@ -290,6 +385,8 @@ int main(int argc, char** argv) {
                   static_cast<long long>(r.macs), r.test_accuracy, s.seconds, r.seconds, total, dir.c_str());
     }
   } catch (const Interrupted& i) {
+    // Training stops are agreed by every rank at one step (stop_requested), so each exits here.
+    speak_as_rank(rank_stderr);
     if (command == "eval") {
       std::fprintf(stderr, "\nfigs: eval stopped (it writes nothing)\n");
     } else if (i.stage == "evaluation") {
@@ -299,24 +396,37 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "\nfigs: stopped after %s step %lld (checkpoint written); continue with: figs %s --resume %s\n",
                    i.stage.c_str(), static_cast<long long>(i.step), command.c_str(), resume_dir.c_str());
     }
+    finish_world();
     return 130;
   } catch (const nn::Diverged& d) {
+    // Every rank sees the same non-finite loss (all-reduced) and weights, at the same step.
+    speak_as_rank(rank_stderr);
     std::fprintf(stderr, "\nfigs: error: %s\nfigs: nothing was exported and no results were written; a smaller "
                  "learning rate (%s) usually helps\n", d.what(),
                  d.stage() == "retrain" ? "retrain.lr" : "search.lr, or search.logits_lr for the mask logits");
+    finish_world();
     return 3;
   } catch (const Error& e) {
+    speak_as_rank(rank_stderr);
     std::fprintf(stderr, "figs: error: %s\n", e.what());
+    stop_all_ranks(1);
     return 1;
   } catch (const std::bad_alloc&) {
+    speak_as_rank(rank_stderr);
     std::fprintf(stderr, "figs: error: out of memory (a smaller data.batch_size or space may fit)\n");
+    stop_all_ranks(1);
     return 1;
   } catch (const std::exception& e) {
+    speak_as_rank(rank_stderr);
     std::fprintf(stderr, "figs: error: %s\n", e.what());
+    stop_all_ranks(1);
     return 1;
   } catch (...) {
+    speak_as_rank(rank_stderr);
     std::fprintf(stderr, "figs: error: an unknown exception stopped %s\n", command.c_str());
+    stop_all_ranks(1);
     return 1;
   }
+  finish_world();
   return 0;
 }

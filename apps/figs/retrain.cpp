@@ -7,6 +7,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/ops.h"
+#include "core/distributed.h"
 #include "core/json_reader.h"
 #include "core/view.h"
 #include "nn/checkpoint.h"
@@ -83,6 +84,8 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
   const auto start = Clock::now();  // this invocation's; images/s is measured over it
   const int64_t first_step = step;
   auto save = [&] {
+    average_buffers_over_ranks(model);  // collective; then rank 0 alone writes
+    if (!dist::world().is_root()) return;
     nn::TrainingState state{&model, &opt, ema.get(), {}, step, (step - 1) / per_epoch, hash};
     state.elapsed_seconds = elapsed_before + since(start);
     nn::save_checkpoint(ckpt, state);
@@ -90,6 +93,9 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
   StageGuard guard("retrain", model, config["loss_warn_factor"].get<double>(), space->num_classes(), ckpt);
   int64_t last_checkpoint = step;  // the step retrain.ckpt holds (0: none yet)
   int64_t images = 0;
+  const int ranks = dist::world().world_size();
+  std::optional<SyncBatchNormScope> sync_bn;
+  sync_bn.emplace(config);
   // Steps are numbered across epochs: step s is batch s % per_epoch of epoch s / per_epoch.
   while (step < steps) {
     loader.start_epoch(step / per_epoch, step % per_epoch);
@@ -102,10 +108,10 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
       backward(loss);
       opt.step();
       ++step;
-      const double loss_value = loss.item<double>();
+      const double loss_value = dist::all_reduce_mean(loss.item<double>());  // the global batch's
       guard.check(step, loss_value, last_checkpoint);  // before anything is logged or saved
       if (ema) ema->update();
-      images += b->labels.numel();
+      images += b->labels.numel() * ranks;
       const double ips = images / std::max(since(start), 1e-9);
       csv.write(std::to_string(step) + ',' + std::to_string((step - 1) / per_epoch) + ',' + fmt(loss_value, 7) + ',' +
                 fmt(rc["lr"].get<double>() * schedule.factor(step - 1), 7) + ',' + fmt(ips, 5));
@@ -120,6 +126,8 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
       if (stop) throw Interrupted{"retrain", step};
     }
   }
+  sync_bn.reset();
+  report_communication("retrain", since(start), step - first_step);
   RetrainResult r;
   r.seconds = elapsed_before + since(start);
   r.images_per_s = images / std::max(since(start), 1e-9);
@@ -138,7 +146,7 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
   const json results{{"test_accuracy", r.test_accuracy}, {"val_accuracy", r.val_accuracy}, {"params", r.params},
                      {"macs", r.macs}, {"retrain_seconds", r.seconds}, {"images_per_s", r.images_per_s},
                      {"steps", r.steps}, {"architecture", "arch.json"}};
-  nas::write_file_atomically(dir + "/results.json", results.dump(2) + "\n");
+  if (dist::world().is_root()) nas::write_file_atomically(dir + "/results.json", results.dump(2) + "\n");
   std::fprintf(stderr, "retrain: %lld steps in %.0f s (%s%.0f img/s); val accuracy %.4f, test accuracy %.4f\n",
                static_cast<long long>(step), r.seconds, elapsed_before > 0 ? "since the resume " : "", r.images_per_s,
                r.val_accuracy, r.test_accuracy);

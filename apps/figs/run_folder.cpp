@@ -113,6 +113,11 @@ RunFolder RunFolder::create(const std::string& dir, const std::string& kind, con
 }
 
 RunFolder RunFolder::resume(const std::string& dir, const std::string& kind) {
+  check_resumable(dir, kind);
+  return RunFolder(dir, lock(dir));
+}
+
+void RunFolder::check_resumable(const std::string& dir, const std::string& kind) {
   FIGS_CHECK(fs::is_directory(dir), "--resume '", dir, "': no such folder");
   const std::string there = kind_of(dir);
   FIGS_CHECK(!there.empty(), "--resume '", dir, "': not a figs folder (no config.json)");
@@ -123,7 +128,12 @@ RunFolder RunFolder::resume(const std::string& dir, const std::string& kind) {
     fail("--resume '", dir, "': this is a ", what, " folder", what == "sweep" ? " (a study)" : "",
          ", not a ", kind, " folder; continue it with ", command_for(what), " --resume ", dir);
   }
-  return RunFolder(dir, lock(dir));
+}
+
+RunFolder RunFolder::follow(const std::string& dir) {
+  FIGS_CHECK(fs::is_directory(dir), "'", dir, "': no such folder (rank 0 should have created it; a data-parallel "
+             "run needs its run folder on a file system every rank sees)");
+  return RunFolder(dir, -1);
 }
 
 RunFolder::RunFolder(RunFolder&& other) noexcept : dir_(std::move(other.dir_)), lock_fd_(other.lock_fd_) {

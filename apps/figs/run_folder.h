@@ -25,10 +25,15 @@ class RunFolder {
   static RunFolder create(const std::string& dir, const std::string& kind, const json& config);
   // Takes an existing folder of this kind for --resume.
   static RunFolder resume(const std::string& dir, const std::string& kind);
+  // What resume() checks before it locks: the folder exists and holds this kind (throws if not).
+  static void check_resumable(const std::string& dir, const std::string& kind);
   // The kind of an existing folder: its marker's; for a folder written before markers existed,
   // "sweep" when it holds runs/, else "legacy" (any of run, search, retrain); "" when it holds no
   // config.json at all.
   static std::string kind_of(const std::string& dir);
+  // The folder rank 0 of a data-parallel run claimed (create or resume), for the other ranks: no
+  // lock, nothing written (they write nothing; they read the checkpoint when resuming).
+  static RunFolder follow(const std::string& dir);
   // Writes the kind marker into a folder that a command creates inside its own (a sweep's runs),
   // without a lock of its own: the enclosing folder's lock covers it.
   static void mark(const std::string& dir, const std::string& kind);

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/distributed.h"
 #include "core/error.h"
 #include "nas/architecture.h"
 
@@ -56,6 +57,7 @@ int64_t step_of(const std::string& line) {
 }  // namespace
 
 StepLog::StepLog(const std::string& path, const std::string& header, int64_t resume_step) {
+  if (!dist::world().is_root()) return;  // rank 0 alone writes a run's files
   std::string kept = header.empty() ? "" : header + "\n";
   if (resume_step >= 0 && std::filesystem::exists(path)) {
     std::ifstream in(path);
@@ -79,6 +81,7 @@ StepLog::~StepLog() {
 void StepLog::write(const std::string& line) {
   // Checked: a full disk or a lost mount stops the run naming the file, instead of a run that
   // "succeeds" with its logs cut short.
+  if (out_ == nullptr) return;  // not rank 0
   const std::string text = line + '\n';
   if (std::fwrite(text.data(), 1, text.size(), out_) != text.size() || std::fflush(out_) != 0)
     fail("writing the log '", path_, "' failed: ", std::strerror(errno), "; the run stops here (--resume continues "
@@ -100,7 +103,11 @@ bool stop_requested(int64_t step_done) {
     const char* v = std::getenv("FIGS_STOP_AFTER_STEP");
     return v ? std::atoll(v) : int64_t{-1};
   }();
-  return g_stop_signal != 0 || step_done == stop_after;
+  double stop = g_stop_signal != 0 || step_done == stop_after ? 1.0 : 0.0;
+  // A data-parallel run stops at the same step on every rank: a signal may reach them between
+  // different steps, and a rank that stopped alone would leave the others waiting.
+  dist::world().all_reduce_sum(&stop, 1);
+  return stop > 0;
 }
 
 StageGuard::StageGuard(const std::string& stage, const nn::Model& model, double warn_factor, int64_t num_classes,

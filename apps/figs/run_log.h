@@ -48,6 +48,8 @@ class StepLog {
 // `figs ... --resume RUN_DIR` continues from exactly there. FIGS_STOP_AFTER_STEP=N (for tests)
 // asks the same after step N of any stage.
 void install_stop_handlers();
+// Collective in a data-parallel run (every rank calls it after the same step; true on all when
+// any was asked to stop).
 bool stop_requested(int64_t step_done);
 // Whether SIGINT/SIGTERM arrived (for work without steps, e.g. an evaluation).
 bool stop_signal_received();

@@ -15,6 +15,7 @@
 #include "autograd/ops.h"
 #include "core/autograd_meta.h"
 #include "core/backend.h"
+#include "core/distributed.h"
 #include "core/json_reader.h"
 #include "core/view.h"
 #include "nas/budget.h"
@@ -342,6 +343,8 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
   double elapsed_before = 0;  // wall time of the earlier invocations of this run
   const auto start = Clock::now();  // this invocation's; images/s is measured over it
   auto save = [&](int64_t step, int64_t epoch) {
+    average_buffers_over_ranks(model);  // collective; then rank 0 alone writes
+    if (!dist::world().is_root()) return;
     nn::TrainingState state{&model, &method->optimizer(), ema.get(), {}, step, epoch, hash};
     state.elapsed_seconds = elapsed_before + since(start);
     if (controller) {  // in the checkpoint: it changes with the weights, and must not drift from them
@@ -391,15 +394,19 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
   StageGuard guard("search", model, config["loss_warn_factor"].get<double>(), space->num_classes(), ckpt);
   int64_t last_checkpoint = first_step;  // the step search.ckpt holds (0: none yet)
   int64_t images = 0, step = first_step;
+  const int ranks = dist::world().world_size();
+  std::optional<SyncBatchNormScope> sync_bn;
+  sync_bn.emplace(config);
   // Steps are numbered across epochs: step s is batch s % per_epoch of epoch s / per_epoch.
   while (step < steps) {
     loader.start_epoch(step / per_epoch, step % per_epoch);
     while (step < steps) {
       auto b = loader.next();
       if (!b) break;
-      images += b->labels.numel();
+      images += b->labels.numel() * ranks;  // the global batch
       method->optimizer().set_lr_factor(schedule.factor(step));
-      const nas::SearchStepStats s = method->step(network_images(b->images, device), raw::to(b->labels, device));
+      nas::SearchStepStats s = method->step(network_images(b->images, device), raw::to(b->labels, device));
+      s.task_loss = dist::all_reduce_mean(s.task_loss);  // the global batch's (the penalty is the same on every rank)
       guard.check(s.step, s.task_loss + s.penalty, last_checkpoint);  // before anything is logged or saved
       if (ema) ema->update();
       step = s.step;
@@ -428,6 +435,8 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
       if (stop) throw Interrupted{"search", s.step};
     }
   }
+  sync_bn.reset();
+  report_communication("search", since(start), step - first_step);
   SearchResult r;
   r.seconds = elapsed_before + since(start);
   r.images_per_s = images / std::max(since(start), 1e-9);
@@ -464,7 +473,7 @@ SearchResult run_search(const json& config, const Datasets& d, const std::string
     widths = m.widths;
   }
   r.arch = nas::describe_architecture(*space, widths, source.dump());
-  nas::save_architecture(r.arch, dir + "/arch.json");
+  if (dist::world().is_root()) nas::save_architecture(r.arch, dir + "/arch.json");
 
   const nas::WidthMap full = space->full_widths();
   std::fprintf(stderr, "search: exported widths (unit: supernet -> exported)\n");

@@ -6,7 +6,9 @@
 #include <fstream>
 
 #include "core/autograd_meta.h"
+#include "core/backend.h"
 #include "core/build_info.h"
+#include "core/distributed.h"
 #include "core/view.h"
 #include "cuda/cuda.h"
 #include "cuda/pinned.h"
@@ -27,6 +29,17 @@ data::LoaderConfig loader_config(const json& config, const Datasets& d, bool tra
   const json& dc = config["data"];
   data::LoaderConfig c;
   c.batch_size = batch_size > 0 ? batch_size : dc["batch_size"].get<int64_t>();
+  // Data parallel: a training batch is the global batch, split over the ranks (each takes every
+  // world_size-th example of the epoch's order, data/sampler.h); evaluation reads every example on
+  // every rank.
+  const dist::ProcessGroup& world = dist::world();
+  if (train && world.world_size() > 1) {
+    FIGS_CHECK(c.batch_size % world.world_size() == 0, "the batch of ", c.batch_size, " images cannot be split over ",
+               world.world_size(), " ranks: choose a batch size that is a multiple of the number of ranks");
+    c.batch_size /= world.world_size();
+    c.rank = world.rank();
+    c.world_size = world.world_size();
+  }
   c.shuffle = train;
   c.seed = config["seed"].get<uint64_t>();
   c.num_workers = dc["workers"].get<int>();
@@ -175,10 +188,40 @@ json run_identity(const json& config) {
   json c = config;
   c.erase("threads");           // how fast, not what
   c.erase("loss_warn_factor");  // when to warn, not what
+  // Runs from before the key existed keep their identity while it holds its default.
+  if (c.contains("distributed") && c["distributed"] == default_config()["distributed"]) c.erase("distributed");
   return c;
 }
 
 uint64_t checkpoint_config_hash(const json& config) { return nn::config_hash(run_identity(config).dump()); }
+
+void report_communication(const char* stage, double seconds, int64_t steps) {
+  static dist::CollectiveStats before;  // figs run: the retrain's share excludes the search's
+  const dist::ProcessGroup& world = dist::world();
+  if (world.world_size() == 1) return;
+  const dist::CollectiveStats now = world.stats();
+  const double comm = now.seconds - before.seconds;
+  const int64_t calls = now.tensor_all_reduces - before.tensor_all_reduces;
+  before = now;
+  if (calls == 0 || steps <= 0) return;
+  std::fprintf(stderr, "%s: %d ranks (%s); all-reduce of gradients and buffers: %lld calls, %.2f ms per step, "
+               "%.1f%% of the stage's time\n", stage, world.world_size(), world.backend_name().c_str(),
+               static_cast<long long>(calls), 1e3 * comm / static_cast<double>(steps), 100.0 * comm / std::max(seconds, 1e-9));
+}
+
+SyncBatchNormScope::SyncBatchNormScope(const json& config) {
+  dist::set_sync_batch_norm(config["distributed"]["sync_batch_norm"].get<bool>());
+}
+SyncBatchNormScope::~SyncBatchNormScope() { dist::set_sync_batch_norm(false); }
+
+void average_buffers_over_ranks(nn::Model& model) {
+  dist::ProcessGroup& world = dist::world();
+  if (world.world_size() == 1) return;
+  const Tensor& b = model.buffers();
+  if (b.numel() == 0) return;
+  world.all_reduce_sum(b);
+  backend_of(b).unary(UnaryOp::MulScalar, 1.0 / world.world_size(), b, b);
+}
 
 
 namespace {

@@ -70,6 +70,25 @@ json run_identity(const json& config);
 // The hash checkpoints carry: that of run_identity(config).
 uint64_t checkpoint_config_hash(const json& config);
 
+// Data parallel without synchronised BatchNorm: each rank's running statistics saw only its share;
+// their mean is what a checkpoint holds and what evaluation uses (a no-op with one process; exact
+// when the ranks agree, as with synchronised BatchNorm, for 2^k ranks).
+void average_buffers_over_ranks(nn::Model& model);
+
+// In a data-parallel run, prints how much of a stage's wall time went to all-reducing gradients
+// and buffers (steps: the steps this invocation made); nothing with one process.
+void report_communication(const char* stage, double seconds, int64_t steps);
+
+// distributed.sync_batch_norm for the lifetime of a training loop only: a channel-graph trace or
+// an evaluation outside it sees plain batch_norm nodes (nas/channel_graph.h reads them).
+class SyncBatchNormScope {
+ public:
+  explicit SyncBatchNormScope(const json& config);
+  ~SyncBatchNormScope();
+  SyncBatchNormScope(const SyncBatchNormScope&) = delete;
+  SyncBatchNormScope& operator=(const SyncBatchNormScope&) = delete;
+};
+
 struct SearchResult {
   nas::Architecture arch;
   double val_accuracy = 0;  // supernet under eval masks, BN re-estimated

@@ -1,6 +1,7 @@
 #include "nn/layers/norm.h"
 
 #include "autograd/ops.h"
+#include "core/distributed.h"
 #include "nn/init.h"
 
 namespace figs::nn {
@@ -27,6 +28,9 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   p.training = is_training() || !options_.track_running_stats;
   p.momentum = options_.momentum;
   p.eps = options_.eps;
+  // Data-parallel runs may normalise over the global batch (core/distributed.h).
+  if (p.training && dist::sync_batch_norm() && dist::world().world_size() > 1)
+    return sync_batch_norm(x, weight_, bias_, running_mean_, running_var_, p);
   return batch_norm(x, weight_, bias_, running_mean_, running_var_, p);
 }
 

@@ -57,8 +57,8 @@ class Optimizer {
 
   virtual const char* name() const = 0;  // "sgd", "adam", "adamw"
 
-  // One update from the gradients in the arena: count the step, clip (if enabled), update each
-  // group's spans.
+  // One update from the gradients in the arena: count the step, average the gradients over the
+  // ranks of a data-parallel run (core/distributed.h), clip (if enabled), update each group's spans.
   void step();
   // One fill of the gradient arena (Model::zero_grad).
   void zero_grad();
