@@ -265,8 +265,9 @@ int main(int argc, char** argv) {
       g_mpi = dist::make_mpi_group();
       dist::set_world(g_mpi);
       one_gpu_per_rank();
-      FIGS_CHECK(command == "run" || command == "search" || command == "retrain", "figs ", command, " runs in one "
-                 "process; under mpirun (", dist::world().world_size(), " ranks) use figs run, search or retrain");
+      FIGS_CHECK(command == "run" || command == "search" || command == "retrain" || command == "sweep", "figs ",
+                 command, " runs in one process; under mpirun (", dist::world().world_size(),
+                 " ranks) use figs run, search, retrain or sweep");
       if (!dist::world().is_root()) {
         rank_stderr = ::dup(2);
         FIGS_CHECK(std::freopen("/dev/null", "w", stdout) && std::freopen("/dev/null", "w", stderr),
@@ -325,9 +326,11 @@ int main(int argc, char** argv) {
                   static_cast<long long>(r.images), r.images_per_s);
     } else if (*sweep) {
       json c = effective_config(sweep_o, global);
+      use_device_collectives(c);
       check_resume_kind(sweep_o, "sweep");
       check_sweep(c);
       if (sweep_report) {
+        FIGS_CHECK(dist::world().world_size() == 1, "sweep --report runs in one process (drop mpirun)");
         FIGS_CHECK(!sweep_o.resume.empty(), "sweep --report needs --resume STUDY_DIR (the study to report on)");
         const RunFolder folder = RunFolder::resume(sweep_o.resume, "sweep");
         report_sweep(c, folder.dir());

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "core/distributed.h"
 #include "core/json_reader.h"
 #include "nas/budget_match.h"
 #include "nas/channel_graph.h"
@@ -282,7 +283,11 @@ void run_sweep(const json& base, const std::string& study, const Datasets& d) {
   check_sweep(base);
   const auto methods = base["sweep"]["methods"].get<std::vector<std::string>>();
   const bool params_budget = base["search"]["cost"] == "params";
-  fs::create_directories(study + "/runs");
+  // Data parallel (docs/scaling.md): every run of the grid is data-parallel; rank 0 alone writes,
+  // and barriers make every rank see the same files when it decides what to do.
+  dist::ProcessGroup& world = dist::world();
+  const bool writer = world.is_root();
+  if (writer) fs::create_directories(study + "/runs");
   const std::vector<GridRun> grid = sweep_grid(base["sweep"]);
   const auto total = static_cast<long long>(grid.size());
   long long index = 0;
@@ -290,6 +295,7 @@ void run_sweep(const json& base, const std::string& study, const Datasets& d) {
   for (const auto& [seed, budget, method] : grid) {
     ++index;
     const std::string name = run_name(method, budget, seed), dir = study + "/runs/" + name;
+    world.barrier();  // rank 0's files of the previous run are there for everyone
     if (auto row = read_row(study, method, budget, seed)) {
       std::fprintf(stderr, "sweep: [%lld/%lld] %s finished earlier\n", index, total, name.c_str());
       rows.push_back(*row);
@@ -297,10 +303,11 @@ void run_sweep(const json& base, const std::string& study, const Datasets& d) {
     }
     const json config = run_config(base, method, budget, seed);
     const bool resume = fs::exists(dir + "/config.json");
+    world.barrier();  // every rank decided before rank 0 writes the folder
     if (resume) {
       FIGS_CHECK(run_identity(load_run_config(dir)) == run_identity(config), "sweep: ", dir, " holds a run with "
                  "another configuration (the sweep's config changed?); move it away to rerun it");
-    } else {
+    } else if (writer) {
       fs::create_directories(dir);
       RunFolder::mark(dir, "run");  // the study's lock covers its runs
       nas::write_file_atomically(dir + "/config.json", config.dump(2) + "\n");
@@ -315,13 +322,18 @@ void run_sweep(const json& base, const std::string& study, const Datasets& d) {
       arch = nas::load_architecture(dir + "/arch.json");
     } else {
       arch = baseline_architecture(config, method);
-      nas::save_architecture(arch, dir + "/arch.json");
+      if (writer) nas::save_architecture(arch, dir + "/arch.json");
     }
+    world.barrier();  // the run's folder and files exist
     run_retrain(config, d, arch, dir, resume);
+    world.barrier();  // its results.json is written
     rows.push_back(*read_row(study, method, budget, seed));
-    write_tables(study, rows, params_budget);  // after every run: a stopped sweep keeps its table and plots
-    write_plots(study, methods, false);
+    if (writer) {
+      write_tables(study, rows, params_budget);  // after every run: a stopped sweep keeps its table and plots
+      write_plots(study, methods, false);
+    }
   }
+  if (!writer) return;
   write_tables(study, rows, params_budget);
   write_plots(study, methods, false);
   std::fprintf(stderr, "sweep: %lld runs in %s: results.csv, summary.csv, summary.md, pareto_params.{png,svg}, "

@@ -4,6 +4,7 @@
 #   with the same global batch, the loss curve within tolerance (see below), one set of files;
 # - a 2-rank search stopped and resumed with 2 ranks ends exactly like the uninterrupted 2-rank
 #   search; a 2-rank checkpoint resumes in one process;
+# - a sweep of two runs on 2 ranks;
 # - errors: a batch the ranks cannot split, a command that runs in one process, ranks given
 #   different configurations, a rank killed mid-run (the job stops, no hang).
 #
@@ -86,13 +87,22 @@ else
   bad "a 2-rank checkpoint resumed in one process" "$(tail -2 "$TMP/cut1.log")" "$(cat "$TMP/cmp1" 2>/dev/null)"
 fi
 
-# 4. Errors, each before anything is written, and no rank left waiting.
+# 4. A sweep of two runs on 2 ranks: rank 0 writes the study's tables, every run completes.
+if "${MPI[@]}" "$FIGS" --threads 1 sweep --quick --set 'sweep.methods=["width","figs"]' --out "$TMP/study" \
+     > "$TMP/study.log" 2>&1 && [ "$(tail -n +2 "$TMP/study/results.csv" | wc -l)" = 2 ] &&
+   [ -s "$TMP/study/runs/figs-8000-s0/results.json" ]; then
+  ok "mpirun -np 2 figs sweep (2 runs)"
+else
+  bad "mpirun -np 2 figs sweep" "$(tail -3 "$TMP/study.log")" "$(ls "$TMP/study/runs" 2>&1)"
+fi
+
+# 5. Errors, each before anything is written, and no rank left waiting.
 out=$("${MPI[@]}" "$FIGS" --threads 1 search --quick --set data.batch_size=127 --out "$TMP/odd" 2>&1); rc=$?
 [ $rc -ne 0 ] && [ ! -e "$TMP/odd" ] && grep -q "cannot be split over 2 ranks" <<<"$out" && ok "indivisible batch" ||
   bad "indivisible batch" "exit $rc" "$(grep figs: <<<"$out" | head -2)"
-out=$("${MPI[@]}" "$FIGS" sweep --quick --out "$TMP/sweep" 2>&1); rc=$?
-[ $rc -ne 0 ] && [ ! -e "$TMP/sweep" ] && grep -q "runs in one process" <<<"$out" && ok "sweep under mpirun" ||
-  bad "sweep under mpirun" "exit $rc" "$(grep figs: <<<"$out" | head -2)"
+out=$("${MPI[@]}" "$FIGS" eval "$TMP/two" 2>&1); rc=$?
+[ $rc -ne 0 ] && grep -q "runs in one process" <<<"$out" && ok "eval under mpirun" ||
+  bad "eval under mpirun" "exit $rc" "$(grep figs: <<<"$out" | head -2)"
 out=$(timeout 300 "$MPIEXEC" -np 1 "$FIGS" --threads 1 search --quick --out "$TMP/mixed" : \
       -np 1 "$FIGS" --threads 1 search --quick --set search.lr=0.02 --out "$TMP/mixed" 2>&1); rc=$?
 [ $rc -ne 0 ] && [ ! -e "$TMP/mixed" ] && grep -q "different configurations" <<<"$out" && ok "ranks with different configs" ||
