@@ -74,6 +74,25 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                   const Tensor& running_mean, const Tensor& running_var,
                   const BatchNormParams& params);
 
+// --- sparse (ops/sparse.cpp) ------------------------------------------------------------------
+struct SparseEntry {
+  int64_t row = 0, col = 0;
+  double value = 0;
+};
+// A constant sparse matrix in CSR form with its transpose (the backward's), on one device.
+struct SparseMatrix {
+  int64_t rows = 0, cols = 0;
+  Tensor row_ptr, col, val;        // A: int64 (rows + 1), int64 (nnz), dtype (nnz)
+  Tensor t_row_ptr, t_col, t_val;  // A^T
+  // From (row, col, value) entries (repeated positions add up), in `dtype` on `device`.
+  static SparseMatrix from_entries(int64_t rows, int64_t cols, const std::vector<SparseEntry>& entries,
+                                   DType dtype = DType::Float32, Device device = Device::cpu());
+};
+// y (rows) = A x for x (cols); the gradient is A^T dy. Deterministic on every backend.
+Tensor sparse_matvec(const SparseMatrix& a, const Tensor& x);
+// x in another floating dtype; the gradient converts back.
+Tensor cast(const Tensor& x, DType dtype);
+
 // --- collectives (ops/distributed.cpp; core/distributed.h) -------------------------------------
 // The elementwise sum of x over the ranks of dist::world(); its backward is the same all-reduce.
 Tensor all_reduce_sum(const Tensor& x);

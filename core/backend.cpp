@@ -66,6 +66,9 @@ void Backend::batch_norm_backward(const BatchNormParams&, const Tensor&, const T
                                   const Tensor&, const Tensor&) {
   missing("batch_norm_backward");
 }
+void Backend::csr_matvec(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  missing("csr_matvec");
+}
 void Backend::mask_values(const MaskParams&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
   missing("mask_values");
 }

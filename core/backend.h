@@ -103,6 +103,11 @@ class Backend {
   // glogits[c] = (gm[c] * slope[c]) / p.tau, in float64, stored in glogits' dtype.
   virtual void mask_values_backward(const MaskParams& p, const Tensor& gm, const Tensor& slope,
                                     const Tensor& glogits);
+  // --- sparse (the expected cost's structure, nas/channel_graph.cpp) -----------------------------
+  // y (rows) = A x for A in CSR form: row_ptr (rows + 1, int64), col (nnz, int64), val (nnz, the
+  // dtype of x and y). Each row is summed in index order by one thread: deterministic.
+  virtual void csr_matvec(const Tensor& row_ptr, const Tensor& col, const Tensor& val, const Tensor& x,
+                          const Tensor& y);
   // --- classification ---------------------------------------------------------------------------
   // Over dim 1 of (N, K).
   virtual void log_softmax_forward(const Tensor& x, const Tensor& y);

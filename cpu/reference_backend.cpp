@@ -6,6 +6,7 @@
 #include "cpu/reference/batch_norm.h"
 #include "cpu/reference/channel_scale.h"
 #include "cpu/reference/mask.h"
+#include "cpu/reference/sparse.h"
 #include "cpu/reference/conv2d.h"
 #include "cpu/reference/elementwise.h"
 #include "cpu/reference/pool2d.h"
@@ -135,6 +136,10 @@ void ReferenceBackend::batch_norm_backward(const BatchNormParams& p, const Tenso
                     ref::batch_norm_backward<T>(p, gy, x, gamma, mean, invstd, gx, ggamma, gbeta));
 }
 
+void ReferenceBackend::csr_matvec(const Tensor& row_ptr, const Tensor& col, const Tensor& val, const Tensor& x,
+                                  const Tensor& y) {
+  FIGS_REF_DISPATCH("csr_matvec", x.dtype(), ref::csr_matvec<T>(row_ptr, col, val, x, y));
+}
 void ReferenceBackend::mask_values(const MaskParams& p, const Tensor& logits, const Tensor& noise, const Tensor& m,
                                    const Tensor& slope) {
   FIGS_REF_DISPATCH("mask_values", logits.dtype(), ref::mask_values<T>(p, logits, noise, m, slope));

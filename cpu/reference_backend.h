@@ -54,6 +54,8 @@ class ReferenceBackend : public Backend {
                            const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
                            const Tensor& gx, const Tensor& ggamma, const Tensor& gbeta) override;
 
+  void csr_matvec(const Tensor& row_ptr, const Tensor& col, const Tensor& val, const Tensor& x,
+                  const Tensor& y) override;
   void mask_values(const MaskParams& p, const Tensor& logits, const Tensor& noise, const Tensor& m,
                    const Tensor& slope) override;
   void mask_values_backward(const MaskParams& p, const Tensor& gm, const Tensor& slope,

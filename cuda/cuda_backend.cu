@@ -229,6 +229,10 @@ class CudaBackend final : public Backend {
     kernels::batch_norm_backward(p, gy, x, gamma, mean, invstd, gx, ggamma, gbeta);
   }
 
+  void csr_matvec(const Tensor& row_ptr, const Tensor& col, const Tensor& val, const Tensor& x,
+                  const Tensor& y) override {
+    kernels::csr_matvec(row_ptr, col, val, x, y);
+  }
   void mask_values(const MaskParams& p, const Tensor& logits, const Tensor& noise, const Tensor& m,
                    const Tensor& slope) override {
     kernels::mask_values(p, logits, noise, m, slope);

@@ -42,6 +42,7 @@ void avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y)
 void avg_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& gx);
 
 // mask.cu: the FiGS mask's per-channel values and their backward (core/mask_math.h).
+void csr_matvec(const Tensor& row_ptr, const Tensor& col, const Tensor& val, const Tensor& x, const Tensor& y);
 void mask_values(const MaskParams& p, const Tensor& logits, const Tensor& noise, const Tensor& m, const Tensor& slope);
 void mask_values_backward(const MaskParams& p, const Tensor& gm, const Tensor& slope, const Tensor& glogits);
 

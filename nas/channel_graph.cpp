@@ -234,6 +234,10 @@ std::vector<double> ChannelGraph::group_probabilities(const std::vector<std::vec
 }
 
 Tensor ChannelGraph::cost(CostKind kind, CostForm form, const std::vector<Tensor>& sampled) const {
+  return form == CostForm::Expected && !masks_.empty() ? expected_cost(kind) : cost_on_host(kind, form, sampled);
+}
+
+Tensor ChannelGraph::cost_on_host(CostKind kind, CostForm form, const std::vector<Tensor>& sampled) const {
   const bool expected = form == CostForm::Expected;
   std::vector<Tensor> sources;
   if (expected) {

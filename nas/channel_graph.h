@@ -17,6 +17,8 @@
 // Biases and BatchNorm parameters are outside the penalised cost; count() includes them.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -79,7 +81,14 @@ class ChannelGraph {
 
   // The penalised cost in real units, differentiable in every mask's logits (Expected) or in
   // the given relaxed masks (Sampled, Reference: `sampled` holds one (C) tensor per mask).
+  // Expected runs as ops on the logits' device (expected_cost); the other forms on the host.
   Tensor cost(CostKind kind, CostForm form = CostForm::Expected, const std::vector<Tensor>& sampled = {}) const;
+  // The expected cost as device ops (nas/expected_cost.cpp), float64 inside, in the logits'
+  // dtype out: no value goes through the host, so a search step on a GPU needs no copy for it.
+  Tensor expected_cost(CostKind kind) const;
+  // Every form computed on the host in float64 with its gradient in closed form: the oracle the
+  // device form is tested against (tests/nas), and the Sampled and Reference forms.
+  Tensor cost_on_host(CostKind kind, CostForm form, const std::vector<Tensor>& sampled = {}) const;
 
   // Reported counts when each group is alive or not (alive[g]); BN and bias parameters included.
   double count(CostKind kind, const std::vector<bool>& group_alive) const;
@@ -92,6 +101,10 @@ class ChannelGraph {
   std::vector<int64_t> group_of_;                   // slot -> dense group id
   std::vector<std::vector<std::pair<int, int64_t>>> group_masks_;  // group -> (mask, channel)
   int64_t num_groups_ = 0;
+  // expected_cost's constant structure per (kind, device), built on first use.
+  struct ExpectedCostPlan;
+  mutable std::map<std::pair<int, std::string>, std::shared_ptr<const ExpectedCostPlan>> plans_;
+  const ExpectedCostPlan& plan(CostKind kind, Device device) const;
 };
 
 }  // namespace figs::nas

@@ -73,6 +73,19 @@ TEST(ForwardValues, BatchNormOfAKnownBatch) {
   expect_near_all(e.to_vector<double>(), {(1 - 0.25) * einv, (2 - 0.25) * einv, (3 - 0.25) * einv, (4 - 0.25) * einv});
 }
 
+// y = A x by hand: rows (2 x1 - 1.5 x4), (), (0.5 x0 + 1.25 x1 + 3 x3); the transpose likewise.
+TEST(ForwardValues, SparseMatvecByHand) {
+  const SparseMatrix a = SparseMatrix::from_entries(
+      3, 5, {{0, 1, 2.0}, {0, 4, -1.5}, {2, 0, 0.5}, {2, 1, 1.0}, {2, 1, 0.25}, {2, 3, 3.0}});
+  const Tensor x = from_vector(std::vector<float>{1, 2, 3, 4, 5}, {5});
+  EXPECT_EQ(sparse_matvec(a, x).to_vector<float>(), (std::vector<float>{2 * 2 - 1.5f * 5, 0, 0.5f + 1.25f * 2 + 3 * 4}));
+  Tensor xg = raw::clone(x).set_requires_grad();
+  backward(sum(sparse_matvec(a, xg)));  // gradient = A^T 1 = column sums
+  EXPECT_EQ(xg.grad().to_vector<float>(), (std::vector<float>{0.5f, 3.25f, 0, 3, -1.5f}));
+  EXPECT_THROW(sparse_matvec(a, from_vector(std::vector<float>{1, 2}, {2})), Error);
+  EXPECT_THROW(SparseMatrix::from_entries(2, 2, {{2, 0, 1.0}}), Error);
+}
+
 TEST(ForwardValues, Pooling) {
   const Tensor x = from_vector(ramp4x4(), {1, 1, 4, 4});
   expect_near_all(max_pool2d(x, {2, 2, 2, 2, 0, 0, true}).to_vector<double>(), {6, 8, 14, 16});

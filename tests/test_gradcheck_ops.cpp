@@ -179,6 +179,18 @@ TEST(Gradcheck, ChannelScale) {
                    GradcheckOptions{.check_input = {false, true}});
 }
 
+// --- sparse products and casts (the expected cost's ops) ----------------------------------------
+TEST(Gradcheck, SparseMatvecAndCast) {
+  // A 3 x 5 matrix with an empty row, a repeated entry (summed) and an empty column.
+  const SparseMatrix a = SparseMatrix::from_entries(
+      3, 5, {{0, 1, 2.0}, {0, 4, -1.5}, {2, 0, 0.5}, {2, 1, 1.0}, {2, 1, 0.25}, {2, 3, 3.0}}, DType::Float64);
+  expect_gradcheck([&](auto& in) { return sparse_matvec(a, in[0]); }, {rnd({5}, 90)});
+  expect_gradcheck([&](auto& in) { return mul(sparse_matvec(a, in[0]), sparse_matvec(a, in[0])); }, {rnd({5}, 91)});
+  // Through float32 and back: first-order exact, so float64 finite differences still apply.
+  expect_gradcheck([](auto& in) { return cast(cast(in[0], DType::Float32), DType::Float64); }, {rnd({4}, 92)},
+                   GradcheckOptions{.eps = 1e-3, .atol = 1e-5, .rtol = 1e-4, .seed = 1234, .check_input = {}});
+}
+
 // --- classification -------------------------------------------------------------------------
 TEST(Gradcheck, LogSoftmaxAndCrossEntropy) {
   const Tensor logits = rnd({4, 5}, 60, -3, 3);

@@ -17,7 +17,7 @@ namespace figs {
 // the weight gradients over ranks, which turns that sum back into the global batch's mean.)
 Tensor all_reduce_sum(const Tensor& x) {
   ops::check_floating("all_reduce_sum", x);
-  Tensor y = raw::contiguous(raw::clone(x));
+  Tensor y = raw::contiguous(raw::clone(x.detach()));
   dist::world().all_reduce_sum(y);
   if (any_requires_grad({&x})) {
     record("all_reduce_sum", {&x}, y, [](const Tensor& gy, InputGrads& g) {
