@@ -47,12 +47,9 @@ double LambdaController::update(double current_cost) {
 
 double exported_count(const ChannelGraph& graph, CostKind kind) {
   const auto& masks = graph.masks();
-  std::vector<std::vector<double>> pi;
-  for (const TracedMask& m : masks) {
-    std::vector<double> v = m.logits.to_vector<double>();
+  std::vector<std::vector<double>> pi = graph.mask_logits_on_host();
+  for (std::vector<double>& v : pi)
     for (double& x : v) x = x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
-    pi.push_back(std::move(v));
-  }
   const std::vector<double> p = graph.group_probabilities(pi);
   // Groups under a mask start dead; each mask revives its floor(sum p) most probable channels.
   std::vector<bool> alive(graph.num_groups(), true);

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "autograd/node.h"
+#include "autograd/ops.h"
 #include "core/view.h"
 
 namespace figs::nas {
@@ -218,6 +219,21 @@ ChannelGraph ChannelGraph::trace(const Tensor& output, const NamedParameters& pa
     for (int64_t c = 0; c < g.masks_[m].channels; ++c)
       g.group_masks_[g.group_of_[g.masks_[m].slot + c]].push_back({static_cast<int>(m), c});
   return g;
+}
+
+std::vector<std::vector<double>> ChannelGraph::mask_logits_on_host() const {
+  std::vector<std::vector<double>> out;
+  if (masks_.empty()) return out;
+  std::vector<Tensor> all;
+  for (const TracedMask& m : masks_) all.push_back(m.logits.detach());
+  const std::vector<double> flat = concat(all, 0).to_vector<double>();
+  size_t at = 0;
+  for (const TracedMask& m : masks_) {
+    out.emplace_back(flat.begin() + static_cast<std::ptrdiff_t>(at),
+                     flat.begin() + static_cast<std::ptrdiff_t>(at + static_cast<size_t>(m.channels)));
+    at += static_cast<size_t>(m.channels);
+  }
+  return out;
 }
 
 std::vector<double> ChannelGraph::group_probabilities(const std::vector<std::vector<double>>& per_mask) const {

@@ -75,6 +75,10 @@ class ChannelGraph {
   int64_t num_groups() const { return num_groups_; }
   int64_t group_of(int64_t slot) const { return group_of_[slot]; }
 
+  // Every mask's logits on the host, in masks() order, through one copy (a GPU run would
+  // otherwise synchronise once per mask: ~200 times for the main job's supernet).
+  std::vector<std::vector<double>> mask_logits_on_host() const;
+
   // Keep probability of every group from per-mask keep probabilities (one (C) tensor per mask,
   // in masks() order): p_g = 1 - prod over masks on g of (1 - pi).
   std::vector<double> group_probabilities(const std::vector<std::vector<double>>& per_mask) const;

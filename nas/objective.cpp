@@ -37,8 +37,10 @@ std::vector<LayerWidth> export_widths(const ChannelGraph& graph, WidthRule rule,
   FIGS_CHECK(rule != WidthRule::LastSample || last_masks.size() == masks.size(), "export_widths: the last-sample "
              "rule needs one mask per masked layer (", masks.size(), "), got ", last_masks.size());
   std::vector<std::vector<double>> per_mask;
+  const std::vector<std::vector<double>> logits =
+      rule == WidthRule::LastSample ? std::vector<std::vector<double>>{} : graph.mask_logits_on_host();
   for (size_t m = 0; m < masks.size(); ++m) {
-    std::vector<double> v = (rule == WidthRule::LastSample ? last_masks[m] : masks[m].logits).to_vector<double>();
+    std::vector<double> v = rule == WidthRule::LastSample ? last_masks[m].to_vector<double>() : logits[m];
     if (rule != WidthRule::LastSample)
       for (double& x : v) x = x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
     per_mask.push_back(v);

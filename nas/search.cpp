@@ -85,8 +85,12 @@ SearchStepStats ArchitectureSearch::step(const Tensor& images, const Tensor& lab
   s.task_loss = task.item<double>();
   s.cost = penalty_.last_cost();
   s.channels = channels_;
-  for (auto& [name, mask] : masks_)
-    for (float nu : mask->logits().to_vector<float>()) s.alive_channels += nu >= 0;  // pi >= 0.5
+  {  // pi >= 0.5, counted through one copy of all the logits (not one per mask)
+    std::vector<Tensor> logits;
+    for (auto& [name, mask] : masks_) logits.push_back(mask->logits().detach());
+    if (!logits.empty())
+      for (float nu : concat(logits, 0).to_vector<float>()) s.alive_channels += nu >= 0;
+  }
   for (const Hook& hook : hooks_) hook(s, *this);
   return s;
 }
