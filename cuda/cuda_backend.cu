@@ -5,6 +5,7 @@
 // reuse invariant).
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <cstdint>
 #include <mutex>
 #include <vector>
@@ -125,10 +126,12 @@ class CudaBackend final : public Backend {
       record_pinned_use(host_src.raw_data());
       return;
     }
+    note_host_sync();
     FIGS_CUDA_CHECK(cudaMemcpy(dst.raw_data(), host_src.raw_data(), nbytes, cudaMemcpyHostToDevice));
   }
 
   void copy_to_host(const Tensor& src, const Tensor& host_dst) override {
+    note_host_sync();
     FIGS_CUDA_CHECK(cudaMemcpy(host_dst.raw_data(), src.raw_data(), src.numel() * dtype_size(src.dtype()),
                                cudaMemcpyDeviceToHost));
   }
@@ -304,6 +307,12 @@ int device_count() {
 }
 
 bool is_available() { return device_count() > 0; }
+
+namespace {
+std::atomic<int64_t> g_host_syncs{0};
+}  // namespace
+void note_host_sync() { g_host_syncs.fetch_add(1, std::memory_order_relaxed); }
+int64_t host_syncs() { return g_host_syncs.load(std::memory_order_relaxed); }
 
 std::string device_name(int index) {
   FIGS_CHECK(index >= 0 && index < device_count(), "cuda::device_name: no CUDA device ", index, " (",

@@ -9,6 +9,7 @@
 namespace figs::cuda {
 
 bool is_available() { return false; }
+int64_t host_syncs() { return 0; }
 int device_count() { return 0; }
 std::string device_name(int index) {
   fail("cuda::device_name(", index, "): figs was built without CUDA (configure with -DFIGS_WITH_CUDA=ON)");

@@ -153,6 +153,7 @@ double sum_squares(const Tensor& x) {
   sum_squares_finish<<<1, kThreads>>>(partial.data(), static_cast<int32_t>(blocks), partial.data() + blocks);
   FIGS_CUDA_CHECK_LAUNCH();
   double total = 0;
+  note_host_sync();
   FIGS_CUDA_CHECK(cudaMemcpy(&total, partial.data() + blocks, sizeof(double), cudaMemcpyDeviceToHost));
   return total;
 }

@@ -20,6 +20,9 @@ inline void check_index_range(const char* kernel, const Tensor& t) {
              t.describe(), " has 2^31 elements or more");
 }
 
+// Counts a place where the host waits for the GPU (cuda::host_syncs, cuda/cuda.h).
+void note_host_sync();
+
 // Makes the tensor's GPU the current device, so launches and allocations go there.
 inline void use_device_of(const Tensor& t) { FIGS_CUDA_CHECK(cudaSetDevice(t.device().index)); }
 

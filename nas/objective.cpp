@@ -22,8 +22,17 @@ CostPenalty::CostPenalty(const ChannelGraph& graph, const PenaltyOptions& option
 
 Tensor CostPenalty::operator()(const std::vector<Tensor>& sampled) {
   const Tensor cost = graph_.cost(options_.kind, options_.form, sampled);
-  last_cost_ = cost.item<double>();
+  last_cost_tensor_ = cost.detach();
+  cost_read_ = false;
   return mul_scalar(cost, lambda_);
+}
+
+double CostPenalty::last_cost() const {
+  if (!cost_read_) {
+    last_cost_ = last_cost_tensor_.item<double>();
+    cost_read_ = true;
+  }
+  return last_cost_;
 }
 
 void CostPenalty::set_lambda(double lambda) {

@@ -29,13 +29,22 @@ class CostPenalty {
   // For a controller that sets lambda during the search (nas/budget.h); >= 0, in 1/cost units.
   void set_lambda(double lambda);
   double initial_cost() const { return initial_cost_; }
-  double last_cost() const { return last_cost_; }  // real units (params or MACs) at the last call
+  // Real units (params or MACs) at the last call. Read lazily: on a GPU the first read after a
+  // call copies the value to the host (a synchronisation) unless note_cost() supplied it.
+  double last_cost() const;
+  // The cost of the last call as a 0-d tensor on the logits' device (for a batched readout).
+  const Tensor& last_cost_tensor() const { return last_cost_tensor_; }
+  // The host value of last_cost_tensor(), when the caller read it already.
+  void note_cost(double cost) { last_cost_ = cost, cost_read_ = true; }
   const PenaltyOptions& options() const { return options_; }
 
  private:
   const ChannelGraph& graph_;
   PenaltyOptions options_;
-  double lambda_ = 0, initial_cost_ = 0, last_cost_ = 0;
+  double lambda_ = 0, initial_cost_ = 0;
+  mutable double last_cost_ = 0;
+  mutable bool cost_read_ = true;
+  Tensor last_cost_tensor_;
 };
 
 enum class WidthRule {

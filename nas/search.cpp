@@ -60,6 +60,7 @@ SearchStepStats ArchitectureSearch::step(const Tensor& images, const Tensor& lab
   model_.train();
   optimizer_.zero_grad();
   const Tensor task = cross_entropy(model_(images), labels, options_.label_smoothing);
+  Tensor pen;  // the penalty term; undefined during the warmup
   if (s.warmup) {
     {
       NoGradGuard no_grad;
@@ -73,23 +74,29 @@ SearchStepStats ArchitectureSearch::step(const Tensor& images, const Tensor& lab
       if (g.defined()) backend_of(g).fill(g, 0.0);
     }
   } else {
-    const Tensor pen = penalty_();
+    pen = penalty_();
     backward(add(task, pen));
-    s.penalty = pen.item<double>();
   }
   optimizer_.step();
   ++step_;
 
   s.step = step_;
   s.lambda = penalty_.lambda();
-  s.task_loss = task.item<double>();
-  s.cost = penalty_.last_cost();
   s.channels = channels_;
-  {  // pi >= 0.5, counted through one copy of all the logits (not one per mask)
-    std::vector<Tensor> logits;
-    for (auto& [name, mask] : masks_) logits.push_back(mask->logits().detach());
-    if (!logits.empty())
-      for (float nu : concat(logits, 0).to_vector<float>()) s.alive_channels += nu >= 0;
+  // The step's statistics reach the host in one copy: task loss, penalty, cost and every logit
+  // (alive: pi >= 0.5 after the update). On a GPU this is the step's one synchronisation.
+  {
+    NoGradGuard no_grad;
+    const auto scalar = [](const Tensor& t) { return reshape(cast(t.detach(), DType::Float64), {1}); };
+    std::vector<Tensor> parts{scalar(task), pen.defined() ? scalar(pen) : zeros({1}, {DType::Float64, task.device()}),
+                              scalar(penalty_.last_cost_tensor())};
+    for (auto& [name, mask] : masks_) parts.push_back(cast(mask->logits().detach(), DType::Float64));
+    const std::vector<double> host = concat(parts, 0).to_vector<double>();
+    s.task_loss = host[0];
+    s.penalty = host[1];
+    s.cost = host[2];
+    penalty_.note_cost(host[2]);
+    for (size_t i = 3; i < host.size(); ++i) s.alive_channels += host[i] >= 0;
   }
   for (const Hook& hook : hooks_) hook(s, *this);
   return s;

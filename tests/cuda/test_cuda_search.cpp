@@ -2,14 +2,16 @@
 // the model on a CUDA device, against the same run on the CPU from the same seed (what
 // `figs --device cuda` runs). The mask values are computed on the logits' device by one kernel
 // with the CPU's float64 code (core/mask_math.h), so they agree to the float bit except where
-// CUDA's exp/log (within an ulp of glibc's in float64) tip a float rounding: at most 1 ulp. Both
-// costs are computed on the host for every device, so at equal inputs they are bit-identical; over
+// CUDA's exp/log (within an ulp of glibc's in float64) tip a float rounding: at most 1 ulp. The
+// FiGS expected cost runs on the logits' device in float64 (nas/expected_cost.cpp), MorphNet's on
+// the host, so at equal inputs they agree to float32 rounding; over
 // a search the convolutions' float32 rounding makes the runs drift apart slowly, hence the
 // tolerances. Every case skips without a GPU.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "cuda/cuda.h"
 #include "cuda_test_util.h"
 #include "nas/channel_graph.h"
 #include "nas/mask_layer.h"
@@ -108,7 +110,8 @@ TEST(CudaSearch, MaskValuesAndTheCostPenaltyOnTheGpuMatchTheCpu) {
   }
 
   // The channel graph of a masked network traced on each device: the same cost, and the penalty's
-  // gradient reaches every mask's logits on the model's device with the CPU's values.
+  // gradient reaches every mask's logits on the model's device with the CPU's values (the
+  // expected cost's float64 exp/log on the GPU may tip a float32 rounding: 1 ulp).
   Tensor images, labels;
   test::make_bars(8, images, labels);
   std::vector<double> cost(2);
@@ -130,8 +133,9 @@ TEST(CudaSearch, MaskValuesAndTheCostPenaltyOnTheGpuMatchTheCpu) {
       for (uint32_t b : bits(mask->logits().grad())) grads[d].push_back(b);
     }
   }
-  EXPECT_EQ(cost[1], cost[0]);
-  EXPECT_EQ(grads[1], grads[0]);
+  EXPECT_NEAR(cost[1], cost[0], 1e-7 * cost[0]);
+  ASSERT_EQ(grads[1].size(), grads[0].size());
+  for (size_t i = 0; i < grads[0].size(); ++i) EXPECT_LE(ulp_distance(grads[1][i], grads[0][i]), 1u) << "grad " << i;
 }
 
 // What one search run leaves behind, to compare across devices.
@@ -140,6 +144,7 @@ struct Trajectory {
   std::vector<float> final;      // mask logits (FiGS) or BatchNorm gammas (MorphNet), in order
   std::vector<float> eval_out;   // the network's outputs in eval mode afterwards
   double alive_count = 0;        // MorphNet: the alive network's count
+  std::vector<int64_t> host_syncs;  // FiGS: cuda::host_syncs() made by each step
 };
 
 constexpr int kSteps = 10;
@@ -162,7 +167,9 @@ Trajectory figs_search(Device device) {
                             {.tau = TauSchedule::geometric(1.0, 0.05, kSteps), .warmup_steps = 2});
   Trajectory t;
   for (int s = 0; s < kSteps; ++s) {
+    const int64_t syncs_before = cuda::host_syncs();
     const SearchStepStats st = search.step(x, y);
+    t.host_syncs.push_back(cuda::host_syncs() - syncs_before);
     t.loss.push_back(st.task_loss + st.penalty);
     t.penalty.push_back(st.penalty);
     t.cost.push_back(st.cost);
@@ -223,6 +230,15 @@ void expect_tracks(const Trajectory& gpu, const Trajectory& cpu) {
   ASSERT_EQ(gpu.eval_out.size(), cpu.eval_out.size());
   for (size_t i = 0; i < cpu.eval_out.size(); ++i)
     EXPECT_NEAR(gpu.eval_out[i], cpu.eval_out[i], 1e-3) << "output " << i;
+}
+
+// A FiGS step on the GPU waits for it once: the readout of its statistics (task loss, penalty,
+// cost, logits), one copy. The mask values, the expected cost and the update stay on the device.
+// (The first step also uploads the expected cost's constant structure.)
+TEST(CudaSearch, AFigsStepSynchronisesOnce) {
+  FIGS_REQUIRE_GPU();
+  const Trajectory gpu = figs_search(kGpu);
+  for (size_t s = 1; s < gpu.host_syncs.size(); ++s) EXPECT_EQ(gpu.host_syncs[s], 1) << "step " << s;
 }
 
 TEST(CudaSearch, FigsSearchOnTheGpuTracksTheCpu) {
