@@ -11,7 +11,7 @@
 //   %bw       GB/s over the machine's copy bandwidth (FIGS_BENCH_GBPS, default 27 GB/s: both cores,
 //             read + write, guide/performance.md)
 //   %flops    GFLOP/s over FIGS_BENCH_GFLOPS_PER_CORE (default 100) x threads
-// The label names the implementation that ran (from cpu/kernel_stats.h) and the layout.
+// The label names the implementation that ran (from core/kernel_stats.h) and the layout.
 // Benchmark names encode the shape (N, C, H, K, S, G: 0 = depthwise, 1 = dense; L: 0 = NCHW,
 // 1 = channels-last) — compare_pytorch.py reads them back.
 #include <benchmark/benchmark.h>
@@ -21,7 +21,7 @@
 #include <cstdlib>
 
 #include "cpu/cpu_backend.h"
-#include "cpu/kernel_stats.h"
+#include "core/kernel_stats.h"
 #include "figs.h"
 
 namespace {
@@ -64,7 +64,7 @@ void report(benchmark::State& state, const Timer& timer, double flops, double by
   state.counters["%flops"] = gflops / gflops_limit * 100;
   std::string impl;
   double reference_calls = 0;
-  for (const auto& [key, n] : cpu::kernel_counts()) {
+  for (const auto& [key, n] : kernel_counts()) {
     if (key.first == kernel) impl += (impl.empty() ? "" : "+") + key.second;
     if (key.second == "reference") reference_calls += n;
   }
@@ -89,7 +89,7 @@ void conv_bench(benchmark::State& state, ConvPass pass) {
   const Tensor x = rand_tensor({N, C, H, H}, f), w = rand_tensor({C, depthwise ? 1 : C, K, K});
   const Tensor gy = rand_tensor({N, C, OH, OH}, f);
   const TensorOptions out{DType::Float32, Device::cpu(), f};
-  cpu::reset_kernel_counts();
+  reset_kernel_counts();
   const char* kernel = pass == ConvPass::Forward ? "conv2d_forward"
                        : pass == ConvPass::BackwardData ? "conv2d_backward_data" : "conv2d_backward_weight";
   Backend& be = backend_for(Device::cpu());
@@ -152,7 +152,7 @@ void BM_batch_norm(benchmark::State& state) {
   const Tensor gamma = ones({C}), beta = zeros({C}), rm = zeros({C}), rv = ones({C});
   const BatchNormParams p;
   Backend& be = backend_for(Device::cpu());
-  cpu::reset_kernel_counts();
+  reset_kernel_counts();
   Timer timer;
   for (auto _ : state) {
     timer.start();
@@ -175,7 +175,7 @@ void BM_mask_scale(benchmark::State& state) {
   const Tensor x = rand_tensor({N, C, H, H}, f), gy = rand_tensor({N, C, H, H}, f), m = rand_tensor({C});
   const Tensor m4 = raw::reshape(m, {1, C, 1, 1});
   Backend& be = backend_for(Device::cpu());
-  cpu::reset_kernel_counts();
+  reset_kernel_counts();
   Timer timer;
   for (auto _ : state) {
     timer.start();
@@ -206,7 +206,7 @@ void BM_max_pool(benchmark::State& state) {
   const Pool2dParams p{.kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1};
   const TensorOptions index_options{DType::Int64, Device::cpu(), f};
   Backend& be = backend_for(Device::cpu());
-  cpu::reset_kernel_counts();
+  reset_kernel_counts();
   Timer timer;
   for (auto _ : state) {
     timer.start();
@@ -245,7 +245,7 @@ void BM_separable_block(benchmark::State& state) {
   depthwise.pad_h = depthwise.pad_w = 1;
   depthwise.groups = static_cast<int>(C);
   const BatchNormParams bn;
-  cpu::reset_kernel_counts();
+  reset_kernel_counts();
   Timer timer;
   for (auto _ : state) {
     timer.start();

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "cpu/fast/kernels.h"
-#include "cpu/kernel_stats.h"
+#include "core/kernel_stats.h"
 #include "figs_build_config.h"
 
 #if FIGS_WITH_ONEDNN
@@ -44,10 +44,10 @@ const char* kernel_mode_name(KernelMode m) { return m == KernelMode::Fast ? "fas
 #define FIGS_VECTORISED_OR_REFERENCE(kernel, probe, fast_call, ref_call) \
   do {                                                                  \
     if (vectorised(probe) && (fast_call)) {                             \
-      count_kernel(kernel, "avx2");                                     \
+      FIGS_COUNT_KERNEL(kernel, "avx2");                                \
     } else {                                                            \
       ref_call;                                                         \
-      count_kernel(kernel, "reference");                                \
+      FIGS_COUNT_KERNEL(kernel, "reference");                           \
     }                                                                   \
   } while (false)
 
@@ -57,17 +57,17 @@ const char* kernel_mode_name(KernelMode m) { return m == KernelMode::Fast ? "fas
   do {                                                                 \
     if (onednn_path(probe)) {                                             \
       onednn_call;                                                     \
-      count_kernel(kernel, "onednn");                                  \
+      FIGS_COUNT_KERNEL(kernel, "onednn");                             \
     } else {                                                           \
       ref_call;                                                        \
-      count_kernel(kernel, "reference");                               \
+      FIGS_COUNT_KERNEL(kernel, "reference");                          \
     }                                                                  \
   } while (false)
 #else
 #define FIGS_ONEDNN_OR_REFERENCE(kernel, probe, onednn_call, ref_call) \
   do {                                                                 \
     ref_call;                                                          \
-    count_kernel(kernel, "reference");                                 \
+    FIGS_COUNT_KERNEL(kernel, "reference");                            \
   } while (false)
 #endif
 
@@ -120,7 +120,7 @@ bool own_depthwise_first(const Tensor& w) { return !FIGS_WITH_ONEDNN || w.size(2
 void CpuBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& bias,
                                 const Tensor& y) {
   if (!FIGS_WITH_ONEDNN && vectorised(y) && fast::depthwise_conv2d_forward(p, x, w, bias, y)) {
-    count_kernel("conv2d_forward", "avx2-depthwise");
+    FIGS_COUNT_KERNEL("conv2d_forward", "avx2-depthwise");
     return;
   }
   FIGS_ONEDNN_OR_REFERENCE("conv2d_forward", y, onednn::conv2d_forward(p, x, w, bias, y),
@@ -128,7 +128,7 @@ void CpuBackend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Te
 }
 void CpuBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, const Tensor& w, const Tensor& gx) {
   if (!FIGS_WITH_ONEDNN && vectorised(gx) && fast::depthwise_conv2d_backward_data(p, gy, w, gx)) {
-    count_kernel("conv2d_backward_data", "avx2-depthwise");
+    FIGS_COUNT_KERNEL("conv2d_backward_data", "avx2-depthwise");
     return;
   }
   FIGS_ONEDNN_OR_REFERENCE("conv2d_backward_data", gx, onednn::conv2d_backward_data(p, gy, w, gx),
@@ -137,7 +137,7 @@ void CpuBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, c
 void CpuBackend::conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
                                         const Tensor& gbias) {
   if (own_depthwise_first(gw) && vectorised(gw) && fast::depthwise_conv2d_backward_weight(p, gy, x, gw, gbias)) {
-    count_kernel("conv2d_backward_weight", "avx2-depthwise");
+    FIGS_COUNT_KERNEL("conv2d_backward_weight", "avx2-depthwise");
     return;
   }
   FIGS_ONEDNN_OR_REFERENCE("conv2d_backward_weight", gw, onednn::conv2d_backward_weight(p, gy, x, gw, gbias),
@@ -147,7 +147,7 @@ void CpuBackend::conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy,
 // reference implementation there), oneDNN on NCHW.
 void CpuBackend::avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y) {
   if (vectorised(x) && fast::avg_pool2d_forward(p, x, y)) {
-    count_kernel("avg_pool2d_forward", "avx2");
+    FIGS_COUNT_KERNEL("avg_pool2d_forward", "avx2");
     return;
   }
   FIGS_ONEDNN_OR_REFERENCE("avg_pool2d_forward", x, onednn::avg_pool2d_forward(p, x, y),
@@ -155,7 +155,7 @@ void CpuBackend::avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, cons
 }
 void CpuBackend::avg_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& gx) {
   if (vectorised(gx) && fast::avg_pool2d_backward(p, gy, gx)) {
-    count_kernel("avg_pool2d_backward", "avx2");
+    FIGS_COUNT_KERNEL("avg_pool2d_backward", "avx2");
     return;
   }
   FIGS_ONEDNN_OR_REFERENCE("avg_pool2d_backward", gx, onednn::avg_pool2d_backward(p, gy, gx),
@@ -174,7 +174,7 @@ void CpuBackend::batch_norm_forward_training(const BatchNormParams& p, const Ten
                                              const Tensor& save_invstd) {
   if (own_batch_norm_first(x) && vectorised(x) && fast::batch_norm_forward_training(p, x, gamma, beta, running_mean, running_var, y, save_mean,
                                                          save_invstd)) {
-    count_kernel("batch_norm_forward_training", "avx2");
+    FIGS_COUNT_KERNEL("batch_norm_forward_training", "avx2");
     return;
   }
   FIGS_ONEDNN_OR_REFERENCE(
@@ -187,7 +187,7 @@ void CpuBackend::batch_norm_forward_inference(const BatchNormParams& p, const Te
                                               const Tensor& beta, const Tensor& running_mean,
                                               const Tensor& running_var, const Tensor& y) {
   if (own_batch_norm_first(x) && vectorised(x) && fast::batch_norm_forward_inference(p, x, gamma, beta, running_mean, running_var, y)) {
-    count_kernel("batch_norm_forward_inference", "avx2");
+    FIGS_COUNT_KERNEL("batch_norm_forward_inference", "avx2");
     return;
   }
   FIGS_ONEDNN_OR_REFERENCE(
@@ -199,7 +199,7 @@ void CpuBackend::batch_norm_backward(const BatchNormParams& p, const Tensor& gy,
                                      const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
                                      const Tensor& gbeta) {
   if (own_batch_norm_first(x) && vectorised(x) && fast::batch_norm_backward(p, gy, x, gamma, mean, invstd, gx, ggamma, gbeta)) {
-    count_kernel("batch_norm_backward", "avx2");
+    FIGS_COUNT_KERNEL("batch_norm_backward", "avx2");
     return;
   }
   FIGS_ONEDNN_OR_REFERENCE("batch_norm_backward", x,

@@ -3,7 +3,7 @@
 // the reference kernels (cpu/reference/) for everything else and for float64.
 //
 // The choice is explicit and recorded: every kernel call is counted per implementation
-// (cpu/kernel_stats.h), and the whole backend can be forced onto the reference kernels for
+// (core/kernel_stats.h), and the whole backend can be forced onto the reference kernels for
 // debugging with set_kernel_mode(KernelMode::Reference) or FIGS_CPU_KERNELS=reference in the
 // environment. Layouts the fast kernels do not cover run on the reference kernels and are
 // counted as such — visible in every benchmark's output, never silent.

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string>
 
+#include "core/kernel_stats.h"
 #include "core/view.h"
 #include "cuda/kernels.h"
 #include "cuda/runtime.h"
@@ -273,15 +274,23 @@ void cudnn_conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& 
                           const Tensor& y) {
   if (y.numel() == 0) return;
   use_device_of(x);
-  if (!try_forward(p, x, w, bias, y, Attempt::OwnLayout) && !try_forward(p, x, w, bias, y, Attempt::PackedNchw))
-    no_algorithm("forward", p, x, w);
+  if (try_forward(p, x, w, bias, y, Attempt::OwnLayout)) {
+    FIGS_COUNT_KERNEL("conv2d_forward", "cudnn");
+    return;
+  }
+  if (!try_forward(p, x, w, bias, y, Attempt::PackedNchw)) no_algorithm("forward", p, x, w);
+  FIGS_COUNT_KERNEL("conv2d_forward", "cudnn-packed-nchw");
 }
 
 void cudnn_conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, const Tensor& w, const Tensor& gx) {
   if (gx.numel() == 0) return;
   use_device_of(gx);
-  if (!try_backward_data(p, gy, w, gx, Attempt::OwnLayout) && !try_backward_data(p, gy, w, gx, Attempt::PackedNchw))
-    no_algorithm("backward-data", p, gx, w);
+  if (try_backward_data(p, gy, w, gx, Attempt::OwnLayout)) {
+    FIGS_COUNT_KERNEL("conv2d_backward_data", "cudnn");
+    return;
+  }
+  if (!try_backward_data(p, gy, w, gx, Attempt::PackedNchw)) no_algorithm("backward-data", p, gx, w);
+  FIGS_COUNT_KERNEL("conv2d_backward_data", "cudnn-packed-nchw");
 }
 
 void cudnn_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
@@ -289,8 +298,12 @@ void cudnn_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const
   use_device_of(x);
   if (gbias.defined()) sum(dense(gy), channel_vector_as_4d(gbias));
   if (gw.numel() == 0) return;
-  if (!try_backward_weight(p, gy, x, gw, Attempt::OwnLayout) && !try_backward_weight(p, gy, x, gw, Attempt::PackedNchw))
-    no_algorithm("backward-filter", p, x, gw);
+  if (try_backward_weight(p, gy, x, gw, Attempt::OwnLayout)) {
+    FIGS_COUNT_KERNEL("conv2d_backward_weight", "cudnn");
+    return;
+  }
+  if (!try_backward_weight(p, gy, x, gw, Attempt::PackedNchw)) no_algorithm("backward-filter", p, x, gw);
+  FIGS_COUNT_KERNEL("conv2d_backward_weight", "cudnn-packed-nchw");
 }
 
 #else  // built without cuDNN

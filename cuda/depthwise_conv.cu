@@ -22,6 +22,7 @@
 //                    one tap per pass over single positions.
 #include <type_traits>
 
+#include "core/kernel_stats.h"
 #include "cuda/channel_reduce.cuh"
 #include "cuda/kernels.h"
 
@@ -294,9 +295,11 @@ void depthwise_conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tens
               static_cast<int32_t>(tiles), cl, static_cast<int32_t>(n));
           FIGS_CUDA_CHECK_LAUNCH();
         });
+        FIGS_COUNT_KERNEL("conv2d_forward", "cuda-depthwise");
         return;
       }
     }
+    FIGS_COUNT_KERNEL("conv2d_forward", "cuda-depthwise-generic");
     forward_generic<T><<<grid(y.numel()), kThreads>>>(x.data<T>(), geom4(x), wt.data(), b, bs, y.data<T>(), geom4(y),
                                                       dw_params(p, w), cl, static_cast<int32_t>(y.numel()));
     FIGS_CUDA_CHECK_LAUNCH();
@@ -321,9 +324,11 @@ void depthwise_conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, con
               gy.data<float>(), geom4(gy), wt.data(), gx.data<float>(), geom4(gx), p.pad_h, p.pad_w, cl, n);
           FIGS_CUDA_CHECK_LAUNCH();
         });
+        FIGS_COUNT_KERNEL("conv2d_backward_data", "cuda-depthwise");
         return;
       }
     }
+    FIGS_COUNT_KERNEL("conv2d_backward_data", "cuda-depthwise-generic");
     backward_data_generic<T><<<grid(n), kThreads>>>(gy.data<T>(), geom4(gy), wt.data(), gx.data<T>(), geom4(gx),
                                                     dw_params(p, w), cl, n);
     FIGS_CUDA_CHECK_LAUNCH();
@@ -352,9 +357,11 @@ void depthwise_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, c
               tiles, cl, WeightFold<K, S>{gy.data<float>(), x.data<float>(), geom4(gy), geom4(x), p.pad_h, p.pad_w},
               WeightStore<K * K + 1, float>{gw.data<float>(), geom4(gw), gb, gbs}, dev);
         });
+        FIGS_COUNT_KERNEL("conv2d_backward_weight", "cuda-depthwise");
         return;
       }
     }
+    FIGS_COUNT_KERNEL("conv2d_backward_weight", "cuda-depthwise-generic");
     const DwParams dp = dw_params(p, gw);
     for (int32_t kh = 0; kh < dp.kh; ++kh)
       for (int32_t kw = 0; kw < dp.kw; ++kw)

@@ -15,7 +15,7 @@
 #include "cpu/allocator.h"
 #include "cpu/cpu_backend.h"
 #include "cpu/fast/kernels.h"
-#include "cpu/kernel_stats.h"
+#include "core/kernel_stats.h"
 #include "test_util.h"
 
 namespace figs {
@@ -62,12 +62,12 @@ double normalised_error(const Tensor& fast, const Tensor& ref) {
 // Runs `fast` with counters reset and checks that `kernel` ran on `impl`.
 template <class Fn>
 void run_fast(const char* kernel, const char* impl, Fn&& fast) {
-  cpu::reset_kernel_counts();
+  reset_kernel_counts();
   fast();
-  const auto counts = cpu::kernel_counts();
+  const auto counts = kernel_counts();
   const auto it = counts.find({kernel, impl});
   EXPECT_TRUE(it != counts.end() && it->second > 0)
-      << kernel << " did not run on " << impl << ": " << cpu::kernel_counts_summary();
+      << kernel << " did not run on " << impl << ": " << kernel_counts_summary();
 }
 
 const char* kOneDnn = "onednn";

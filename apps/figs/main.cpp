@@ -28,7 +28,7 @@
 #include "core/distributed.h"
 #include "core/error.h"
 #include "core/parallel.h"
-#include "cpu/kernel_stats.h"
+#include "core/kernel_stats.h"
 #include "dist/mpi_group.h"
 #include "dist/nccl_group.h"
 #include "nas/architecture.h"
@@ -201,12 +201,13 @@ void print_info_space(const std::string& name, const std::string& preset) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // FIGS_KERNEL_STATS=1: on the way out, which implementation (oneDNN, own AVX2, reference, CUDA)
-  // served each CPU kernel and how often; a "reference" count in a run is a missing fast path.
+  // FIGS_KERNEL_STATS=1: on the way out, which implementation (oneDNN, own AVX2, reference, own
+  // CUDA kernels, cuDNN and its retries) served each kernel and how often; a "reference" count in
+  // a CPU run is a missing fast path (core/kernel_stats.h).
   struct KernelStatsAtExit {
     ~KernelStatsAtExit() {
       if (std::getenv("FIGS_KERNEL_STATS"))
-        std::fprintf(stderr, "figs: kernels: %s\n", cpu::kernel_counts_summary().c_str());
+        std::fprintf(stderr, "figs: kernels: %s\n", kernel_counts_summary().c_str());
     }
   } kernel_stats;
   CLI::App app{"figs: fine-grained stochastic architecture search (" + build_info().summary() + ")"};

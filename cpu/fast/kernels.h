@@ -1,7 +1,7 @@
 // The CPU backend's own vectorised kernels (float32; compiled with AVX2 + FMA, see
 // CMakeLists.txt). Each returns true when it ran, false when the tensors' layout is one it does
 // not cover — the caller then runs the reference kernel and records that it did
-// (cpu/kernel_stats.h), so no fallback goes unseen.
+// (core/kernel_stats.h), so no fallback goes unseen.
 //
 // "Dense" below means: the elements fill their storage span with no gaps (plain contiguous or
 // channels-last), so an elementwise op can walk memory linearly when all operands share strides.

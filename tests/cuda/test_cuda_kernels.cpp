@@ -3,6 +3,7 @@
 // k = 3/5/7, NCHW and channels-last, forward and backward. Tolerances: float32 accumulation over
 // a reduction of length L errs by about L * 2^-24 relative, far below 1e-4 at these sizes; a
 // wrong index or a missing term is far above. Each case skips without a GPU.
+#include "core/kernel_stats.h"
 #include "cuda/noise.h"
 #include "cuda_test_util.h"
 #include "nas/mask.h"
@@ -424,6 +425,29 @@ TEST(CudaKernels, MaskNoiseOnTheDeviceEqualsTheCpuNoise) {
         for (size_t c = 0; c < cpu.size(); ++c)
           EXPECT_NEAR(gpu[c], cpu[c], 1e-14 * (1 + std::abs(cpu[c]))) << "C " << C << " layer " << layer << " step " << step << " c " << c;
       }
+}
+
+// The CUDA backend records which implementation served a convolution (core/kernel_stats.h):
+// its own depthwise kernels (specialised k = 3, stride 1, float32), their generic path (float64),
+// and cuDNN for a dense convolution.
+TEST(CudaKernels, ConvolutionsCountTheirImplementation) {
+  FIGS_REQUIRE_GPU();
+  using namespace cudatest;
+  Conv2dParams p;
+  p.pad_h = p.pad_w = 1;
+  const Tensor x = on_gpu(rand_cpu({2, 8, 9, 9}, 700, MemoryFormat::ChannelsLast), MemoryFormat::ChannelsLast);
+  Conv2dParams dw = p;
+  dw.groups = 8;
+  reset_kernel_counts();
+  gpu_backend().conv2d_forward(dw, x, on_gpu(rand_cpu({8, 1, 3, 3}, 701)), Tensor(), gpu_out({2, 8, 9, 9}, MemoryFormat::ChannelsLast));
+  gpu_backend().conv2d_forward(dw, raw::to_dtype(x, DType::Float64), raw::to_dtype(on_gpu(rand_cpu({8, 1, 3, 3}, 702)), DType::Float64),
+                               Tensor(), gpu_out({2, 8, 9, 9}, MemoryFormat::ChannelsLast, DType::Float64));
+  gpu_backend().conv2d_forward(p, x, on_gpu(rand_cpu({4, 8, 3, 3}, 703)), Tensor(), gpu_out({2, 4, 9, 9}, MemoryFormat::ChannelsLast));
+  const KernelCounts counts = kernel_counts();
+  EXPECT_EQ(counts.count({"conv2d_forward", "cuda-depthwise"}), 1u) << kernel_counts_summary();
+  EXPECT_EQ(counts.count({"conv2d_forward", "cuda-depthwise-generic"}), 1u) << kernel_counts_summary();
+  EXPECT_TRUE(counts.count({"conv2d_forward", "cudnn"}) || counts.count({"conv2d_forward", "cudnn-packed-nchw"}))
+      << kernel_counts_summary();
 }
 
 }  // namespace
