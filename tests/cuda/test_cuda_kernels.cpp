@@ -427,6 +427,35 @@ TEST(CudaKernels, MaskNoiseOnTheDeviceEqualsTheCpuNoise) {
       }
 }
 
+// csr_matvec (the expected cost's sparse sums) against the reference: odd sizes, empty rows and
+// columns, repeated entries, float32 and float64, with the transpose the backward uses.
+TEST(CudaKernels, CsrMatvecMatchesTheReference) {
+  FIGS_REQUIRE_GPU();
+  using namespace cudatest;
+  Dice d(77);
+  for (int i = 0; i < 8; ++i) {
+    const int64_t rows = d.pick(1, 300), cols = d.pick(1, 5000);
+    std::vector<SparseEntry> entries;
+    const int64_t n = d.pick(0, 3 * cols);
+    for (int64_t k = 0; k < n; ++k)
+      entries.push_back({d.pick(0, rows - 1), d.pick(0, cols - 1), static_cast<double>(d.pick(-4, 4)) / 4});
+    for (DType t : {DType::Float32, DType::Float64}) {
+      SCOPED_TRACE(str_cat(rows, "x", cols, " nnz ", n, " ", dtype_name(t)));
+      const SparseMatrix cpu = SparseMatrix::from_entries(rows, cols, entries, t);
+      const SparseMatrix gpu = SparseMatrix::from_entries(rows, cols, entries, t, Device::cuda());
+      const Tensor x = raw::to_dtype(rand_cpu({cols}, 800 + i), t), gx = raw::to(x, Device::cuda());
+      const Tensor y = sparse_matvec(gpu, gx), want = sparse_matvec(cpu, x);
+      EXPECT_LE(normalised_error(raw::to(y, Device::cpu()), want), t == DType::Float32 ? 1e-6 : 1e-14);
+      // The transpose, as the backward runs it.
+      const Tensor gy = raw::to_dtype(rand_cpu({rows}, 900 + i), t);
+      Tensor gpu_t = empty({cols}, {t, Device::cuda()}), cpu_t = empty({cols}, {t});
+      gpu_backend().csr_matvec(gpu.t_row_ptr, gpu.t_col, gpu.t_val, raw::to(gy, Device::cuda()), gpu_t);
+      ref_backend().csr_matvec(cpu.t_row_ptr, cpu.t_col, cpu.t_val, gy, cpu_t);
+      EXPECT_LE(normalised_error(raw::to(gpu_t, Device::cpu()), cpu_t), t == DType::Float32 ? 1e-6 : 1e-14);
+    }
+  }
+}
+
 // The CUDA backend records which implementation served a convolution (core/kernel_stats.h):
 // its own depthwise kernels (specialised k = 3, stride 1, float32), their generic path (float64),
 // and cuDNN for a dense convolution.
