@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "core/backend.h"
 #include "core/error.h"
 
 namespace figs::dist {
@@ -38,6 +39,13 @@ ProcessGroup& world() { return *installed(); }
 
 void set_world(std::shared_ptr<ProcessGroup> group) {
   installed() = group ? std::move(group) : std::make_shared<SingleProcessGroup>();
+}
+
+void average_over_ranks(const Tensor& t) {
+  ProcessGroup& w = world();
+  if (w.world_size() == 1 || !t.defined() || t.numel() == 0) return;
+  w.all_reduce_sum(t);
+  backend_of(t).unary(UnaryOp::MulScalar, 1.0 / w.world_size(), t, t);
 }
 
 double all_reduce_mean(double value) {

@@ -62,6 +62,10 @@ ProcessGroup& world();
 // call it at start-up, before any collective.
 void set_world(std::shared_ptr<ProcessGroup> group);
 
+// The elementwise mean over world()'s ranks of t, in place (a no-op with one process): the
+// gradient and BatchNorm-buffer averaging of data-parallel training.
+void average_over_ranks(const Tensor& t);
+
 // Convenience over world(): the mean over ranks of a host value; whether every rank holds the
 // same 64-bit value (e.g. a configuration hash).
 double all_reduce_mean(double value);

@@ -215,12 +215,7 @@ SyncBatchNormScope::SyncBatchNormScope(const json& config) {
 SyncBatchNormScope::~SyncBatchNormScope() { dist::set_sync_batch_norm(false); }
 
 void average_buffers_over_ranks(nn::Model& model) {
-  dist::ProcessGroup& world = dist::world();
-  if (world.world_size() == 1) return;
-  const Tensor& b = model.buffers();
-  if (b.numel() == 0) return;
-  world.all_reduce_sum(b);
-  backend_of(b).unary(UnaryOp::MulScalar, 1.0 / world.world_size(), b, b);
+  dist::average_over_ranks(model.buffers());
 }
 
 

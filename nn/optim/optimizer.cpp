@@ -81,12 +81,7 @@ void Optimizer::step() {
   ++step_count_;
   // Data parallel (core/distributed.h): each rank holds the gradient of its share of the batch;
   // every rank updates with their mean, so the weights stay identical on every rank.
-  dist::ProcessGroup& world = dist::world();
-  if (world.world_size() > 1) {
-    const Tensor& g = model_->grads();
-    world.all_reduce_sum(g);
-    backend_of(g).unary(UnaryOp::MulScalar, 1.0 / world.world_size(), g, g);
-  }
+  dist::average_over_ranks(model_->grads());
   if (max_grad_norm_ > 0) last_grad_norm_ = clip_grad_global_norm(*model_, max_grad_norm_);
   for (const ParamGroup& g : groups_) update(g, effective_lr(g));
 }
