@@ -3,7 +3,7 @@
 namespace figs {
 
 std::vector<Tensor> Node::apply(const Tensor& grad_output) {
-  FIGS_CHECK(backward_ != nullptr, name_, " backward: the graph was already freed by an earlier "
+  FIGS_CHECK(backward_ != nullptr, name(), " backward: the graph was already freed by an earlier "
              "backward() (pass retain_graph = true to run backward twice)");
   std::vector<bool> needed;
   needed.reserve(inputs_.size());
@@ -37,25 +37,25 @@ Edge edge_to(const Tensor& t) {
   return e;
 }
 
-void attach(const char* name, std::vector<Edge> edges, Tensor& output, BackwardFn backward) {
-  auto node = std::make_shared<Node>(name, std::move(edges), output.shape(), std::move(backward));
+void attach(OpKind kind, std::vector<Edge> edges, Tensor& output, BackwardFn backward, OpParams params) {
+  auto node = std::make_shared<Node>(kind, std::move(edges), output.shape(), std::move(backward), std::move(params));
   auto& meta = output.impl().autograd;
   if (!meta) meta = std::make_shared<AutogradMeta>();
   meta->grad_fn = std::move(node);
 }
 }  // namespace
 
-void record(const char* name, std::initializer_list<const Tensor*> inputs, Tensor& output,
-            BackwardFn backward) {
+void record(OpKind kind, std::initializer_list<const Tensor*> inputs, Tensor& output, BackwardFn backward,
+            OpParams params) {
   std::vector<Edge> edges;
   for (const Tensor* t : inputs) edges.push_back(edge_to(*t));
-  attach(name, std::move(edges), output, std::move(backward));
+  attach(kind, std::move(edges), output, std::move(backward), std::move(params));
 }
 
-void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output, BackwardFn backward) {
+void record(OpKind kind, const std::vector<Tensor>& inputs, Tensor& output, BackwardFn backward, OpParams params) {
   std::vector<Edge> edges;
   for (const Tensor& t : inputs) edges.push_back(edge_to(t));
-  attach(name, std::move(edges), output, std::move(backward));
+  attach(kind, std::move(edges), output, std::move(backward), std::move(params));
 }
 
 }  // namespace figs

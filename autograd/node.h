@@ -1,4 +1,6 @@
 // The recorded graph: one Node per differentiable op call, pointing at its inputs' producers.
+// A Node knows its op by kind (core/ops.inc) and keeps the op's typed parameters (OpParams), so
+// the graph can be read as a description of the computation (nas/channel_graph.cpp traces it).
 //
 // Every op has exactly one differentiable output (max_pool2d's indices and batch_norm's saved
 // statistics are not differentiable), so a Node receives one gradient and returns one per input.
@@ -8,17 +10,17 @@
 
 #include <functional>
 #include <memory>
-#include <string>
 #include <vector>
 
 #include "core/autograd_meta.h"
+#include "core/error.h"
+#include "core/op_kind.h"
 #include "core/tensor.h"
 
 namespace figs {
 
 // Where the gradient for one input goes: into the Node that produced it, or into a leaf's .grad.
-// `shape` is the input's shape (recorded for every input, active or not), so the graph can be
-// read as a description of the computation (nas/cost_model.cpp traces it).
+// `shape` is the input's shape (recorded for every input, active or not).
 struct Edge {
   std::shared_ptr<Node> node;          // non-leaf input
   std::shared_ptr<AutogradMeta> leaf;  // leaf input that requires grad
@@ -46,11 +48,20 @@ using BackwardFn = std::function<void(const Tensor& grad_output, InputGrads& gra
 
 class Node {
  public:
-  Node(std::string name, std::vector<Edge> inputs, Shape output_shape, BackwardFn backward)
-      : name_(std::move(name)), inputs_(std::move(inputs)), output_shape_(output_shape),
-        backward_(std::move(backward)) {}
+  Node(OpKind kind, std::vector<Edge> inputs, Shape output_shape, BackwardFn backward, OpParams params = {})
+      : kind_(kind), inputs_(std::move(inputs)), output_shape_(output_shape), backward_(std::move(backward)),
+        params_(std::move(params)) {}
 
-  const std::string& name() const { return name_; }
+  OpKind kind() const { return kind_; }
+  const char* name() const { return op_name(kind_); }
+  const OpParams& params() const { return params_; }
+  // The typed parameters of an op that has them (throws when the node holds another type).
+  template <class P>
+  const P& params_as() const {
+    const P* p = std::get_if<P>(&params_);
+    FIGS_CHECK(p != nullptr, name(), ": the recorded node holds no parameters of the requested type");
+    return *p;
+  }
   const std::vector<Edge>& inputs() const { return inputs_; }
   const Shape& output_shape() const { return output_shape_; }
   // Runs the op's backward; throws if the graph was already released by an earlier backward().
@@ -59,19 +70,21 @@ class Node {
   void release() { backward_ = nullptr; }
 
  private:
-  std::string name_;
+  OpKind kind_;
   std::vector<Edge> inputs_;
   Shape output_shape_;
   BackwardFn backward_;
+  OpParams params_;
 };
 
 // True when an op with these inputs should record a Node (grad mode on, some input requires grad).
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
 
-// Records `output` as produced by op `name` from `inputs` (undefined inputs are allowed and
-// never receive a gradient). Call only when any_requires_grad(inputs).
-void record(const char* name, std::initializer_list<const Tensor*> inputs, Tensor& output,
-            BackwardFn backward);
-void record(const char* name, const std::vector<Tensor>& inputs, Tensor& output, BackwardFn backward);
+// Records `output` as produced by op `kind` from `inputs` (undefined inputs are allowed and
+// never receive a gradient), with the op's parameters. Call only when any_requires_grad(inputs).
+void record(OpKind kind, std::initializer_list<const Tensor*> inputs, Tensor& output, BackwardFn backward,
+            OpParams params = {});
+void record(OpKind kind, const std::vector<Tensor>& inputs, Tensor& output, BackwardFn backward,
+            OpParams params = {});
 
 }  // namespace figs

@@ -18,13 +18,15 @@
 #include <string>
 #include <vector>
 
+#include "core/op_kind.h"
 #include "core/params.h"
 #include "core/tensor.h"
 
 namespace figs {
 
 struct TracedOp {
-  std::string name;            // as the op is called: "conv2d", "relu", "concat", "linear", ...
+  OpKind kind = OpKind::Add;   // core/ops.inc
+  std::string name;            // op_name(kind): "conv2d", "relu", "concat", "linear", ...
   std::vector<Tensor> inputs;  // as passed, in the op's argument order; undefined = absent optional input
   Tensor output;
   // Non-tensor arguments; each op fills what it has (the rest stay at their defaults):
@@ -66,20 +68,20 @@ bool active();
 void record(TracedOp op);
 // A record with its name, tensors and (when the op has them) integer arguments; ops set the
 // other fields they have before recording it.
-inline TracedOp op(const char* name, std::vector<Tensor> inputs, const Tensor& output,
-                   std::vector<int64_t> ints = {}) {
+inline TracedOp op(OpKind kind, std::vector<Tensor> inputs, const Tensor& output, std::vector<int64_t> ints = {}) {
   TracedOp r;
-  r.name = name;
+  r.kind = kind;
+  r.name = op_name(kind);
   r.inputs = std::move(inputs);
   r.output = output;
   r.ints = std::move(ints);
   return r;
 }
 // The usual report of a leaf op: name, inputs, output.
-inline void record(const char* name, std::initializer_list<const Tensor*> inputs, const Tensor& output) {
+inline void record(OpKind kind, std::initializer_list<const Tensor*> inputs, const Tensor& output) {
   std::vector<Tensor> in;
   for (const Tensor* t : inputs) in.push_back(*t);
-  record(op(name, std::move(in), output));
+  record(op(kind, std::move(in), output));
 }
 
 // Note [trace nesting]: a composite op constructs one of these before calling other ops; while

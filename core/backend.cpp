@@ -1,5 +1,7 @@
 #include "core/backend.h"
 
+#include "core/op_kind.h"
+
 #include <array>
 
 #include "figs_build_config.h"
@@ -98,31 +100,9 @@ void Backend::adam_step(const AdamStepParams&, const Tensor&, const Tensor&, con
 }
 double Backend::sum_squares(const Tensor&) { missing("sum_squares"); }
 
-const char* unary_op_name(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::Neg: return "neg";
-    case UnaryOp::Exp: return "exp";
-    case UnaryOp::Log: return "log";
-    case UnaryOp::Sqrt: return "sqrt";
-    case UnaryOp::Pow: return "pow";
-    case UnaryOp::Sigmoid: return "sigmoid";
-    case UnaryOp::Relu: return "relu";
-    case UnaryOp::Relu6: return "relu6";
-    case UnaryOp::AddScalar: return "add_scalar";
-    case UnaryOp::MulScalar: return "mul_scalar";
-  }
-  return "?";
-}
-
-const char* binary_op_name(BinaryOp op) {
-  switch (op) {
-    case BinaryOp::Add: return "add";
-    case BinaryOp::Sub: return "sub";
-    case BinaryOp::Mul: return "mul";
-    case BinaryOp::Div: return "div";
-  }
-  return "?";
-}
+// The names come from the op list (core/ops.inc).
+const char* unary_op_name(UnaryOp op) { return op_name(op_kind_of(op)); }
+const char* binary_op_name(BinaryOp op) { return op_name(op_kind_of(op)); }
 
 namespace {
 std::array<Backend*, kNumDeviceTypes>& registry() {

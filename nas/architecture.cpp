@@ -29,12 +29,12 @@ namespace {
 class MacCounter : public OpTracer {
  public:
   void record(TracedOp op) override {
-    if (op.name == "conv2d") {
+    if (op.kind == OpKind::Conv2d) {
       const Shape& y = op.output.shape();  // (1, C_out, OH, OW)
       macs_ += op.inputs[1].numel() * y[2] * y[3];
-    } else if (op.name == "linear") {
+    } else if (op.kind == OpKind::Linear) {
       macs_ += op.inputs[1].numel();
-    } else if (op.name == "matmul") {
+    } else if (op.kind == OpKind::Matmul) {
       fail("describe_architecture: a bare matmul in the network; its MACs are not defined per image here");
     }
   }

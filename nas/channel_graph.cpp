@@ -1,5 +1,6 @@
 #include "nas/channel_graph.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <unordered_map>
@@ -19,14 +20,6 @@ double sigmoid(double a) { return a >= 0 ? 1 / (1 + std::exp(-a)) : std::exp(a) 
 double sigmoid_slope(double a) {  // sigmoid(a) sigmoid(-a), stable
   const double e = std::exp(-std::abs(a));
   return e / ((1 + e) * (1 + e));
-}
-
-// Ops whose output channel c is their (first, full-shape) input's channel c.
-const std::unordered_set<std::string>& pass_through_ops() {
-  static const std::unordered_set<std::string> ops = {
-      "relu", "relu6", "sigmoid", "neg", "exp", "log", "sqrt", "pow", "add_scalar", "mul_scalar",
-      "max_pool2d", "avg_pool2d", "contiguous", "batch_norm", "channel_scale"};
-  return ops;
 }
 
 class UnionFind {
@@ -105,103 +98,146 @@ ChannelGraph ChannelGraph::trace(const Tensor& output, const NamedParameters& pa
   };
 
   for (Node* node : inputs_first(output.grad_fn().get())) {
-    const std::string& op = node->name();
     const Shape& out = node->output_shape();
     const int64_t C = channels_of(out);
     const auto& in = node->inputs();
     int64_t slot = -1;  // this node's output slots, when it has channels
 
-    if (op == "conv2d") {
-      const Shape &xs = in[0].shape, &ws = in[1].shape;
-      CostedOp c;
-      c.in_channels = xs[1];
-      c.out_channels = ws[0];
-      c.groups = xs[1] / ws[1];
-      c.kh = ws[2];
-      c.kw = ws[3];
-      c.out_h = out[2];
-      c.out_w = out[3];
-      c.has_bias = in[2].defined;
-      c.weight_name = leaf_name(in[1]);
-      c.in_slot = input_slot(*node, 0);
-      const bool depthwise = c.groups > 1 && c.groups == c.in_channels && c.out_channels == c.in_channels;
-      c.kind = depthwise ? "depthwise_conv2d" : "conv2d";
-      c.out_slot = slot = depthwise ? c.in_slot : uf.add(C);
-      op_of[node] = g.ops_.size();
-      g.ops_.push_back(c);
-    } else if (op == "matmul") {
-      // linear(x, w) = matmul(x, permute(w)) (+ bias): the weight is the permute's leaf input.
-      const Edge& b = in[1];
-      FIGS_CHECK(in[0].shape.rank() == 2, "ChannelGraph::trace: matmul of ", in[0].shape, " is not a linear layer");
-      CostedOp c;
-      c.kind = "linear";
-      c.in_channels = in[0].shape[1];
-      c.out_channels = b.shape[1];
-      if (b.node && b.node->name() == "permute" && !b.node->inputs().empty())
-        c.weight_name = leaf_name(b.node->inputs()[0]);
-      c.in_slot = input_slot(*node, 0);
-      c.out_slot = slot = uf.add(C);
-      op_of[node] = g.ops_.size();
-      g.ops_.push_back(c);
-    } else if (op == "mask_values") {
-      mask_logits[node] = in[0].leaf.get();
-    } else if (pass_through_ops().count(op)) {
-      slot = input_slot(*node, 0);
-      if (op == "batch_norm" && in.size() > 1 && in[1].defined) {
-        CountedNorm n{slot, C, "", Tensor()};
-        if (in[1].leaf) {
-          auto it = leaf_names.find(in[1].leaf.get());
-          if (it != leaf_names.end()) n.weight_name = it->second->first, n.weight = it->second->second;
+    switch (node->kind()) {
+      case OpKind::Conv2d: {
+        const Shape &xs = in[0].shape, &ws = in[1].shape;
+        CostedOp c;
+        c.in_channels = xs[1];
+        c.out_channels = ws[0];
+        c.groups = node->params_as<Conv2dParams>().groups;
+        c.kh = ws[2];
+        c.kw = ws[3];
+        c.out_h = out[2];
+        c.out_w = out[3];
+        c.has_bias = in[2].defined;
+        c.weight_name = leaf_name(in[1]);
+        c.in_slot = input_slot(*node, 0);
+        const bool depthwise = c.groups > 1 && c.groups == c.in_channels && c.out_channels == c.in_channels;
+        c.kind = depthwise ? "depthwise_conv2d" : "conv2d";
+        c.out_slot = slot = depthwise ? c.in_slot : uf.add(C);
+        op_of[node] = g.ops_.size();
+        g.ops_.push_back(c);
+        break;
+      }
+      case OpKind::Matmul: {
+        // linear(x, w) = matmul(x, permute(w)) (+ bias): the weight is the permute's leaf input.
+        const Edge& b = in[1];
+        FIGS_CHECK(in[0].shape.rank() == 2, "ChannelGraph::trace: matmul of ", in[0].shape, " is not a linear layer");
+        CostedOp c;
+        c.kind = "linear";
+        c.in_channels = in[0].shape[1];
+        c.out_channels = b.shape[1];
+        if (b.node && b.node->kind() == OpKind::Permute && !b.node->inputs().empty())
+          c.weight_name = leaf_name(b.node->inputs()[0]);
+        c.in_slot = input_slot(*node, 0);
+        c.out_slot = slot = uf.add(C);
+        op_of[node] = g.ops_.size();
+        g.ops_.push_back(c);
+        break;
+      }
+      case OpKind::MaskValues:
+        mask_logits[node] = in[0].leaf.get();
+        break;
+      // Channel c out is the (first, full-shape) input's channel c.
+      case OpKind::Relu:
+      case OpKind::Relu6:
+      case OpKind::Sigmoid:
+      case OpKind::Neg:
+      case OpKind::Exp:
+      case OpKind::Log:
+      case OpKind::Sqrt:
+      case OpKind::Pow:
+      case OpKind::AddScalar:
+      case OpKind::MulScalar:
+      case OpKind::MaxPool2d:
+      case OpKind::AvgPool2d:
+      case OpKind::Contiguous:
+        slot = input_slot(*node, 0);
+        break;
+      case OpKind::BatchNorm:
+        slot = input_slot(*node, 0);
+        if (in.size() > 1 && in[1].defined) {
+          CountedNorm n{slot, C, "", Tensor()};
+          if (in[1].leaf) {
+            auto it = leaf_names.find(in[1].leaf.get());
+            if (it != leaf_names.end()) n.weight_name = it->second->first, n.weight = it->second->second;
+          }
+          g.norms_.push_back(n);
         }
-        g.norms_.push_back(n);
-      }
-      if (op == "channel_scale" && in[1].node && mask_logits.count(in[1].node.get())) {
-        const AutogradMeta* meta = mask_logits[in[1].node.get()];
-        auto it = leaf_names.find(meta);
-        FIGS_CHECK(it != leaf_names.end(), "ChannelGraph::trace: a mask's logits are not among the named parameters");
-        g.masks_.push_back({it->second->first, it->second->second, slot, C});
-      }
-    } else if (op == "add" || op == "sub" || op == "mul" || op == "div") {
-      const bool a_full = in[0].shape == out, b_full = in[1].shape == out;
-      if (a_full && b_full) {  // residual add: one group
+        break;
+      case OpKind::ChannelScale:
         slot = input_slot(*node, 0);
-        tie(slot, input_slot(*node, 1), C);
-      } else {
-        const size_t full = a_full ? 0 : 1;
-        slot = (a_full || b_full) ? input_slot(*node, full) : uf.add(C);
-        // A linear/conv bias: a leaf of (C) added to the op's output.
-        const Edge& other = in[1 - full];
-        const Edge& main = in[full];
-        if (op == "add" && other.leaf && other.shape.numel() == C && main.node && op_of.count(main.node.get()))
-          g.ops_[op_of[main.node.get()]].has_bias = true;
+        if (in[1].node && mask_logits.count(in[1].node.get())) {
+          const AutogradMeta* meta = mask_logits[in[1].node.get()];
+          auto it = leaf_names.find(meta);
+          FIGS_CHECK(it != leaf_names.end(), "ChannelGraph::trace: a mask's logits are not among the named parameters");
+          g.masks_.push_back({it->second->first, it->second->second, slot, C});
+        }
+        break;
+      case OpKind::Add:
+      case OpKind::Sub:
+      case OpKind::Mul:
+      case OpKind::Div: {
+        const bool a_full = in[0].shape == out, b_full = in[1].shape == out;
+        if (a_full && b_full) {  // residual add: one group
+          slot = input_slot(*node, 0);
+          tie(slot, input_slot(*node, 1), C);
+        } else {
+          const size_t full = a_full ? 0 : 1;
+          slot = (a_full || b_full) ? input_slot(*node, full) : uf.add(C);
+          // A linear/conv bias: a leaf of (C) added to the op's output.
+          const Edge& other = in[1 - full];
+          const Edge& main = in[full];
+          if (node->kind() == OpKind::Add && other.leaf && other.shape.numel() == C && main.node &&
+              op_of.count(main.node.get()))
+            g.ops_[op_of[main.node.get()]].has_bias = true;
+        }
+        break;
       }
-    } else if (op == "concat") {
-      slot = uf.add(C);
-      int64_t at = 0;
-      for (size_t i = 0; i < in.size(); ++i) {
-        const int64_t ci = channels_of(in[i].shape);
-        tie(slot + at, input_slot(*node, i), ci);
-        at += ci;
-      }
-      FIGS_CHECK(at == C, "ChannelGraph::trace: concat of ", in.size(), " inputs along a dim other than channels");
-    } else if (op == "sum") {
-      // Global pooling (a sum over H and W keeping N and C) keeps the channels.
-      if (C > 0 && in[0].shape.rank() == out.rank() && channels_of(in[0].shape) == C && in[0].shape[0] == out[0])
-        slot = input_slot(*node, 0);
-    } else if (op == "reshape") {
-      const Shape& xs = in[0].shape;
-      if (C > 0 && channels_of(xs) == C && xs[0] == out[0] && xs.numel() == out.numel()) {
-        slot = input_slot(*node, 0);  // (N, C, 1, 1) -> (N, C)
-      } else if (xs.rank() == 4 && out.rank() == 2 && out[0] == xs[0] && out[1] == xs[1] * xs[2] * xs[3]) {
-        // Flatten of (N, C, H, W): feature j is channel j / (H W).
-        const int64_t from = input_slot(*node, 0), hw = xs[2] * xs[3];
+      case OpKind::Concat: {
+        FIGS_CHECK(node->params_as<IntsArg>().values == std::vector<int64_t>{1}, "ChannelGraph::trace: concat of ",
+                   in.size(), " inputs along a dim other than channels");
         slot = uf.add(C);
-        for (int64_t j = 0; j < C; ++j) uf.unite(slot + j, from + j / hw);
+        int64_t at = 0;
+        for (size_t i = 0; i < in.size(); ++i) {
+          const int64_t ci = channels_of(in[i].shape);
+          tie(slot + at, input_slot(*node, i), ci);
+          at += ci;
+        }
+        break;
       }
-    } else if (op == "permute" || op == "expand" || op == "cross_entropy" || op == "log_softmax") {
-      // Weight views, broadcasts and the loss carry no channels of their own.
-    } else {
-      fail("ChannelGraph::trace: op '", op, "' is not understood by the channel-group pass (output ", out, ")");
+      case OpKind::Sum: {
+        // Global pooling (a sum over H and W keeping N and C) keeps the channels.
+        const std::vector<int64_t>& reduced = node->params_as<IntsArg>().values;
+        const bool keeps_n_and_c = std::none_of(reduced.begin(), reduced.end(), [](int64_t d) { return d <= 1; });
+        if (C > 0 && in[0].shape.rank() == out.rank() && keeps_n_and_c) slot = input_slot(*node, 0);
+        break;
+      }
+      case OpKind::Reshape: {
+        const Shape& xs = in[0].shape;
+        if (C > 0 && channels_of(xs) == C && xs[0] == out[0] && xs.numel() == out.numel()) {
+          slot = input_slot(*node, 0);  // (N, C, 1, 1) -> (N, C)
+        } else if (xs.rank() == 4 && out.rank() == 2 && out[0] == xs[0] && out[1] == xs[1] * xs[2] * xs[3]) {
+          // Flatten of (N, C, H, W): feature j is channel j / (H W).
+          const int64_t from = input_slot(*node, 0), hw = xs[2] * xs[3];
+          slot = uf.add(C);
+          for (int64_t j = 0; j < C; ++j) uf.unite(slot + j, from + j / hw);
+        }
+        break;
+      }
+      case OpKind::Permute:
+      case OpKind::Expand:
+      case OpKind::CrossEntropy:
+      case OpKind::LogSoftmax:
+        break;  // weight views, broadcasts and the loss carry no channels of their own
+      default:
+        fail("ChannelGraph::trace: op '", node->name(), "' is not understood by the channel-group pass (output ", out,
+             ")");
     }
     if (slot >= 0 && C > 0) slot_of[node] = slot;
   }
@@ -320,7 +356,7 @@ Tensor ChannelGraph::cost_on_host(CostKind kind, CostForm form, const std::vecto
   if (needs) {
     // d cost / d pi_{m,c} = d cost / d p_g * prod over the group's other masks of (1 - pi).
     // Captures copies: the graph object need not outlive the backward pass.
-    record("figs_cost", inputs, out, [group_masks = group_masks_, pi, dpi, dp, devices](const Tensor& gy,
+    record(OpKind::FigsCostOnHost, inputs, out, [group_masks = group_masks_, pi, dpi, dp, devices](const Tensor& gy,
                                                                                        InputGrads& grads) {
       const double upstream = gy.item<double>();
       std::vector<std::vector<double>> d(pi.size());
@@ -353,6 +389,7 @@ double ChannelGraph::count(CostKind kind, const std::vector<bool>& alive) const 
   for (const CostedOp& op : ops_) {
     const double out = alive_in(op.out_slot, op.out_channels);
     if (op.kind == "depthwise_conv2d")
+      }
       total += op.coeff(kind) * out;
     else
       total += op.coeff(kind) * alive_in(op.in_slot, op.in_channels) * out / op.groups;

@@ -112,7 +112,7 @@ Tensor morphnet_cost(const ChannelGraph& graph, CostKind kind, double threshold)
     std::vector<std::vector<std::pair<int64_t, double>>> d(inputs.size());  // (channel, d cost / d gamma)
     for (int64_t g = 0; g < graph.num_groups(); ++g)
       if (s.sourced[g] && dr[g] != 0) d[input_of[s.arg_norm[g]]].push_back({s.arg_channel[g], dr[g] * s.arg_sign[g]});
-    record("morphnet_cost", inputs, out, [d = std::move(d), sizes, devices](const Tensor& gy, InputGrads& grads) {
+    record(OpKind::MorphNetCost, inputs, out, [d = std::move(d), sizes, devices](const Tensor& gy, InputGrads& grads) {
       const double upstream = gy.item<double>();
       for (size_t i = 0; i < d.size(); ++i) {
         if (!grads.needs(i)) continue;

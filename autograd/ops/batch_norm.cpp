@@ -44,7 +44,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, cons
     be.batch_norm_forward_inference(p, x, gamma, beta, running_mean, running_var, y);
   }
   if (trace::active()) {  // after the update: a training-mode trace shows the statistics it left
-    TracedOp op = trace::op("batch_norm", {x, gamma, beta, running_mean, running_var}, y);
+    TracedOp op = trace::op(OpKind::BatchNorm, {x, gamma, beta, running_mean, running_var}, y);
     op.norm = p;
     trace::record(std::move(op));
   }
@@ -54,7 +54,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, cons
       mean_used = raw::clone(running_mean);
       invstd_used = pow(add_scalar(running_var, p.eps), -0.5);
     }
-    record("batch_norm", {&x, &gamma, &beta}, y,
+    record(OpKind::BatchNorm, {&x, &gamma, &beta}, y,
            [p, x = x.detach(), gamma = gamma.defined() ? gamma.detach() : Tensor(), mean_used,
             invstd_used](const Tensor& gy, InputGrads& g) {
              Tensor gx = g.needs(0) ? empty_like(x) : Tensor();
@@ -64,7 +64,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, cons
              g.set(0, gx);
              g.set(1, gg);
              g.set(2, gb);
-           });
+           },
+           p);
   }
   return y;
 }

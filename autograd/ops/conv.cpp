@@ -38,12 +38,12 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   Tensor y = empty({x.size(0), w.size(0), oh, ow}, {x.dtype(), x.device(), x.memory_format()});
   backend_of(x).conv2d_forward(p, x, w, bias, y);
   if (trace::active()) {
-    TracedOp op = trace::op("conv2d", {x, w, bias}, y);
+    TracedOp op = trace::op(OpKind::Conv2d, {x, w, bias}, y);
     op.conv = p;
     trace::record(std::move(op));
   }
   if (any_requires_grad({&x, &w, &bias})) {
-    record("conv2d", {&x, &w, &bias}, y,
+    record(OpKind::Conv2d, {&x, &w, &bias}, y,
            [p, x = x.detach(), w = w.detach(), has_bias = bias.defined()](const Tensor& gy, InputGrads& g) {
              Backend& be = backend_of(gy);
              if (g.needs(0)) {
@@ -58,7 +58,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
                g.set(1, gw);
                g.set(2, gb);
              }
-           });
+           },
+           p);
   }
   return y;
 }

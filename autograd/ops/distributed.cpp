@@ -20,7 +20,7 @@ Tensor all_reduce_sum(const Tensor& x) {
   Tensor y = raw::contiguous(raw::clone(x.detach()));
   dist::world().all_reduce_sum(y);
   if (any_requires_grad({&x})) {
-    record("all_reduce_sum", {&x}, y, [](const Tensor& gy, InputGrads& g) {
+    record(OpKind::AllReduceSum, {&x}, y, [](const Tensor& gy, InputGrads& g) {
       Tensor gx = raw::contiguous(raw::clone(gy));
       dist::world().all_reduce_sum(gx);
       g.set(0, gx);

@@ -17,38 +17,42 @@ Tensor empty_output(const Shape& shape, const Tensor& like) {
 }
 
 Tensor unary_op(UnaryOp op, double alpha, const Tensor& x) {
-  const char* name = unary_op_name(op);
-  ops::check_floating(name, x);
+  const OpKind kind = op_kind_of(op);
+  ops::check_floating(op_name(kind), x);
   Tensor y = empty_like(x);
   backend_of(x).unary(op, alpha, x, y);
   if (trace::active()) {
-    TracedOp traced = trace::op(name, {x}, y);
+    TracedOp traced = trace::op(kind, {x}, y);
     traced.scalar = alpha;
     trace::record(std::move(traced));
   }
   if (any_requires_grad({&x})) {
     // Saves x and y (detached: the graph must not own itself); the kernel picks what it reads.
-    record(name, {&x}, y, [op, alpha, x = x.detach(), yd = y.detach()](const Tensor& gy, InputGrads& g) {
-      Tensor gx = empty_like(x);
-      backend_of(x).unary_backward(op, alpha, x, yd, gy, gx);
-      g.set(0, gx);
-    });
+    record(
+        kind, {&x}, y,
+        [op, alpha, x = x.detach(), yd = y.detach()](const Tensor& gy, InputGrads& g) {
+          Tensor gx = empty_like(x);
+          backend_of(x).unary_backward(op, alpha, x, yd, gy, gx);
+          g.set(0, gx);
+        },
+        ScalarArg{alpha});
   }
   return y;
 }
 
 Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) {
-  const char* name = binary_op_name(op);
+  const OpKind kind = op_kind_of(op);
+  const char* name = op_name(kind);
   ops::check_compatible(name, a, b);
   ops::check_floating(name, a);
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = empty_output(shape, a);
   backend_of(out).binary(op, a, b, out);
-  if (trace::active()) trace::record(name, {&a, &b}, out);
+  if (trace::active()) trace::record(kind, {&a, &b}, out);
   if (any_requires_grad({&a, &b})) {
     // Mul and Div read their inputs in backward; Add and Sub read nothing.
     const bool saves = op == BinaryOp::Mul || op == BinaryOp::Div;
-    record(name, {&a, &b}, out,
+    record(kind, {&a, &b}, out,
            [op, a = saves ? a.detach() : Tensor(), b = saves ? b.detach() : Tensor(),
             sa = a.shape(), sb = b.shape()](const Tensor& gy, InputGrads& g) {
              switch (op) {

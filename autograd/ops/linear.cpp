@@ -14,9 +14,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
              a.describe(), " by ", b.describe(), " (needs (M, K) @ (K, N))");
   Tensor out = empty({a.size(0), b.size(1)}, {a.dtype(), a.device()});
   backend_of(out).matmul(a, b, out);
-  if (trace::active()) trace::record("matmul", {&a, &b}, out);
+  if (trace::active()) trace::record(OpKind::Matmul, {&a, &b}, out);
   if (any_requires_grad({&a, &b})) {
-    record("matmul", {&a, &b}, out, [a = a.detach(), b = b.detach()](const Tensor& gy, InputGrads& g) {
+    record(OpKind::Matmul, {&a, &b}, out, [a = a.detach(), b = b.detach()](const Tensor& gy, InputGrads& g) {
       if (g.needs(0)) g.set(0, matmul(gy, permute(b, {1, 0})));
       if (g.needs(1)) g.set(1, matmul(permute(a, {1, 0}), gy));
     });
@@ -32,7 +32,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   trace::Composite composite;  // one op in a trace: x @ weight^T + bias
   Tensor y = matmul(x, permute(weight, {1, 0}));
   if (bias.defined()) y = add(y, bias);
-  if (composite.reporting()) composite.finish(trace::op("linear", {x, weight, bias}, y));
+  if (composite.reporting()) composite.finish(trace::op(OpKind::Linear, {x, weight, bias}, y));
   return y;
 }
 

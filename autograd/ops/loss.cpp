@@ -13,9 +13,9 @@ Tensor log_softmax(const Tensor& x) {
   FIGS_CHECK(x.size(1) >= 1, "log_softmax: needs at least one class, got ", x.describe());
   Tensor y = empty(x.shape(), {x.dtype(), x.device()});
   backend_of(x).log_softmax_forward(x, y);
-  if (trace::active()) trace::record("log_softmax", {&x}, y);
+  if (trace::active()) trace::record(OpKind::LogSoftmax, {&x}, y);
   if (any_requires_grad({&x})) {
-    record("log_softmax", {&x}, y, [y = y.detach()](const Tensor& gy, InputGrads& g) {
+    record(OpKind::LogSoftmax, {&x}, y, [y = y.detach()](const Tensor& gy, InputGrads& g) {
       Tensor gx = empty_like(y);
       backend_of(y).log_softmax_backward(y, gy, gx);
       g.set(0, gx);
@@ -43,9 +43,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double smoothin
 
   Tensor loss = empty({}, {logits.dtype(), logits.device()});
   backend_of(logits).cross_entropy_forward(logits, labels, smoothing, loss);
-  if (trace::active()) trace::record("cross_entropy", {&logits, &labels}, loss);
+  if (trace::active()) trace::record(OpKind::CrossEntropy, {&logits, &labels}, loss);
   if (any_requires_grad({&logits})) {
-    record("cross_entropy", {&logits}, loss,
+    record(OpKind::CrossEntropy, {&logits}, loss,
            [logits = logits.detach(), labels, smoothing](const Tensor& gy, InputGrads& g) {
              Tensor gx = empty(logits.shape(), {logits.dtype(), logits.device()});
              backend_of(logits).cross_entropy_backward(logits, labels, smoothing, gy, gx);

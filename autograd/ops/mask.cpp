@@ -30,7 +30,7 @@ Tensor mask_values(const Tensor& logits, const MaskParams& p, const Tensor& nois
   Tensor slope = empty({C}, {DType::Float64, logits.device()});
   backend_of(logits).mask_values(p, logits.detach(), given, m, slope);
   if (training && any_requires_grad({&logits})) {
-    record("mask_values", {&logits}, m, [p, slope](const Tensor& gm, InputGrads& g) {
+    record(OpKind::MaskValues, {&logits}, m, [p, slope](const Tensor& gm, InputGrads& g) {
       Tensor glogits = empty({slope.size(0)}, {gm.dtype(), gm.device()});
       backend_of(gm).mask_values_backward(p, gm, slope, glogits);
       g.set(0, glogits);

@@ -35,18 +35,19 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
   Tensor indices = empty(shape, {DType::Int64, x.device(), x.memory_format()});
   backend_of(x).max_pool2d_forward(p, x, y, indices);
   if (trace::active()) {
-    TracedOp op = trace::op("max_pool2d", {x}, y);
+    TracedOp op = trace::op(OpKind::MaxPool2d, {x}, y);
     op.pool = p;
     trace::record(std::move(op));
   }
   if (any_requires_grad({&x})) {
-    record("max_pool2d", {&x}, y,
+    record(OpKind::MaxPool2d, {&x}, y,
            [p, indices, shape = x.shape(), dtype = x.dtype(), format = x.memory_format()](
                const Tensor& gy, InputGrads& g) {
              Tensor gx = empty(shape, {dtype, gy.device(), format});
              backend_of(gy).max_pool2d_backward(p, raw::contiguous(gy, format), indices, gx);
              g.set(0, gx);
-           });
+           },
+           p);
   }
   return y;
 }
@@ -56,19 +57,20 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p) {
   Tensor y = empty(shape, {x.dtype(), x.device(), x.memory_format()});
   backend_of(x).avg_pool2d_forward(p, x, y);
   if (trace::active()) {
-    TracedOp op = trace::op("avg_pool2d", {x}, y);
+    TracedOp op = trace::op(OpKind::AvgPool2d, {x}, y);
     op.pool = p;
     trace::record(std::move(op));
   }
   if (any_requires_grad({&x})) {
     // Only x's shape and layout are needed: avg pool's backward does not read x.
-    record("avg_pool2d", {&x}, y,
+    record(OpKind::AvgPool2d, {&x}, y,
            [p, shape = x.shape(), dtype = x.dtype(), format = x.memory_format()](
                const Tensor& gy, InputGrads& g) {
              Tensor gx = empty(shape, {dtype, gy.device(), format});
              backend_of(gy).avg_pool2d_backward(p, raw::contiguous(gy, format), gx);
              g.set(0, gx);
-           });
+           },
+           p);
   }
   return y;
 }
@@ -78,7 +80,7 @@ Tensor global_avg_pool2d(const Tensor& x) {
   ops::check_rank("global_avg_pool2d", "input", x, 4);
   trace::Composite composite;  // one op in a trace, not the mean it is computed as
   Tensor y = mean(x, {2, 3}, /*keepdim=*/true);
-  if (composite.reporting()) composite.finish(trace::op("global_avg_pool2d", {x}, y));
+  if (composite.reporting()) composite.finish(trace::op(OpKind::GlobalAvgPool2d, {x}, y));
   return y;
 }
 

@@ -18,9 +18,15 @@ Tensor sum_keepdim(const Tensor& x, const Shape& kept) {
   backend_of(x).sum(x, out);
   if (any_requires_grad({&x})) {
     // The gradient takes x's layout, so the backward of a channels-last network stays channels-last.
-    record("sum", {&x}, out, [shape = x.shape(), format = x.memory_format()](const Tensor& gy, InputGrads& g) {
-      g.set(0, contiguous(expand(gy, shape), format));
-    });
+    IntsArg reduced;  // the dims summed over
+    for (int d = 0; d < x.dim(); ++d)
+      if (kept[d] == 1 && x.size(d) != 1) reduced.values.push_back(d);
+    record(
+        OpKind::Sum, {&x}, out,
+        [shape = x.shape(), format = x.memory_format()](const Tensor& gy, InputGrads& g) {
+          g.set(0, contiguous(expand(gy, shape), format));
+        },
+        std::move(reduced));
   }
   return out;
 }
@@ -41,8 +47,9 @@ std::vector<int64_t> dropped_shape(const Tensor& x, const std::vector<int>& dims
 }
 
 // The trace record of a reduction over `dims` (normalised, ascending).
-TracedOp reduction(const char* name, const Tensor& x, const std::vector<int>& dims, bool keepdim, const Tensor& y) {
-  TracedOp op = trace::op(name, {x}, y);
+TracedOp reduction(OpKind kind, const Tensor& x, const std::vector<int>& dims, bool keepdim, const Tensor& y) {
+  const char* name = op_name(kind);
+  TracedOp op = trace::op(kind, {x}, y);
   std::vector<bool> reduced(x.dim(), false);
   for (int d : dims) reduced[normalize_dim(d, x.dim(), name)] = true;
   for (int i = 0; i < x.dim(); ++i)
@@ -58,7 +65,7 @@ Tensor sum(const Tensor& x, const std::vector<int>& dims, bool keepdim) {
   trace::Composite composite;  // one op in a trace, also when it reshapes
   Tensor kept = sum_keepdim(x, kept_shape(x, dims, "sum"));
   Tensor y = keepdim ? kept : reshape(kept, dropped_shape(x, dims, "sum"));
-  if (composite.reporting()) composite.finish(reduction("sum", x, dims, keepdim, y));
+  if (composite.reporting()) composite.finish(reduction(OpKind::Sum, x, dims, keepdim, y));
   return y;
 }
 
@@ -74,7 +81,7 @@ Tensor mean(const Tensor& x, const std::vector<int>& dims, bool keepdim) {
   FIGS_CHECK(kept.numel() > 0 && x.numel() > 0, "mean: empty reduction of ", x.describe());
   trace::Composite composite;  // one op in a trace, not a sum and a scale
   Tensor y = mul_scalar(sum(x, dims, keepdim), static_cast<double>(kept.numel()) / x.numel());
-  if (composite.reporting()) composite.finish(reduction("mean", x, dims, keepdim, y));
+  if (composite.reporting()) composite.finish(reduction(OpKind::Mean, x, dims, keepdim, y));
   return y;
 }
 

@@ -12,11 +12,12 @@ namespace figs {
 
 Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape) {
   Tensor y = raw::reshape(x.detach(), shape);
-  if (trace::active()) trace::record(trace::op("reshape", {x}, y, y.shape().vec()));
+  if (trace::active()) trace::record(trace::op(OpKind::Reshape, {x}, y, y.shape().vec()));
   if (any_requires_grad({&x})) {
-    record("reshape", {&x}, y, [shape = x.shape()](const Tensor& gy, InputGrads& g) {
-      g.set(0, reshape(gy, shape.vec()));
-    });
+    record(
+        OpKind::Reshape, {&x}, y,
+        [shape = x.shape()](const Tensor& gy, InputGrads& g) { g.set(0, reshape(gy, shape.vec())); },
+        IntsArg{y.shape().vec()});
   }
   return y;
 }
@@ -28,21 +29,28 @@ Tensor flatten(const Tensor& x, int start_dim) {
   if (x.numel() == 0) shape.back() = 0;
   trace::Composite composite;  // "flatten" in a trace (its target shape depends on the batch)
   Tensor y = reshape(x, shape);
-  if (composite.reporting()) composite.finish(trace::op("flatten", {x}, y, {start}));
+  if (composite.reporting()) composite.finish(trace::op(OpKind::Flatten, {x}, y, {start}));
   return y;
 }
 
 Tensor permute(const Tensor& x, const std::vector<int>& dims) {
   Tensor y = raw::permute(x.detach(), dims);
   if (trace::active()) {
-    TracedOp op = trace::op("permute", {x}, y);
+    TracedOp op = trace::op(OpKind::Permute, {x}, y);
     for (int d : dims) op.ints.push_back(normalize_dim(d, x.dim(), "permute"));
     trace::record(std::move(op));
   }
   if (any_requires_grad({&x})) {
     std::vector<int> inverse(dims.size());
-    for (size_t i = 0; i < dims.size(); ++i) inverse[normalize_dim(dims[i], x.dim(), "permute")] = static_cast<int>(i);
-    record("permute", {&x}, y, [inverse](const Tensor& gy, InputGrads& g) { g.set(0, permute(gy, inverse)); });
+    IntsArg normalised;
+    for (size_t i = 0; i < dims.size(); ++i) {
+      const int d = normalize_dim(dims[i], x.dim(), "permute");
+      inverse[d] = static_cast<int>(i);
+      normalised.values.push_back(d);
+    }
+    record(
+        OpKind::Permute, {&x}, y, [inverse](const Tensor& gy, InputGrads& g) { g.set(0, permute(gy, inverse)); },
+        std::move(normalised));
   }
   return y;
 }
@@ -50,24 +58,27 @@ Tensor permute(const Tensor& x, const std::vector<int>& dims) {
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   Tensor y = raw::narrow(x.detach(), dim, start, length);
   if (trace::active())
-    trace::record(trace::op("narrow", {x}, y, {normalize_dim(dim, x.dim(), "narrow"), start, length}));
+    trace::record(trace::op(OpKind::Narrow, {x}, y, {normalize_dim(dim, x.dim(), "narrow"), start, length}));
   if (any_requires_grad({&x})) {
     const int d = normalize_dim(dim, x.dim(), "narrow");
-    record("narrow", {&x}, y,
+    record(OpKind::Narrow, {&x}, y,
            [d, start, length, shape = x.shape(), format = x.memory_format()](const Tensor& gy, InputGrads& g) {
              Tensor gx = zeros(shape, {gy.dtype(), gy.device(), format});
              raw::copy_(raw::narrow(gx, d, start, length), gy);
              g.set(0, gx);
-           });
+           },
+           IntsArg{{d, start, length}});
   }
   return y;
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
   Tensor y = raw::expand(x.detach(), shape);
-  if (trace::active()) trace::record(trace::op("expand", {x}, y, shape.vec()));
+  if (trace::active()) trace::record(trace::op(OpKind::Expand, {x}, y, shape.vec()));
   if (any_requires_grad({&x})) {
-    record("expand", {&x}, y, [shape = x.shape()](const Tensor& gy, InputGrads& g) { g.set(0, sum_to(gy, shape)); });
+    record(
+        OpKind::Expand, {&x}, y, [shape = x.shape()](const Tensor& gy, InputGrads& g) { g.set(0, sum_to(gy, shape)); },
+        IntsArg{y.shape().vec()});
   }
   return y;
 }
@@ -96,16 +107,19 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     raw::copy_(raw::narrow(y, d, at, x.size(d)), x.detach());
     at += x.size(d);
   }
-  if (trace::active()) trace::record(trace::op("concat", xs, y, {d}));
+  if (trace::active()) trace::record(trace::op(OpKind::Concat, xs, y, {d}));
   bool needs = false;
   for (const Tensor& x : xs) needs = needs || any_requires_grad({&x});
   if (needs) {
     std::vector<int64_t> lengths;
     for (const Tensor& x : xs) lengths.push_back(x.size(d));
-    record("concat", xs, y, [d, starts, lengths](const Tensor& gy, InputGrads& g) {
-      for (size_t i = 0; i < starts.size(); ++i)
-        if (g.needs(i)) g.set(i, narrow(gy, d, starts[i], lengths[i]));
-    });
+    record(
+        OpKind::Concat, xs, y,
+        [d, starts, lengths](const Tensor& gy, InputGrads& g) {
+          for (size_t i = 0; i < starts.size(); ++i)
+            if (g.needs(i)) g.set(i, narrow(gy, d, starts[i], lengths[i]));
+        },
+        IntsArg{{d}});
   }
   return y;
 }
@@ -113,9 +127,9 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
 Tensor contiguous(const Tensor& x, MemoryFormat format) {
   if (x.is_contiguous(format)) return x;  // the same tensor: nothing to trace
   Tensor y = raw::contiguous(x.detach(), format);
-  if (trace::active()) trace::record("contiguous", {&x}, y);
+  if (trace::active()) trace::record(OpKind::Contiguous, {&x}, y);
   if (any_requires_grad({&x})) {
-    record("contiguous", {&x}, y, [](const Tensor& gy, InputGrads& g) { g.set(0, gy); });
+    record(OpKind::Contiguous, {&x}, y, [](const Tensor& gy, InputGrads& g) { g.set(0, gy); });
   }
   return y;
 }

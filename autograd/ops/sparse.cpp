@@ -67,7 +67,7 @@ Tensor sparse_matvec(const SparseMatrix& a, const Tensor& x) {
              a.val.dtype(), " on ", a.val.device(), ", x is ", x.describe());
   Tensor y = matvec(a.row_ptr, a.col, a.val, a.rows, x);
   if (any_requires_grad({&x})) {
-    record("sparse_matvec", {&x}, y, [a](const Tensor& gy, InputGrads& g) {
+    record(OpKind::SparseMatvec, {&x}, y, [a](const Tensor& gy, InputGrads& g) {
       g.set(0, matvec(a.t_row_ptr, a.t_col, a.t_val, a.cols, raw::contiguous(gy)));
     });
   }
@@ -81,7 +81,7 @@ Tensor cast(const Tensor& x, DType dtype) {
   if (y.storage() == x.storage()) y = raw::clone(x.detach());  // always a new tensor for the node
   if (any_requires_grad({&x})) {
     const DType from = x.dtype();
-    record("cast", {&x}, y, [from](const Tensor& gy, InputGrads& g) { g.set(0, raw::to_dtype(gy, from)); });
+    record(OpKind::Cast, {&x}, y, [from](const Tensor& gy, InputGrads& g) { g.set(0, raw::to_dtype(gy, from)); });
   }
   return y;
 }
