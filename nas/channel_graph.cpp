@@ -278,9 +278,15 @@ std::vector<double> ChannelGraph::group_probabilities(const std::vector<std::vec
   std::vector<double> p(num_groups_, 1.0);
   for (int64_t grp = 0; grp < num_groups_; ++grp) {
     if (group_masks_[grp].empty()) continue;
-    double none = 1;  // probability that no mask keeps the channel
-    for (auto [m, c] : group_masks_[grp]) none *= 1 - per_mask[m][c];
-    p[grp] = 1 - none;
+    if (accounting_.group_rule == GroupRule::Max) {
+      double most = 0;
+      for (auto [m, c] : group_masks_[grp]) most = std::max(most, per_mask[m][c]);
+      p[grp] = most;
+    } else {
+      double none = 1;  // probability that no mask keeps the channel
+      for (auto [m, c] : group_masks_[grp]) none *= 1 - per_mask[m][c];
+      p[grp] = 1 - none;
+    }
   }
   return p;
 }
@@ -290,6 +296,9 @@ Tensor ChannelGraph::cost(CostKind kind, CostForm form, const std::vector<Tensor
 }
 
 Tensor ChannelGraph::cost_on_host(CostKind kind, CostForm form, const std::vector<Tensor>& sampled) const {
+  FIGS_CHECK(!removal_aware(), "ChannelGraph::cost: the removal-aware accounting is computed by the expected form "
+             "(expected_cost) alone; the ", form == CostForm::Expected ? "host oracle" : form == CostForm::Sampled ?
+             "sampled form" : "reference form", " charges every operator");
   const bool expected = form == CostForm::Expected;
   std::vector<Tensor> sources;
   if (expected) {
@@ -354,20 +363,32 @@ Tensor ChannelGraph::cost_on_host(CostKind kind, CostForm form, const std::vecto
   bool needs = false;
   for (const Tensor& s : inputs) needs = needs || any_requires_grad({&s});
   if (needs) {
-    // d cost / d pi_{m,c} = d cost / d p_g * prod over the group's other masks of (1 - pi).
-    // Captures copies: the graph object need not outlive the backward pass.
-    record(OpKind::FigsCostOnHost, inputs, out, [group_masks = group_masks_, pi, dpi, dp, devices](const Tensor& gy,
-                                                                                       InputGrads& grads) {
+    // d cost / d pi_{m,c} = d cost / d p_g * d p_g / d pi_{m,c}: under the Any rule the product
+    // over the group's other masks of (1 - pi), under the Max rule 1 for the first mask that
+    // attains the max and 0 for the others. Captures copies: the graph object need not outlive
+    // the backward pass.
+    const bool max_rule = accounting_.group_rule == GroupRule::Max;
+    record(OpKind::FigsCostOnHost, inputs, out, [group_masks = group_masks_, pi, dpi, dp, devices, max_rule](const Tensor& gy,
+                                                                                                 InputGrads& grads) {
       const double upstream = gy.item<double>();
       std::vector<std::vector<double>> d(pi.size());
       for (size_t m = 0; m < pi.size(); ++m) d[m].assign(pi[m].size(), 0.0);
-      for (size_t grp = 0; grp < group_masks.size(); ++grp)
+      for (size_t grp = 0; grp < group_masks.size(); ++grp) {
+        if (group_masks[grp].empty()) continue;
+        if (max_rule) {
+          auto [top_m, top_c] = group_masks[grp].front();
+          for (auto [m, c] : group_masks[grp])
+            if (pi[m][c] > pi[top_m][top_c]) top_m = m, top_c = c;
+          d[top_m][top_c] += upstream * dp[grp] * dpi[top_m][top_c];
+          continue;
+        }
         for (auto [m, c] : group_masks[grp]) {
           double others = 1;
           for (auto [m2, c2] : group_masks[grp])
             if (m2 != m || c2 != c) others *= 1 - pi[m2][c2];
           d[m][c] += upstream * dp[grp] * others * dpi[m][c];
         }
+      }
       for (size_t m = 0; m < pi.size(); ++m)
         if (grads.needs(m))
           grads.set(m, raw::to(raw::to_dtype(from_vector(d[m], {static_cast<int64_t>(d[m].size())}), gy.dtype()),
@@ -380,23 +401,29 @@ Tensor ChannelGraph::cost_on_host(CostKind kind, CostForm form, const std::vecto
 double ChannelGraph::count(CostKind kind, const std::vector<bool>& alive) const {
   FIGS_CHECK(static_cast<int64_t>(alive.size()) == num_groups_, "ChannelGraph::count: ", alive.size(),
              " alive flags for ", num_groups_, " groups");
+  const Kept keep = kept(alive);
   auto alive_in = [&](int64_t slot, int64_t n) {
     double a = 0;
-    for (int64_t c = 0; c < n; ++c) a += alive[group_of_[slot + c]];
+    for (int64_t c = 0; c < n; ++c) {
+      const int64_t g = group_of_[slot + c];
+      a += alive[g] && keep.group[g];
+    }
     return a;
   };
   double total = 0;
-  for (const CostedOp& op : ops_) {
+  for (size_t o = 0; o < ops_.size(); ++o) {
+    if (!keep.op[o]) continue;
+    const CostedOp& op = ops_[o];
     const double out = alive_in(op.out_slot, op.out_channels);
     if (op.kind == "depthwise_conv2d")
-      }
       total += op.coeff(kind) * out;
     else
       total += op.coeff(kind) * alive_in(op.in_slot, op.in_channels) * out / op.groups;
     if (kind == CostKind::Params && op.has_bias) total += out;
   }
   if (kind == CostKind::Params)
-    for (const CountedNorm& n : norms_) total += 2 * alive_in(n.slot, n.channels);
+    for (size_t n = 0; n < norms_.size(); ++n)
+      if (keep.norm[n]) total += 2 * alive_in(norms_[n].slot, norms_[n].channels);
   return total;
 }
 

@@ -9,12 +9,18 @@
 //   concat along channels                                          inputs side by side
 //   dense convolution, linear                                      no tie (a cut)
 // Masks are found where a channel_scale multiplies by mask_values(logits): the logits' name comes
-// from the parameter list given to trace(). A group's keep probability is
-// p = 1 - prod_s (1 - pi_s) over the masks s on it (p = 1 for a group with none, e.g. the image).
+// from the parameter list given to trace(). A group's keep probability p combines the keep
+// probabilities pi_s of the masks s on it by the accounting's GroupRule (the spec's
+// p = 1 - prod_s (1 - pi_s) by default; p = 1 for a group with none, e.g. the image).
 //
 // Costs per dense conv / linear op:  coeff * (sum_in p) * (sum_out p) / groups;  per depthwise
 // conv: coeff * sum_c p[c]. coeff = KH*KW for parameters (1 for linear), KH*KW*OH*OW for MACs.
 // Biases and BatchNorm parameters are outside the penalised cost; count() includes them.
+//
+// Removal-aware accounting (CostAccounting::removable, nas/cost_accounting.cpp): the export
+// drops an operator when any of its keys loses every channel, and with it the channels it
+// produces. Each term above is then weighted by the probability that the export keeps what it
+// charges, so the expected cost is the expected cost of the network the export builds.
 #pragma once
 
 #include <map>
@@ -35,6 +41,35 @@ enum class CostForm {
 };
 
 const char* cost_kind_name(CostKind kind);
+
+// How the masks on one channel group combine into the group's keep probability p.
+enum class GroupRule {
+  Any,  // the spec's rule: p = 1 - prod_s (1 - pi_s), a channel stays while any mask keeps it
+  Max,  // p = max_s pi_s: the cost's gradient reaches the most probable mask undiminished, so a
+        // group of many masks (a cell's stream) can shrink; under Any each mask's share is
+        // prod over the others of (1 - pi), ~1e-4 for five masks at 0.85
+};
+const char* group_rule_name(GroupRule rule);  // "any", "max"
+GroupRule parse_group_rule(const std::string& name);  // throws naming the choices
+
+// An operator the export removes when any one of its keys keeps no channel; every conv and linear
+// whose weight lies under `path` goes with it (nas/space.h OperatorChoice; removable_operators()
+// there builds these from a space).
+struct RemovableOperator {
+  std::string path;  // module path, e.g. "cell0.block1.sep3"
+  // Its keys, each the output channels of one traced convolution or linear layer, named by its
+  // weight (a ConvUnit's key "cell0.block1.sep3.pw1" is "cell0.block1.sep3.pw1.weight"): a key is
+  // alive while any of those channels' groups is.
+  std::vector<std::string> key_weights;
+};
+
+struct CostAccounting {
+  GroupRule group_rule = GroupRule::Any;
+  // Empty: the spec's accounting, every traced operator charged in full. Otherwise removal-aware:
+  // the expected cost, count() and MorphNet's cost charge an operator, and every channel it
+  // produces, only as far as the export keeps it.
+  std::vector<RemovableOperator> removable;
+};
 
 struct TracedMask {
   std::string name;   // of the logits parameter, e.g. "cell1.block0.sep3.mask.logits"
@@ -68,6 +103,12 @@ class ChannelGraph {
   // `output` must come from a forward pass with grad mode on and the parameters requiring grad.
   static ChannelGraph trace(const Tensor& output, const NamedParameters& parameters);
 
+  // Replaces the default accounting (the spec's: GroupRule::Any, nothing removable). Checks that
+  // every key's layer was traced and every path holds one, naming what is not.
+  void set_accounting(const CostAccounting& accounting);
+  const CostAccounting& accounting() const { return accounting_; }
+  bool removal_aware() const { return !accounting_.removable.empty(); }
+
   const std::vector<TracedMask>& masks() const { return masks_; }
   const std::vector<CostedOp>& ops() const { return ops_; }
   const std::vector<CountedNorm>& norms() const { return norms_; }
@@ -79,8 +120,8 @@ class ChannelGraph {
   // otherwise synchronise once per mask: ~200 times for the main job's supernet).
   std::vector<std::vector<double>> mask_logits_on_host() const;
 
-  // Keep probability of every group from per-mask keep probabilities (one (C) tensor per mask,
-  // in masks() order): p_g = 1 - prod over masks on g of (1 - pi).
+  // Keep probability of every group from per-mask keep probabilities (one vector per mask, in
+  // masks() order), by the accounting's group rule.
   std::vector<double> group_probabilities(const std::vector<std::vector<double>>& per_mask) const;
 
   // The penalised cost in real units, differentiable in every mask's logits (Expected) or in
@@ -94,7 +135,19 @@ class ChannelGraph {
   // device form is tested against (tests/nas), and the Sampled and Reference forms.
   Tensor cost_on_host(CostKind kind, CostForm form, const std::vector<Tensor>& sampled = {}) const;
 
-  // Reported counts when each group is alive or not (alive[g]); BN and bias parameters included.
+  // What the export keeps when each group is alive or not: under removal-aware accounting an
+  // operator goes when one of its keys has no alive group, and a group's channels go with the
+  // operators that produce them (kept[g]: whether they survive that, whatever alive[g] says).
+  // Without removal everything is kept.
+  struct Kept {
+    std::vector<bool> op;     // per ops()
+    std::vector<bool> norm;   // per norms(): a BatchNorm goes with the operator it lies in
+    std::vector<bool> group;  // per group
+  };
+  Kept kept(const std::vector<bool>& group_alive) const;
+
+  // Reported counts when each group is alive or not (alive[g]); BN and bias parameters included;
+  // removal-aware under such accounting (the count of the network the export builds).
   double count(CostKind kind, const std::vector<bool>& group_alive) const;
   double count_all(CostKind kind) const;  // every channel alive
 
@@ -105,6 +158,15 @@ class ChannelGraph {
   std::vector<int64_t> group_of_;                   // slot -> dense group id
   std::vector<std::vector<std::pair<int, int64_t>>> group_masks_;  // group -> (mask, channel)
   int64_t num_groups_ = 0;
+  CostAccounting accounting_;
+  // Removal structure (set_accounting): key k is the output groups of one key layer; an operator
+  // needs the keys of every removable operator it lies in; a group needs the keys that every
+  // operator producing it needs; contained_in lists the keys whose channels include the group.
+  std::vector<std::vector<int64_t>> key_groups_;  // key -> its groups
+  std::vector<std::vector<int>> op_needs_;        // op -> keys (sorted)
+  std::vector<std::vector<int>> norm_needs_;      // norm -> keys (sorted)
+  std::vector<std::vector<int>> group_needs_;     // group -> keys (sorted)
+  std::vector<std::vector<int>> contained_in_;    // group -> keys (sorted)
   // expected_cost's constant structure per (kind, device), built on first use.
   struct ExpectedCostPlan;
   mutable std::map<std::pair<int, std::string>, std::shared_ptr<const ExpectedCostPlan>> plans_;

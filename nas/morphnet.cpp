@@ -61,14 +61,19 @@ Tensor morphnet_cost(const ChannelGraph& graph, CostKind kind, double threshold)
   check_threshold(threshold);
   const GroupSources s = gather_sources(graph);
   const std::vector<bool> alive = alive_from(s, threshold);
+  // Removal-aware accounting (ChannelGraph::kept): an operator the export would remove now is not
+  // charged, nor are channels whose producer it would remove (0/1 weights, no gradient).
+  const ChannelGraph::Kept keep = graph.kept(alive);
   std::vector<double> dr(graph.num_groups(), 0.0);  // d cost / d R_g
   double total = 0;
-  for (const CostedOp& op : graph.ops()) {
+  for (size_t o = 0; o < graph.ops().size(); ++o) {
+    if (!keep.op[o]) continue;
+    const CostedOp& op = graph.ops()[o];
     const double k = op.coeff(kind);
     if (op.kind == "depthwise_conv2d") {
       for (int64_t c = 0; c < op.in_channels; ++c) {
         const int64_t g = graph.group_of(op.in_slot + c);
-        const double w = 2 * k * (alive[g] ? 1.0 : 0.0);
+        const double w = 2 * k * (alive[g] && keep.group[g] ? 1.0 : 0.0);
         total += w * s.r[g];
         dr[g] += w;
       }
@@ -77,16 +82,22 @@ Tensor morphnet_cost(const ChannelGraph& graph, CostKind kind, double threshold)
     double a_in = 0, r_in = 0, a_out = 0, r_out = 0;
     for (int64_t c = 0; c < op.in_channels; ++c) {
       const int64_t g = graph.group_of(op.in_slot + c);
-      a_in += alive[g], r_in += s.r[g];
+      if (keep.group[g]) a_in += alive[g], r_in += s.r[g];
     }
     for (int64_t c = 0; c < op.out_channels; ++c) {
       const int64_t g = graph.group_of(op.out_slot + c);
-      a_out += alive[g], r_out += s.r[g];
+      if (keep.group[g]) a_out += alive[g], r_out += s.r[g];
     }
     const double kg = k / op.groups;
     total += kg * (a_in * r_out + a_out * r_in);
-    for (int64_t c = 0; c < op.in_channels; ++c) dr[graph.group_of(op.in_slot + c)] += kg * a_out;
-    for (int64_t c = 0; c < op.out_channels; ++c) dr[graph.group_of(op.out_slot + c)] += kg * a_in;
+    for (int64_t c = 0; c < op.in_channels; ++c) {
+      const int64_t g = graph.group_of(op.in_slot + c);
+      if (keep.group[g]) dr[g] += kg * a_out;
+    }
+    for (int64_t c = 0; c < op.out_channels; ++c) {
+      const int64_t g = graph.group_of(op.out_slot + c);
+      if (keep.group[g]) dr[g] += kg * a_in;
+    }
   }
 
   // The gammas, one input each; norm n's gamma is input input_of[n] (-1: not a named parameter).

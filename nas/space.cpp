@@ -186,6 +186,16 @@ WidthMap width_map_from_export(const SearchSpace& space, const std::vector<Layer
   return out;
 }
 
+std::vector<RemovableOperator> removable_operators(const SearchSpace& space) {
+  std::vector<RemovableOperator> out;
+  for (const OperatorChoice& c : space.operator_choices()) {
+    RemovableOperator r{c.name, {}};
+    for (const std::string& key : c.keys) r.key_weights.push_back(key + ".weight");
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 WidthMap keep_network_connected(const SearchSpace& space, WidthMap widths,
                                 const std::map<std::string, double>& key_scores, std::vector<std::string>* changes) {
   const WidthMap full = space.full_widths();

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "nas/channel_graph.h"
 #include "nas/conv_unit.h"
 #include "nn/module.h"
 
@@ -102,6 +103,10 @@ std::string width_key_of_mask(const std::string& logits_name);
 // space has no key for (depthwise units, whose width is their input's) are left out.
 struct LayerWidth;
 WidthMap width_map_from_export(const SearchSpace& space, const std::vector<LayerWidth>& exported);
+
+// The space's export rule for removal-aware accounting (ChannelGraph::set_accounting): one entry
+// per operator choice, its keys named by their ConvUnits' weights ("<key>.weight").
+std::vector<RemovableOperator> removable_operators(const SearchSpace& space);
 
 // Makes an exported map buildable where a search removed too much (operator_choices()):
 //   - a key in no choice (a stream, a stem, a head; also One-Shot's last-block proj) at 0 gets

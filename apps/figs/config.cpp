@@ -60,6 +60,8 @@ json default_config() {
       "lambda_range": 100,
       "morphnet_expand": true,
       "width_rule": "floor",
+      "group_rule": "any",
+      "removal_aware": false,
       "batch_size": 0,
       "schedule": "constant",
       "lr_warmup_steps": 0,
@@ -304,6 +306,8 @@ json load_config(json base, const std::string& file, const std::vector<std::stri
   return config;
 }
 
+json legacy_search_defaults() { return {{"group_rule", "any"}, {"removal_aware", false}}; }
+
 json load_run_config(const std::string& run_dir) {
   const std::string path = run_dir + "/config.json";
   FIGS_CHECK(std::filesystem::exists(path), "'", run_dir, "' is not a run folder (no config.json)");
@@ -311,6 +315,10 @@ json load_run_config(const std::string& run_dir) {
   // hand-edited one gets the same checks as --config.
   const json file = JsonReader::parse_file(path);
   json config = default_config();
+  // Keys whose default differs from what runs written before them did: such a run reads the
+  // value it ran with.
+  const json legacy = legacy_search_defaults();
+  for (const auto& [key, before] : legacy.items()) config["search"][key] = before;
   merge(config, file, "", path);
   // The run's space options replace the defaults' (merging would add the default space's).
   if (file.is_object() && file.contains("space") && file["space"].is_object() && file["space"].contains("options"))

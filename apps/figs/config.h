@@ -18,6 +18,10 @@ using json = nlohmann::json;
 
 // Every option with its default.
 json default_config();
+// The search keys added after runs were written, with the value those runs had (the spec's
+// accounting): a run folder without them reads these, and a run's identity (its checkpoints'
+// hash) leaves them out while they hold these values.
+json legacy_search_defaults();
 // `base` (a run preset), then the JSON file (if any), then the --set overrides in order, then
 // validate_config. Unknown keys and values of the wrong type are errors naming the key.
 json load_config(json base, const std::string& file, const std::vector<std::string>& overrides);

@@ -99,6 +99,8 @@ const std::vector<KeyRule>& rules() {
        }},
       {"search.morphnet_expand", Kind::Boolean},
       {"search.width_rule", Kind::Choice, {"floor", "threshold"}},
+      {"search.group_rule", Kind::Choice, {"any", "max"}},
+      {"search.removal_aware", Kind::Boolean},
       {"search.init_logit", Kind::Custom, {},
        [](const JsonReader& v) {
          if (!std::isfinite(v.number())) v.fail("must be a finite number");

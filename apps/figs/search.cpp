@@ -53,17 +53,34 @@ nas::WidthRule width_rule(const json& config) {
   fail("config: search.width_rule must be \"floor\" or \"threshold\", got \"", r, "\"");
 }
 
+nas::ChannelGraph::NamedParameters named_parameters(const nn::Model& model) {
+  nas::ChannelGraph::NamedParameters named;
+  for (const nn::ArenaSlot& s : model.param_slots()) named.push_back({s.name, s.tensor});
+  return named;
+}
+
+// How the cost counts (nas/channel_graph.h): the group rule, and whether it charges only what the
+// export keeps (the space's removal rule) or every operator (the spec's accounting).
+nas::CostAccounting cost_accounting(const nas::SearchSpace& space, const json& config) {
+  nas::CostAccounting a;
+  a.group_rule = nas::parse_group_rule(config["search"]["group_rule"].get<std::string>());
+  if (config["search"]["removal_aware"].get<bool>()) a.removable = nas::removable_operators(space);
+  return a;
+}
+
+nas::ChannelGraph trace_graph(nn::Model& model, const Tensor& images, const nas::SearchSpace& space,
+                              const json& config) {
+  nas::ChannelGraph graph = nas::ChannelGraph::trace(sum(model(images)), named_parameters(model));
+  graph.set_accounting(cost_accounting(space, config));
+  return graph;
+}
+
 nas::TauSchedule tau_schedule(const json& sc, int64_t steps) {
   const double tau = sc["tau"].get<double>(), end = sc["tau_end"].get<double>();
   FIGS_CHECK(tau > 0 && end >= 0, "config: search.tau must be > 0 and search.tau_end >= 0 (0: constant tau)");
   return end > 0 ? nas::TauSchedule::geometric(tau, end, steps) : nas::TauSchedule::constant(tau);
 }
 
-nas::ChannelGraph::NamedParameters named_parameters(const nn::Model& model) {
-  nas::ChannelGraph::NamedParameters named;
-  for (const nn::ArenaSlot& s : model.param_slots()) named.push_back({s.name, s.tensor});
-  return named;
-}
 
 bool is_logits(const std::string& name) { return name.size() > 7 && name.compare(name.size() - 7, 7, ".logits") == 0; }
 
@@ -94,7 +111,7 @@ class FigsMethod : public Method {
   FigsMethod(const nas::SearchSpace& space, const json& config, const Tensor& first_images, int64_t steps)
       : model_(space.build(space.full_widths(), build_options(config)),
                {.seed = config["seed"].get<uint64_t>(), .device = run_device(config)}),
-        graph_(trace(first_images, config)),
+        graph_(trace(space, first_images, config)),
         penalty_(graph_, {.kind = cost_kind(config), .form = nas::CostForm::Expected,
                           .lambda = config["search"]["lambda"].get<double>(),
                           .relative_lambda = config["search"]["lambda_relative"].get<bool>()}),
@@ -156,9 +173,9 @@ class FigsMethod : public Method {
   }
   // The channel graph, from one traced forward pass (before any checkpoint is restored, so a
   // resumed run starts from the same state as an uninterrupted one).
-  nas::ChannelGraph trace(const Tensor& images, const json& config) {
+  nas::ChannelGraph trace(const nas::SearchSpace& space, const Tensor& images, const json& config) {
     nas::configure_masks(model_.root(), config["seed"].get<uint64_t>());
-    return nas::ChannelGraph::trace(sum(model_(images)), named_parameters(model_));
+    return trace_graph(model_, images, space, config);
   }
 
   nn::Model model_;
@@ -175,7 +192,7 @@ class MorphNetMethod : public Method {
   MorphNetMethod(const nas::SearchSpace& space, const json& config, const Tensor& first_images)
       : model_(space.build(space.full_widths()),
                {.seed = config["seed"].get<uint64_t>(), .device = run_device(config)}),
-        graph_(nas::ChannelGraph::trace(sum(model_(first_images)), named_parameters(model_))),
+        graph_(trace_graph(model_, first_images, space, config)),
         penalty_(graph_, {.kind = cost_kind(config), .form = nas::CostForm::Expected,
                           .lambda = config["search"]["lambda"].get<double>(),
                           .relative_lambda = config["search"]["lambda_relative"].get<bool>()}),

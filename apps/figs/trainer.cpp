@@ -190,6 +190,10 @@ json run_identity(const json& config) {
   c.erase("loss_warn_factor");  // when to warn, not what
   // Runs from before the key existed keep their identity while it holds its default.
   if (c.contains("distributed") && c["distributed"] == default_config()["distributed"]) c.erase("distributed");
+  const json legacy = legacy_search_defaults();
+  if (c.contains("search"))
+    for (const auto& [key, before] : legacy.items())
+      if (c["search"].contains(key) && c["search"][key] == before) c["search"].erase(key);
   return c;
 }
 

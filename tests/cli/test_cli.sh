@@ -106,6 +106,18 @@ if [ -n "$first_part" ] && [ -n "$seconds" ] && awk -v a="$seconds" -v b="$first
 else
   echo "FAIL resume keeps the time: search took $seconds s in arch.json, the first part alone $first_part s"; fails=$((fails+1))
 fi
+# A run folder from before search.group_rule and search.removal_aware existed resumes with the
+# accounting it ran with (the spec's), under its checkpoints' hash.
+FIGS_STOP_AFTER_STEP=7 "$FIGS" run "${RESUME[@]}" --set search.group_rule=any --set search.removal_aware=false \
+  --out "$TMP/legacy" > /dev/null 2>&1
+sed -i '/"group_rule"\|"removal_aware"/d' "$TMP/legacy/config.json"
+if ! grep -q '"group_rule"\|"removal_aware"' "$TMP/legacy/config.json" &&
+   "$FIGS" run --resume "$TMP/legacy" > "$TMP/legacy.log" 2>&1 && grep -q "resuming .* at step 7 of 12" "$TMP/legacy.log"; then
+  echo "ok   resume a run from before the accounting keys"
+else
+  echo "FAIL resume a run from before the accounting keys:"; tail -n 3 "$TMP/legacy.log"; fails=$((fails+1))
+fi
+check group-rule-choices "'search.group_rule' must be one of any, max" "$FIGS" search "${QUICK[@]}" --set search.group_rule=min --out "$TMP/bad-rule"
 check resume-with-set "--resume continues with the run's own config.json" "$FIGS" run --resume "$TMP/stopped" --set seed=3
 check resume-not-a-run "is not a run folder" "$FIGS" search --resume "$TMP"
 mkdir -p "$TMP/bad-empty-run" && cp "$TMP/run/config.json" "$TMP/bad-empty-run/"

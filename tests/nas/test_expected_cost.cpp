@@ -1,7 +1,7 @@
 // The expected cost as device ops (nas/expected_cost.cpp) against the host computation it
 // replaced (ChannelGraph::cost_on_host: float64, its gradient in closed form), on the supernet of
-// every space, with logits from saturated-off to saturated-on: the same value and the same
-// gradient for every mask channel. The host form is itself checked by hand and by finite
+// every space, with logits from saturated-off to saturated-on, under both group rules: the same
+// value and the same gradient for every mask channel. The host form is itself checked by hand and by finite
 // differences (test_channel_graph.cpp).
 #include <cmath>
 
@@ -31,7 +31,7 @@ TEST(ExpectedCost, DeviceOpsEqualTheHostOracleOnEverySpace) {
     SCOPED_TRACE(name + "/" + preset);
     const auto space = make_space(name, preset);
     const nn::ModulePtr net = space->build(space->full_widths(), {.masks = true, .mask_options = {}});
-    const ChannelGraph g = test::trace_net(*net, *space);
+    ChannelGraph g = test::trace_net(*net, *space);
     ASSERT_FALSE(g.masks().empty());
     // Logits spread over [-40, 40]: saturated, crossing and in between (softplus must stay finite).
     Generator gen(11);
@@ -39,7 +39,10 @@ TEST(ExpectedCost, DeviceOpsEqualTheHostOracleOnEverySpace) {
       NoGradGuard no_grad;
       raw::copy_(m.logits, uniform({m.channels}, -40, 40, gen));
     }
+    for (GroupRule rule : {GroupRule::Any, GroupRule::Max})
     for (CostKind kind : {CostKind::Params, CostKind::Macs}) {
+      SCOPED_TRACE(group_rule_name(rule));
+      g.set_accounting({rule, {}});
       const Grads device = evaluate(g, kind, true), host = evaluate(g, kind, false);
       EXPECT_NEAR(device.value, host.value, 1e-6 * host.value);  // float32 out of float64 arithmetic
       double worst = 0, scale = 0;
