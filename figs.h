@@ -7,6 +7,7 @@
 #include "autograd/gradcheck.h"
 #include "autograd/node.h"
 #include "autograd/ops.h"
+#include "core/atomic_file.h"
 #include "core/autograd_meta.h"
 #include "core/backend.h"
 #include "core/build_info.h"

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "autograd/ops.h"
 #include "autograd/trace.h"
 #include "core/autograd_meta.h"
@@ -117,24 +118,6 @@ Architecture architecture_from_json(const std::string& text, const std::string& 
   return a;
 }
 
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  FIGS_CHECK(f != nullptr, "cannot write '", tmp, "': ", std::strerror(errno));
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() && std::fflush(f) == 0 &&
-                  ::fsync(::fileno(f)) == 0;
-  const int saved = errno;
-  std::fclose(f);
-  if (!ok) {
-    std::remove(tmp.c_str());
-    fail("writing '", tmp, "' failed: ", std::strerror(saved));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    std::remove(tmp.c_str());
-    fail("renaming '", tmp, "' to '", path, "' failed: ", std::strerror(e));
-  }
-}
 
 void save_architecture(const Architecture& arch, const std::string& path) {
   write_file_atomically(path, architecture_to_json(arch));

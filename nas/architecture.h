@@ -40,7 +40,5 @@ Architecture architecture_from_json(const std::string& text, const std::string& 
 void save_architecture(const Architecture& arch, const std::string& path);
 Architecture load_architecture(const std::string& path);
 
-// Writes `text` to path atomically (path.tmp, flushed, renamed); throws naming the path.
-void write_file_atomically(const std::string& path, const std::string& text);
 
 }  // namespace figs::nas

@@ -12,6 +12,8 @@
 // Every integer is little-endian.
 #include "nn/checkpoint.h"
 
+#include "core/atomic_file.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -154,32 +156,6 @@ void check_state(const char* op, const TrainingState& state) {
   for (const auto& [name, gen] : state.rngs) FIGS_CHECK(gen != nullptr, op, ": RNG '", name, "' is null");
 }
 
-void write_file_atomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  FIGS_CHECK(f != nullptr, "save_checkpoint: cannot open '", tmp, "' for writing: ", std::strerror(errno));
-  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() && std::fflush(f) == 0 &&
-                       ::fsync(::fileno(f)) == 0;
-  const int saved_errno = errno;
-  const bool closed = std::fclose(f) == 0;
-  if (!written || !closed) {
-    std::remove(tmp.c_str());
-    fail("save_checkpoint: writing '", tmp, "' failed: ", std::strerror(saved_errno));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    std::remove(tmp.c_str());
-    fail("save_checkpoint: renaming '", tmp, "' to '", path, "' failed: ", std::strerror(e));
-  }
-  // Make the rename itself durable (best effort: some filesystems refuse fsync on directories).
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) {
-    (void)::fsync(fd);
-    ::close(fd);
-  }
-}
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -383,7 +359,7 @@ void save_checkpoint(const std::string& path, const TrainingState& state) {
     bytes.resize(align64(bytes.size() - data_start) + data_start, '\0');
   }
   put<uint64_t>(bytes, fnv1a64(bytes.data(), bytes.size()));
-  write_file_atomically(path, bytes);
+  write_file_atomically(path, bytes, "save_checkpoint: ");
 }
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {

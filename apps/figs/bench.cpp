@@ -9,6 +9,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/ops.h"
+#include "core/atomic_file.h"
 #include "core/build_info.h"
 #include "core/denormals.h"
 #include "core/parallel.h"
@@ -184,7 +185,7 @@ void run_bench(const BenchOptions& o, const json& config) {
   };
   if (o.stages != "search") report("retrain", bench_retrain(o, config, *space, macs, device));
   if (o.stages != "retrain") report("search", bench_search(o, config, *space, macs, device));
-  if (!o.json_out.empty()) nas::write_file_atomically(o.json_out, out.dump(2) + "\n");
+  if (!o.json_out.empty()) write_file_atomically(o.json_out, out.dump(2) + "\n");
 }
 
 }  // namespace figs::app

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "core/atomic_file.h"
 #include "core/autograd_meta.h"
 #include "core/error.h"
 #include "core/view.h"
@@ -202,14 +203,14 @@ void run_export(const ExportOptions& o) {
     const std::vector<int64_t> labels = b->labels.to_vector<int64_t>();
     const std::string stem = (fs::path(o.onnx).parent_path() / fs::path(o.onnx).stem()).string();
     const auto save = [&](const std::string& suffix, const std::string& bytes) {
-      nas::write_file_atomically(stem + suffix, bytes);
+      write_file_atomically(stem + suffix, bytes);
       written.push_back(stem + suffix);
     };
     save(".inputs.npy", npy("<f4", inputs.data(), inputs.size() * 4, b->images.shape().vec()));
     save(".logits.npy", npy("<f4", out.data(), out.size() * 4, logits.shape().vec()));
     save(".labels.npy", npy("<i8", labels.data(), labels.size() * 8, {static_cast<int64_t>(labels.size())}));
   }
-  nas::write_file_atomically(o.onnx, model);
+  write_file_atomically(o.onnx, model);
 
   std::string ops;
   for (const auto& [type, count] : summary.op_types) ops += (ops.empty() ? "" : ", ") + type + " " + std::to_string(count);

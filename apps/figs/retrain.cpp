@@ -7,6 +7,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/ops.h"
+#include "core/atomic_file.h"
 #include "core/distributed.h"
 #include "core/json_reader.h"
 #include "core/view.h"
@@ -146,7 +147,7 @@ RetrainResult run_retrain(const json& config, const Datasets& d, const nas::Arch
   const json results{{"test_accuracy", r.test_accuracy}, {"val_accuracy", r.val_accuracy}, {"params", r.params},
                      {"macs", r.macs}, {"retrain_seconds", r.seconds}, {"images_per_s", r.images_per_s},
                      {"steps", r.steps}, {"architecture", "arch.json"}};
-  if (dist::world().is_root()) nas::write_file_atomically(dir + "/results.json", results.dump(2) + "\n");
+  if (dist::world().is_root()) write_file_atomically(dir + "/results.json", results.dump(2) + "\n");
   std::fprintf(stderr, "retrain: %lld steps in %.0f s (%s%.0f img/s); val accuracy %.4f, test accuracy %.4f\n",
                static_cast<long long>(step), r.seconds, elapsed_before > 0 ? "since the resume " : "", r.images_per_s,
                r.val_accuracy, r.test_accuracy);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/atomic_file.h"
 #include "core/json_reader.h"
 #include "nas/architecture.h"
 
@@ -78,7 +79,7 @@ std::string RunFolder::kind_of(const std::string& dir) {
 
 void RunFolder::mark(const std::string& dir, const std::string& kind) {
   FIGS_CHECK(known_kind(kind), "RunFolder: unknown kind '", kind, "'");
-  nas::write_file_atomically(dir + "/" + kMarker, json{{"kind", kind}, {"written_by", "figs"}}.dump(2) + "\n");
+  write_file_atomically(dir + "/" + kMarker, json{{"kind", kind}, {"written_by", "figs"}}.dump(2) + "\n");
 }
 
 RunFolder RunFolder::create(const std::string& dir, const std::string& kind, const json& config) {
@@ -108,7 +109,7 @@ RunFolder RunFolder::create(const std::string& dir, const std::string& kind, con
   }
   RunFolder folder(dir, lock(dir));
   mark(dir, kind);
-  nas::write_file_atomically(dir + "/config.json", config.dump(2) + "\n");
+  write_file_atomically(dir + "/config.json", config.dump(2) + "\n");
   return folder;
 }
 

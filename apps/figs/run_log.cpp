@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/atomic_file.h"
 #include "core/distributed.h"
 #include "core/error.h"
 #include "nas/architecture.h"
@@ -68,7 +69,7 @@ StepLog::StepLog(const std::string& path, const std::string& header, int64_t res
       if ((first && step < 0 && line == header) || (step >= 0 && step <= resume_step)) kept += line + "\n";
     }
   }
-  nas::write_file_atomically(path, kept);
+  write_file_atomically(path, kept);
   out_ = std::fopen(path.c_str(), "ab");
   FIGS_CHECK(out_ != nullptr, "cannot write the log '", path, "': ", std::strerror(errno));
   path_ = path;

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "core/atomic_file.h"
 #include "core/distributed.h"
 #include "core/json_reader.h"
 #include "nas/budget_match.h"
@@ -94,7 +95,7 @@ void write_tables(const std::string& study, const std::vector<Row>& rows, bool p
     csv << r.method << ',' << r.seed << ',' << r.budget << ',' << fmt(r.lambda, 6) << ',' << r.params << ',' << r.macs
         << ',' << fmt(r.val_accuracy, 5) << ',' << fmt(r.test_accuracy, 5) << ',' << fmt(r.search_seconds, 5) << ','
         << fmt(r.retrain_seconds, 5) << ',' << r.run << '\n';
-  nas::write_file_atomically(study + "/results.csv", csv.str());
+  write_file_atomically(study + "/results.csv", csv.str());
 
   // Grouped by budget, then method: the table reads one budget at a time.
   std::map<std::pair<int64_t, std::string>, std::vector<const Row*>> groups;
@@ -130,8 +131,8 @@ void write_tables(const std::string& study, const std::vector<Row>& rows, bool p
                   100.0 * ((params_budget ? p : m) / n / static_cast<double>(budget) - 1), acc_text, 100 * val / n);
     table << line;
   }
-  nas::write_file_atomically(study + "/summary.csv", summary.str());
-  nas::write_file_atomically(study + "/summary.md", table.str());
+  write_file_atomically(study + "/summary.csv", summary.str());
+  write_file_atomically(study + "/summary.md", table.str());
 }
 
 // A path as one single-quoted shell word.
@@ -167,7 +168,7 @@ void write_plots(const std::string& study, const std::vector<std::string>& metho
     }
   }
   gp << "unset output\n";
-  nas::write_file_atomically(study + "/pareto.gp", gp.str());
+  write_file_atomically(study + "/pareto.gp", gp.str());
   auto problem = [&](const std::string& message) {
     FIGS_CHECK(!required, message);
     std::fprintf(stderr, "sweep: warning: %s; the sweep goes on\n", message.c_str());
@@ -310,7 +311,7 @@ void run_sweep(const json& base, const std::string& study, const Datasets& d) {
     } else if (writer) {
       fs::create_directories(dir);
       RunFolder::mark(dir, "run");  // the study's lock covers its runs
-      nas::write_file_atomically(dir + "/config.json", config.dump(2) + "\n");
+      write_file_atomically(dir + "/config.json", config.dump(2) + "\n");
     }
     const std::string left = time_left(study, rows, grid, static_cast<size_t>(index - 1));
     std::fprintf(stderr, "sweep: [%lld/%lld] %s %s%s\n", index, total, resume ? "resuming" : "starting", name.c_str(),

@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
     deploy::OnnxExportSummary summary;
     const std::string model = deploy::export_onnx(net.root(), rebuilt_space->input_shape(), onnx_options, &summary);
     deploy::check_onnx(model, "embed_search.onnx");
-    nas::write_file_atomically(out + "/embed_search.onnx", model);
+    figs::write_file_atomically(out + "/embed_search.onnx", model);
     std::printf("wrote %s/arch.json and %s/embed_search.onnx (%lld nodes, %lld BatchNorms folded)\n", out.c_str(),
                 out.c_str(), static_cast<long long>(summary.nodes), static_cast<long long>(summary.folded_batch_norms));
     return net.num_parameters() == loaded.params && predictions.size(1) == 10 ? 0 : 1;
