@@ -3,7 +3,8 @@
 // multiply (forward) with its fused backward. Channels-last float32, the layout networks train
 // in. Times come from CUDA events around each iteration (manual time); the counter
 // `bytes_per_second` is the minimum traffic (each input read once, each output written once)
-// over that time, to compare with the HBM bandwidth (H100 SXM: ~3.35 TB/s datasheet).
+// over that time, to compare with the GPU's HBM bandwidth (datasheets: H100 SXM ~3.35 TB/s,
+// H200 ~4.8 TB/s; the figures of 2026-12-04 in docs/architecture.md are an H200's).
 // Every benchmark skips, saying why, where no GPU is visible.
 //   build/benchmarks/bench_cuda_kernels --benchmark_out=bench_cuda.json
 #include <benchmark/benchmark.h>

@@ -1,5 +1,5 @@
-// out (M, N) = a (M, K) @ b (K, N) on cuBLAS (cublasSgemm / cublasDgemm, default math mode:
-// no TF32, so float32 results match the CPU to float32 rounding).
+// out (M, N) = a (M, K) @ b (K, N) on cuBLAS (cublasSgemm / cublasDgemm; float32 with TF32 tensor
+// cores while cuda::tf32(), else strict float32, matching the CPU to float32 rounding).
 //
 // cuBLAS is column-major; figs matrices are (rows, cols) with any strides. blas_operand()
 // (cuda/launch.h) classifies each as column-major (stride 1 down a column), row-major (its
@@ -13,6 +13,7 @@
 
 #include "core/backend.h"
 #include "core/view.h"
+#include "cuda/cuda.h"
 #include "cuda/kernels.h"
 #include "cuda/runtime.h"
 
@@ -63,6 +64,8 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out_in) {
   const Tensor out = classify(out_in).kind == BlasOperand::NeedsCopy ? empty_like(out_in) : out_in;
   const BlasOperand oa = classify(a), ob = classify(b), oo = classify(out);
   cublasHandle_t h = cublas_handle(out.device().index);
+  // TF32 tensor cores for float32 when cuda::tf32() (a no-op for float64 and on older GPUs).
+  FIGS_CUBLAS_CHECK(cublasSetMathMode(h, tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   // Column-major C = op(A) op(B) with C = out (out column-major) or C = out^T (out row-major).
   const bool out_row_major = oo.kind == BlasOperand::RowMajor;
   const Tensor& first = out_row_major ? b : a;

@@ -18,4 +18,13 @@ std::string device_name(int index = 0);
 // synchronisations (tests/cuda/test_cuda_search.cpp names the one it makes). 0 without CUDA.
 int64_t host_syncs();
 
+// TF32 tensor-core math for dense and grouped convolutions (cuDNN) and matmuls (cuBLAS) on GPUs
+// that have it (compute capability 8.0 and up; older ones ignore it): products with a 10-bit
+// mantissa, float32 accumulation. On by default, as PyTorch has it for convolutions; off gives
+// strict float32, equal to the CPU's results to float32 rounding (the CUDA tests turn it off,
+// tests/cuda/strict_float32.cpp). Depthwise convolutions, the mask and every other kernel compute
+// in float32 either way. The figs command sets it from the configuration's "tf32".
+void set_tf32(bool allow);
+bool tf32();
+
 }  // namespace figs::cuda

@@ -310,7 +310,10 @@ bool is_available() { return device_count() > 0; }
 
 namespace {
 std::atomic<int64_t> g_host_syncs{0};
+std::atomic<bool> g_tf32{true};
 }  // namespace
+void set_tf32(bool allow) { g_tf32.store(allow, std::memory_order_relaxed); }
+bool tf32() { return g_tf32.load(std::memory_order_relaxed); }
 void note_host_sync() { g_host_syncs.fetch_add(1, std::memory_order_relaxed); }
 int64_t host_syncs() { return g_host_syncs.load(std::memory_order_relaxed); }
 

@@ -10,6 +10,12 @@ namespace figs::cuda {
 
 bool is_available() { return false; }
 int64_t host_syncs() { return 0; }
+// Kept so that a configuration can say it; nothing computes on a GPU here.
+namespace {
+bool g_tf32 = true;
+}  // namespace
+void set_tf32(bool allow) { g_tf32 = allow; }
+bool tf32() { return g_tf32; }
 int device_count() { return 0; }
 std::string device_name(int index) {
   fail("cuda::device_name(", index, "): figs was built without CUDA (configure with -DFIGS_WITH_CUDA=ON)");

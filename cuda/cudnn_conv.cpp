@@ -8,8 +8,9 @@
 // taking the first that fits kMaxWorkspace, and workspaces come from the caching allocator.
 // When the heuristics offer nothing usable for the operands' own layout, the problem is retried
 // with every operand packed NCHW (see Attempt below); only then is it an error.
-// Math is CUDNN_FMA_MATH: true float32 (no TF32), so results match the CPU to float32 rounding;
-// TF32 would be a speed option to add deliberately, with looser tests.
+// Math follows cuda::tf32() (cuda/cuda.h): CUDNN_DEFAULT_MATH, which lets cuDNN use TF32 tensor
+// cores where the GPU has them (the default, as in PyTorch), or CUDNN_FMA_MATH: true float32, so
+// results match the CPU to float32 rounding (the CUDA tests). The math is part of a plan's key.
 //
 // Activations are described with their own strides (NCHW and channels-last alike, any dense
 // layout; other views are copied); filters are given packed in the activations' format (NHWC
@@ -22,6 +23,7 @@
 
 #include "core/kernel_stats.h"
 #include "core/view.h"
+#include "cuda/cuda.h"
 #include "cuda/kernels.h"
 #include "cuda/runtime.h"
 
@@ -100,7 +102,7 @@ void describe(cudnnTensorDescriptor_t d, const Tensor& t) {
 std::string key_of(const Conv2dParams& p, const Tensor& x, MemoryFormat wf, const Tensor& w, const Tensor& y) {
   return str_cat(dtype_name(x.dtype()), x.device().index, x.shape(), x.strides(), w.shape(), memory_format_name(wf),
                  y.shape(), y.strides(), p.stride_h, ",", p.stride_w, ",", p.pad_h, ",", p.pad_w, ",", p.dilation_h, ",",
-                 p.dilation_w, ",", p.groups);
+                 p.dilation_w, ",", p.groups, tf32() ? ",tf32" : ",fp32");
 }
 
 // The cached plan of a problem (x, w, y are the activation, filter and output as cuDNN sees them).
@@ -124,7 +126,7 @@ ConvPlan& plan_for(const Conv2dParams& p, const Tensor& x, MemoryFormat wf, cons
   FIGS_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(plan.conv, p.pad_h, p.pad_w, p.stride_h, p.stride_w, p.dilation_h,
                                                    p.dilation_w, CUDNN_CROSS_CORRELATION, cudnn_type(x.dtype())));
   FIGS_CUDNN_CHECK(cudnnSetConvolutionGroupCount(plan.conv, p.groups));
-  FIGS_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, CUDNN_FMA_MATH));
+  FIGS_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv, tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
   return plans->emplace(key, plan).first->second;
 }
 

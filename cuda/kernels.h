@@ -77,7 +77,7 @@ void cudnn_conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, const T
 void cudnn_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
                                   const Tensor& gbias);
 
-// cublas_matmul.cpp: out (M, N) = a (M, K) @ b (K, N) through cuBLAS (FP32/FP64, no TF32).
+// cublas_matmul.cpp: out (M, N) = a (M, K) @ b (K, N) through cuBLAS (FP32/FP64; TF32 while cuda::tf32()).
 void matmul(const Tensor& a, const Tensor& b, const Tensor& out);
 
 // optim.cu: the fused optimizer updates over [begin, end) of float32 arenas, bit-identical to

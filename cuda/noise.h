@@ -1,6 +1,8 @@
-// Mask noise drawn on the GPU: the numbers of nas::logistic_noise (nas/mask.h, Note [mask
-// noise]) computed where the mask is applied, so a CUDA training step need not draw them on the
-// host and copy them over. cuda/ sits below nas/, so the caller supplies the key as an RngDraw:
+// Mask noise drawn on the GPU as a tensor: the numbers of nas::logistic_noise (nas/mask.h, Note
+// [mask noise]). A training step does not use this: the mask kernel (cuda/mask.cu, through
+// autograd/ops/mask.cpp) draws the same Philox words itself while it computes m. This is for
+// tests and tools that check the GPU's draws against the host's (tests/cuda/test_cuda_kernels.cpp).
+// cuda/ sits below nas/, so the caller supplies the key as an RngDraw:
 // for mask layer `layer` at step `step` with C channels,
 //   draw = {seed, nas::kMaskStreamBase + layer, step * C}.
 // No CUDA includes: usable from any C++ file.

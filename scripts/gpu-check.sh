@@ -7,9 +7,12 @@
 #   gpu.csv  test_cuda.json/.log  memcheck.log  racecheck.log  bench_cuda.json/.log
 #   quick-{cpu,cuda}.log  quick-{cpu,cuda}/ (csv + json of each run)  quick_cuda_vs_cpu.csv/.txt
 #   quick-cuda-eval-{cuda,cpu}.log (figs eval of the GPU run on each device)
+#   speed/ (benchmarks/gpu_speed.sh: figs vs its PyTorch twin on the ImageNet supernets; speed.log)
 #   bash scripts/gpu-check.sh OUT_DIR
 # Sized so that a run and a rerun fit one GPU loan: on an H200 with 16 cores (2026-12-04) the
-# whole script took 66-80 s, the build (the GPU's own architecture only) most of it. The exit status is the tests' (then the
+# whole script took 66-80 s, the build (the GPU's own architecture only) most of it; the speed
+# comparison added on 2026-12-07 takes at most SPEED_BUDGET seconds more (default 300, not yet
+# run on a GPU): run with SPEED_BUDGET=120 when the loan is short. The exit status is the tests' (then the
 # sanitizers'); the quick-run comparison and the benchmark never fail it, they report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -73,13 +76,13 @@ else
 fi
 
 # The figs command's trainers on the GPU (search with masks, export, retrain, eval) against the
-# same quick run on the CPU, from the same seed. The runs drift apart by float32 rounding
+# same quick run on the CPU, from the same seed, in strict float32 (tf32 off). The runs drift apart by float32 rounding
 # (convolutions sum in another order), so the comparison is reported, not required to be equal.
 echo "== figs run --quick: --device cuda vs --device cpu"
 for dev in cpu cuda; do
   rm -rf "$BUILD_DIR/quick-$dev"
   rc=0
-  timeout 240 "$BUILD_DIR/figs" --device "$dev" run --quick --set data.dataset=synthetic \
+  timeout 240 "$BUILD_DIR/figs" --device "$dev" run --quick --set data.dataset=synthetic --set tf32=false \
     --out "$BUILD_DIR/quick-$dev" > "$OUT/quick-$dev.log" 2>&1 || rc=$?
   [ "$rc" -eq 0 ] || echo "figs run --device $dev: exit $rc (124 = timed out); see quick-$dev.log"
   tail -n 1 "$OUT/quick-$dev.log" || true
@@ -142,4 +145,11 @@ for r in runs:
     gbs = r.get("bytes_per_second", 0) / 1e9
     print(f"{r.get('label', r['name']):<48} {t:>10.1f} {gbs:>8.0f}")
 PY
+
+# ImageNet-scale speed against PyTorch (issue 23): figs bench on the three paper supernets beside
+# their PyTorch twin, eager and torch.compile; the table is speed/gpu_speed.md. Never fails the check.
+echo "== ImageNet supernets: figs vs PyTorch (benchmarks/gpu_speed.sh)"
+FIGS="$BUILD_DIR/figs" BUDGET="${SPEED_BUDGET:-300}" bash benchmarks/gpu_speed.sh "$OUT/speed" > "$OUT/speed.log" 2>&1 ||
+  echo "gpu_speed.sh failed (see speed.log)"
+cat "$OUT/speed/gpu_speed.md" 2>/dev/null || tail -n 5 "$OUT/speed.log"
 exit $status

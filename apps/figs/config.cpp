@@ -104,6 +104,7 @@ json default_config() {
     "device": "cpu",
     "loss_warn_factor": 10
   })");
+    "tf32": true,
 }
 
 namespace {

@@ -134,6 +134,7 @@ const std::vector<KeyRule>& rules() {
          if (v.count() > kMaxThreads) v.fail("must be at most ", kMaxThreads, " (0: all cores), got ", v.integer());
        }},
       {"device", Kind::Choice, {"cpu", "cuda"}},
+      {"tf32", Kind::Boolean},
       {"distributed.sync_batch_norm", Kind::Boolean},
       {"loss_warn_factor", Kind::Custom, {},
        [](const JsonReader& v) {

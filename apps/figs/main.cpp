@@ -26,6 +26,7 @@
 #include "core/build_info.h"
 #include "core/denormals.h"
 #include "core/distributed.h"
+#include "cuda/cuda.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/kernel_stats.h"
@@ -108,6 +109,7 @@ json effective_config(const ConfigOptions& o, const GlobalOptions& g) {
                "configurations (arguments, --config files or config.json); every rank must run the same command");
   }
   (void)run_device(c);  // "cuda" needs a build with CUDA and a visible GPU: said before anything starts
+  cuda::set_tf32(c["tf32"].get<bool>());
   if (c["threads"].get<int>() > 0) set_num_threads(c["threads"].get<int>());
   make_space_from_config(c);  // the space exists and its options are valid
   return c;

@@ -190,6 +190,7 @@ json run_identity(const json& config) {
   c.erase("loss_warn_factor");  // when to warn, not what
   // Runs from before the key existed keep their identity while it holds its default.
   if (c.contains("distributed") && c["distributed"] == default_config()["distributed"]) c.erase("distributed");
+  if (c.contains("tf32") && c["tf32"] == true) c.erase("tf32");  // likewise
   const json legacy = legacy_search_defaults();
   if (c.contains("search"))
     for (const auto& [key, before] : legacy.items())
