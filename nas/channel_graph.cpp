@@ -368,32 +368,33 @@ Tensor ChannelGraph::cost_on_host(CostKind kind, CostForm form, const std::vecto
     // attains the max and 0 for the others. Captures copies: the graph object need not outlive
     // the backward pass.
     const bool max_rule = accounting_.group_rule == GroupRule::Max;
-    record(OpKind::FigsCostOnHost, inputs, out, [group_masks = group_masks_, pi, dpi, dp, devices, max_rule](const Tensor& gy,
-                                                                                                 InputGrads& grads) {
-      const double upstream = gy.item<double>();
-      std::vector<std::vector<double>> d(pi.size());
-      for (size_t m = 0; m < pi.size(); ++m) d[m].assign(pi[m].size(), 0.0);
-      for (size_t grp = 0; grp < group_masks.size(); ++grp) {
-        if (group_masks[grp].empty()) continue;
-        if (max_rule) {
-          auto [top_m, top_c] = group_masks[grp].front();
-          for (auto [m, c] : group_masks[grp])
-            if (pi[m][c] > pi[top_m][top_c]) top_m = m, top_c = c;
-          d[top_m][top_c] += upstream * dp[grp] * dpi[top_m][top_c];
-          continue;
-        }
-        for (auto [m, c] : group_masks[grp]) {
-          double others = 1;
-          for (auto [m2, c2] : group_masks[grp])
-            if (m2 != m || c2 != c) others *= 1 - pi[m2][c2];
-          d[m][c] += upstream * dp[grp] * others * dpi[m][c];
-        }
-      }
-      for (size_t m = 0; m < pi.size(); ++m)
-        if (grads.needs(m))
-          grads.set(m, raw::to(raw::to_dtype(from_vector(d[m], {static_cast<int64_t>(d[m].size())}), gy.dtype()),
-                               devices[m]));
-    });
+    record(OpKind::FigsCostOnHost, inputs, out,
+           [group_masks = group_masks_, pi, dpi, dp, devices, max_rule](const Tensor& gy, InputGrads& grads) {
+             const double upstream = gy.item<double>();
+             std::vector<std::vector<double>> d(pi.size());
+             for (size_t m = 0; m < pi.size(); ++m) d[m].assign(pi[m].size(), 0.0);
+             for (size_t grp = 0; grp < group_masks.size(); ++grp) {
+               if (group_masks[grp].empty()) continue;
+               if (max_rule) {
+                 auto [top_m, top_c] = group_masks[grp].front();
+                 for (auto [m, c] : group_masks[grp])
+                   if (pi[m][c] > pi[top_m][top_c]) top_m = m, top_c = c;
+                 d[top_m][top_c] += upstream * dp[grp] * dpi[top_m][top_c];
+                 continue;
+               }
+               for (auto [m, c] : group_masks[grp]) {
+                 double others = 1;
+                 for (auto [m2, c2] : group_masks[grp])
+                   if (m2 != m || c2 != c) others *= 1 - pi[m2][c2];
+                 d[m][c] += upstream * dp[grp] * others * dpi[m][c];
+               }
+             }
+             for (size_t m = 0; m < pi.size(); ++m)
+               if (grads.needs(m))
+                 grads.set(m, raw::to(raw::to_dtype(from_vector(d[m], {static_cast<int64_t>(d[m].size())}),
+                                                    gy.dtype()),
+                                      devices[m]));
+           });
   }
   return out;
 }

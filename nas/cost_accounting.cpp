@@ -74,7 +74,8 @@ void ChannelGraph::set_accounting(const CostAccounting& accounting) {
     FIGS_CHECK(encloses, "ChannelGraph::set_accounting: removable operator '", r.path, "' holds no traced convolution "
                "or linear layer");
     for (size_t n = 0; n < norms_.size(); ++n)
-      if (lies_under(norms_[n].weight_name, r.path)) norm_needs[n].insert(norm_needs[n].end(), keys.begin(), keys.end());
+      if (lies_under(norms_[n].weight_name, r.path))
+        norm_needs[n].insert(norm_needs[n].end(), keys.begin(), keys.end());
   }
   for (auto* needs : {&op_needs, &norm_needs})
     for (std::vector<int>& n : *needs) {

@@ -90,8 +90,12 @@ const ChannelGraph::ExpectedCostPlan& ChannelGraph::plan(CostKind kind, Device d
   const bool removal = removal_aware();
   static const std::vector<int> kNone;
   auto needs_of_op = [&](size_t o) -> const std::vector<int>& { return removal ? op_needs_[o] : kNone; };
-  auto needs_of_group = [&](int64_t g) -> const std::vector<int>& { return removal ? group_needs_[static_cast<size_t>(g)] : kNone; };
-  auto holders_of = [&](int64_t g) -> const std::vector<int>& { return removal ? contained_in_[static_cast<size_t>(g)] : kNone; };
+  auto needs_of_group = [&](int64_t g) -> const std::vector<int>& {
+    return removal ? group_needs_[static_cast<size_t>(g)] : kNone;
+  };
+  auto holders_of = [&](int64_t g) -> const std::vector<int>& {
+    return removal ? contained_in_[static_cast<size_t>(g)] : kNone;
+  };
 
   std::vector<SparseEntry> a_in, a_out;
   std::vector<double> in_const, out_const, coeff;
@@ -101,8 +105,8 @@ const ChannelGraph::ExpectedCostPlan& ChannelGraph::plan(CostKind kind, Device d
   for (size_t key = 0; key < key_groups_.size(); ++key)
     for (int64_t g : key_groups_[key]) always_alive[key] = always_alive[key] || masked_id[static_cast<size_t>(g)] < 0;
   auto add_term = [&](double k, const Segment& in, const Segment* out, std::vector<int> keys) {
-    keys.erase(std::remove_if(keys.begin(), keys.end(), [&](int key) { return always_alive[static_cast<size_t>(key)]; }),
-               keys.end());
+    const auto never_weighs = [&](int key) { return always_alive[static_cast<size_t>(key)]; };
+    keys.erase(std::remove_if(keys.begin(), keys.end(), never_weighs), keys.end());
     const auto row = static_cast<int64_t>(coeff.size());
     for (int64_t id : in.masked) a_in.push_back({row, id, 1.0});
     in_const.push_back(in.constant);
@@ -149,7 +153,8 @@ const ChannelGraph::ExpectedCostPlan& ChannelGraph::plan(CostKind kind, Device d
   const auto R = static_cast<int64_t>(coeff.size());
   plan->groups = SparseMatrix::from_entries(G, t, b, DType::Float64, device);
   if (accounting_.group_rule == GroupRule::Max)
-    for (const auto& entries : pick) plan->pick.push_back(SparseMatrix::from_entries(G, t, entries, DType::Float64, device));
+    for (const auto& entries : pick)
+      plan->pick.push_back(SparseMatrix::from_entries(G, t, entries, DType::Float64, device));
   plan->in = SparseMatrix::from_entries(R, G, a_in, DType::Float64, device);
   plan->out = SparseMatrix::from_entries(R, G, a_out, DType::Float64, device);
   plan->in_const = raw::to(from_vector(in_const, {R}), device);
@@ -159,7 +164,8 @@ const ChannelGraph::ExpectedCostPlan& ChannelGraph::plan(CostKind kind, Device d
     std::vector<SparseEntry> h;
     for (size_t key = 0; key < key_groups_.size(); ++key)
       if (!always_alive[key])
-        for (int64_t g : key_groups_[key]) h.push_back({static_cast<int64_t>(key), masked_id[static_cast<size_t>(g)], 1.0});
+        for (int64_t g : key_groups_[key])
+          h.push_back({static_cast<int64_t>(key), masked_id[static_cast<size_t>(g)], 1.0});
     const auto K = static_cast<int64_t>(key_groups_.size());
     plan->keys = SparseMatrix::from_entries(K, G, h, DType::Float64, device);
     size_t most = 0;

@@ -78,7 +78,8 @@ TEST(OpList, ArchitectureDocNamesEveryOpWithItsFile) {
     const std::string file = std::filesystem::path(op.file).filename().string();
     const std::regex word("(^|[^a-z0-9_])" + std::string(op.name) + "($|[^a-z0-9_])");
     bool found = false;
-    for (const auto& [names, where] : rows) found = found || (std::regex_search(names, word) && where.find(file) != std::string::npos);
+    for (const auto& [names, where] : rows)
+      found = found || (std::regex_search(names, word) && where.find(file) != std::string::npos);
     EXPECT_TRUE(found) << "docs/architecture.md has no op-table row naming '" << op.name << "' beside " << file;
   }
 }

@@ -19,13 +19,14 @@ Tensor channel_scale(const Tensor& x, const Tensor& scale) {
   backend_of(x).binary(BinaryOp::Mul, x, raw::reshape(scale.detach(), {1, x.size(1), 1, 1}), y);
   if (trace::active()) trace::record(OpKind::ChannelScale, {&x, &scale}, y);
   if (any_requires_grad({&x, &scale})) {
-    record(OpKind::ChannelScale, {&x, &scale}, y, [x = x.detach(), scale = scale.detach()](const Tensor& gy, InputGrads& g) {
-      Tensor gx = g.needs(0) ? empty_like(x) : Tensor();
-      Tensor gs = empty(scale.shape(), {scale.dtype(), scale.device()});
-      backend_of(x).channel_scale_backward(gy, x, scale, gx, gs);
-      g.set(0, gx);
-      g.set(1, gs);
-    });
+    record(OpKind::ChannelScale, {&x, &scale}, y,
+           [x = x.detach(), scale = scale.detach()](const Tensor& gy, InputGrads& g) {
+             Tensor gx = g.needs(0) ? empty_like(x) : Tensor();
+             Tensor gs = empty(scale.shape(), {scale.dtype(), scale.device()});
+             backend_of(x).channel_scale_backward(gy, x, scale, gx, gs);
+             g.set(0, gx);
+             g.set(1, gs);
+           });
   }
   return y;
 }

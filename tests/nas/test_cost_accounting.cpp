@@ -230,7 +230,8 @@ TEST(CostAccounting, RemovalAwareExpectedCostIsTheMeanCostOfTheExport) {
         spec.set_accounting({rule, {}});
         const double charged = spec.expected_cost(kind).item<double>();
         std::printf("%s, %s, %s: removal-aware %.1f, spec's %.1f, exported mean %.1f +- %.1f\n", label.c_str(),
-                    group_rule_name(rule), cost_kind_name(kind), expected, charged, sampled.mean, sampled.stderr_of_mean);
+                    group_rule_name(rule), cost_kind_name(kind), expected, charged, sampled.mean,
+                    sampled.stderr_of_mean);
         if (spec_overcharges) EXPECT_GT(charged - sampled.mean, 6 * sampled.stderr_of_mean);
         else EXPECT_NEAR(charged, expected, 1e-4 * expected);
       }
