@@ -7,11 +7,13 @@
 //     that mean within sampling error, and the removal-aware count must equal the built
 //     network's count exactly, draw by draw.
 #include <cmath>
+#include <map>
 #include <random>
 #include <set>
 
 #include "autograd/engine.h"
 #include "hand_net.h"
+#include "nas/morphnet.h"
 #include "space_test_util.h"
 
 namespace figs::nas {
@@ -132,6 +134,36 @@ TEST(CostAccounting, AccountingErrorsNameWhatIsMissing) {
   EXPECT_ERROR_MENTIONS(h.graph.set_accounting({GroupRule::Any, {{"nowhere", {"op.a.weight"}}}}), "nowhere");
   EXPECT_ERROR_MENTIONS(h.graph.cost_on_host(CostKind::Params, CostForm::Expected), "removal-aware");
   EXPECT_ERROR_MENTIONS(parse_group_rule("min"), "any, max");
+}
+
+TEST(CostAccounting, MorphNetCostDropsWhatTheExportRemoves) {
+  // The hand network with a BatchNorm after every conv; op.a's scales are all below MorphNet's
+  // threshold, so its key is dead and the export removes op.a and op.b.
+  Net net;
+  const Tensor s = net.bn(net.conv(image(), "stem", 4, 1), "stem.bn");
+  const Tensor h = net.bn(net.conv(s, "op.a", 3, 1), "op.a.bn");
+  const Tensor o = net.bn(net.conv(h, "op.b", 2, 1), "op.b.bn");
+  const Tensor p = net.bn(net.conv(concat({s, o}), "proj", 5, 1), "proj.bn");
+  ChannelGraph g = ChannelGraph::trace(sum(net.linear_layer(flatten(global_avg_pool2d(p)), "fc", 10)), net.params);
+  const std::map<std::string, std::vector<double>> gammas = {{"stem.bn.gamma", {0.5, -0.25, 0.125, 1.0}},
+                                                             {"op.a.bn.gamma", {0.005, -0.001, 0.0}},
+                                                             {"op.b.bn.gamma", {0.75, 0.5}},
+                                                             {"proj.bn.gamma", {0.5, 0.5, -1.0, 0.25, 0.25}}};
+  {
+    NoGradGuard no_grad;
+    for (const auto& [name, t] : net.params)
+      if (gammas.count(name)) raw::copy_(t, from_vector(gammas.at(name), {t.numel()}));
+  }
+  const double R_s = 1.875, R_a = 0.006, R_b = 1.25, R_p = 2.5;  // sums of |gamma|
+  // MorphNet's bilinear cost, coeff / groups * (A_in R_out + A_out R_in), every conv 1x1; the
+  // image and the classes are unsourced (A = 1, R = 0) and op.a's channels are dead (A = 0).
+  const double spec = 3 * R_s + (4 * R_a + 0 * R_s) + (0 * R_b + 2 * R_a) + (6 * R_p + 5 * (R_s + R_b)) + 10 * R_p;
+  EXPECT_NEAR(morphnet_cost(g, CostKind::Params).item<double>(), spec, 1e-5);
+  // Removal-aware: op.a and op.b are not charged, and proj reads the stem's 4 channels alone.
+  g.set_accounting({GroupRule::Any, {{"op", {"op.a.weight", "op.b.weight"}}}});
+  EXPECT_NEAR(morphnet_cost(g, CostKind::Params).item<double>(), 3 * R_s + (4 * R_p + 5 * R_s) + 10 * R_p, 1e-5);
+  // Its count is the export's: stem 3*4 + BN 8, proj 4*5 + BN 10, fc 5*10 + 10.
+  EXPECT_EQ(morphnet_alive_count(g, CostKind::Params), 12 + 8 + 20 + 10 + 50 + 10);
 }
 
 // ---- Monte Carlo on the spaces ----
