@@ -15,7 +15,10 @@ constexpr double kOn = 20, kOff = -20;  // logits with pi = 1 - 2e-9 and 2e-9
 
 struct Net {
   ChannelGraph::NamedParameters params;
-  Generator gen{1, 5};
+  Generator gen;
+
+  // Weights are drawn from Philox stream `stream` of seed 1.
+  explicit Net(uint64_t stream = 5) : gen(1, stream) {}
 
   Tensor param(const std::string& name, const Shape& shape) {
     Tensor t = uniform(shape, -0.5, 0.5, gen, {DType::Float64}).set_requires_grad();

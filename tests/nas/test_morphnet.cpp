@@ -3,6 +3,7 @@
 // the alive threshold applied exactly, max grouping, and exports on real spaces.
 #include <cmath>
 
+#include "hand_net.h"
 #include "nas/architecture.h"
 #include "nas/morphnet.h"
 #include "space_test_util.h"
@@ -10,22 +11,15 @@
 namespace figs::nas {
 namespace {
 
-// Networks from raw ops with named float64 parameters; BatchNorm scales given by hand.
-struct Net {
-  ChannelGraph::NamedParameters params;
-  Generator gen{1, 9};
-
+// The hand-built networks of tests/nas/hand_net.h, with BatchNorm scales given by hand and
+// classifier biases at zero.
+struct Net : test::Net {
+  Net() : test::Net(9) {}
+  using test::Net::param;
   Tensor param(const std::string& name, Tensor value) {
     Tensor t = value.set_requires_grad();
     params.push_back({name, t});
     return t;
-  }
-  Tensor conv(const Tensor& x, const std::string& name, int64_t out, int64_t k, bool depthwise = false) {
-    Conv2dParams p;
-    p.pad_h = p.pad_w = static_cast<int>(k / 2);
-    p.groups = depthwise ? static_cast<int>(x.size(1)) : 1;
-    const Tensor w = uniform({out, depthwise ? 1 : x.size(1), k, k}, -0.5, 0.5, gen, {DType::Float64});
-    return conv2d(x, param(name + ".weight", w), Tensor(), p);
   }
   Tensor bn(const Tensor& x, const std::string& name, const std::vector<double>& gamma) {
     const int64_t C = x.size(1);
@@ -44,7 +38,7 @@ struct Net {
   }
 };
 
-Tensor image(int64_t c = 3, int64_t hw = 6) { return full({2, c, hw, hw}, 0.5, {DType::Float64}); }
+using test::image;
 
 TEST(MorphNet, ThresholdIsAppliedExactlyAndTheCostMatchesTheBilinearForm) {
   // image(3) -> conv1 3x3 -> 4 -> BN1 -> ReLU -> conv2 1x1 -> 3 -> BN2 -> pool -> linear -> 5
