@@ -28,7 +28,7 @@ It mirrors, written from the C++ sources (nothing is imported from figs or from
   inference (no figs counterpart in `figs bench`): eval forward, BN running statistics, hard masks.
 
 The supernets (224x224x3 input, 1000 classes):
-  oneshot   nas/space_oneshot.cpp, preset imagenet (`figs bench --preset paper-oneshot`):
+  oneshot   nas/spaces/oneshot.cpp, preset imagenet (`figs bench --preset paper-oneshot`):
             stem0 ConvUnit 3x3/2 3->32; stem ReLU -> 3x3/2 32->64 (stride 4 in all); 8 cells of 4
             blocks, widths 64, 64, 128, 128, 256, 256, 512, 512 (reduce_at 2, 4, 6: the previous
             cells' outputs avg-pooled 2x2/2 once per reduction in between); cell: adapt_prev and
@@ -38,13 +38,13 @@ The supernets (224x224x3 input, 1000 classes):
             conv17_71 (ReLU -> 1x7 -> ReLU -> 7x1)] -> proj ReLU -> 1x1 ConvUnit; cell out ReLU
             -> 1x1 ConvUnit on concat(blocks); head ReLU, global average pool, Linear(512, 1000).
             Cost in parameters.
-  fbnet     nas/space_fbnet.cpp, preset imagenet (`--preset paper-fbnet`): stem 3x3/2 ConvUnit
+  fbnet     nas/spaces/fbnet.cpp, preset imagenet (`--preset paper-fbnet`): stem 3x3/2 ConvUnit
             3->16 + ReLU; stages (layers, channels, stride) (1,16,1) (4,24,2) (4,32,2) (4,64,2)
             (4,112,1) (4,184,2) (1,352,1); every layer sums the candidates k3_e6 and k5_e6
             (pw 1x1 + ReLU, dw KxK at the layer's stride + ReLU, pwl 1x1) and skip (a 1x1 ConvUnit
             at the stride + ReLU where the shape changes; where it does not, the identity, added
             once); head 1x1 ConvUnit 352->1984 + ReLU, pool, Linear(1984, 1000). Cost in MACs.
-  resnet50  nas/space_resnet.cpp, preset resnet50 (`--preset paper-resnet50`): stem 7x7/2
+  resnet50  nas/spaces/resnet.cpp, preset resnet50 (`--preset paper-resnet50`): stem 7x7/2
             ConvUnit 3->64 + ReLU, max pool 3x3/2 pad 1; bottlenecks (3, 4, 6, 3 blocks; inner
             64, 128, 256, 512; x4) conv1 1x1 + ReLU, conv2 3x3 (stride: v1.5) + ReLU, conv3 1x1,
             projection shortcut (1x1 ConvUnit at the stride) where the shape changes; out =
@@ -235,7 +235,7 @@ class Classifier(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------
-# One-Shot (nas/space_oneshot.cpp)
+# One-Shot (nas/spaces/oneshot.cpp)
 # ------------------------------------------------------------------------------------------
 ONESHOT_OPS = ("identity", "max3", "avg3", "sep3", "sep5", "sep7", "conv17_71")
 
@@ -360,7 +360,7 @@ class OneShotNet(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------
-# FBNet (nas/space_fbnet.cpp), FiGS-FBNet candidates k3_e6, k5_e6, skip
+# FBNet (nas/spaces/fbnet.cpp), FiGS-FBNet candidates k3_e6, k5_e6, skip
 # ------------------------------------------------------------------------------------------
 class FBLayer(nn.Module):
     def __init__(self, b, cin, cout, stride, hw, in_slots, candidates=("k3_e6", "k5_e6", "skip")):
@@ -426,7 +426,7 @@ class FBNetNet(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------
-# ResNet-50 (nas/space_resnet.cpp), bottleneck v1.5, projection shortcuts
+# ResNet-50 (nas/spaces/resnet.cpp), bottleneck v1.5, projection shortcuts
 # ------------------------------------------------------------------------------------------
 class Bottleneck(nn.Module):
     def __init__(self, b, cin, width, cout, stride, hw, in_slots, project):

@@ -5,8 +5,8 @@
 #include <functional>
 
 #include "nas/architecture.h"
-#include "nas/random_search.h"
-#include "nas/width_multiplier.h"
+#include "nas/baselines/random_search.h"
+#include "nas/baselines/width_multiplier.h"
 
 namespace figs::nas {
 

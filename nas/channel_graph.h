@@ -89,7 +89,7 @@ struct CostedOp {
 };
 
 // A BatchNorm with affine parameters: 2 parameters per alive channel in reported counts. Its
-// scale (gamma) is MorphNet's source of channel importance (nas/morphnet.h).
+// scale (gamma) is MorphNet's source of channel importance (nas/baselines/morphnet.h).
 struct CountedNorm {
   int64_t slot = 0, channels = 0;
   std::string weight_name;  // of gamma, e.g. "layer1.0.conv1.bn.weight" ("" when not a named parameter)

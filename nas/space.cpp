@@ -155,19 +155,6 @@ void SearchSpace::check_keys(const WidthMap& widths) const {
   FIGS_CHECK(unknown.empty(), name(), " (", preset(), "): unknown width keys ", unknown);
 }
 
-std::string describe_tied(const std::vector<std::string>& keys, const std::vector<int64_t>& widths) {
-  std::string out;
-  size_t skipped = 0;
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (keys.size() > 8 && i > 0 && widths[i] == widths[0]) {
-      ++skipped;
-      continue;
-    }
-    out += (out.empty() ? "" : ", ") + keys[i] + "=" + std::to_string(widths[i]);
-  }
-  return skipped ? out + " (and " + std::to_string(skipped) + " more at " + std::to_string(widths[0]) + ")" : out;
-}
-
 std::string width_key_of_mask(const std::string& logits_name) {
   const std::string suffix = ".mask.logits";
   FIGS_CHECK(logits_name.size() > suffix.size() &&

@@ -66,15 +66,15 @@ class SearchSpace {
     (void)key;
     return 1;
   }
-
- protected:
   // Width of `key` in `widths` (full when absent); checks the key is known and the width valid.
   int64_t width_of(const WidthMap& widths, const std::string& key) const;
+
+ protected:
   // Throws naming every key of `widths` that full_widths() does not have.
   void check_keys(const WidthMap& widths) const;
 };
 
-// Each space registers itself (nas/space_<name>.cpp) with its presets and factories.
+// Each space registers itself (nas/spaces/<name>.cpp) with its presets and factories.
 struct SpaceEntry {
   std::string name;
   std::vector<std::string> presets;  // first = default
@@ -91,10 +91,6 @@ std::unique_ptr<SearchSpace> make_space(const std::string& name, const std::stri
 std::unique_ptr<SearchSpace> make_space_from_json(const std::string& config_json);
 // {"oneshot": ["small28", "small32", "imagenet", ...], ...} as lines for --help.
 std::vector<std::string> describe_presets();
-
-// "k1=w1, k2=w2, ..." for an error about a set of tied keys (equal lengths); a long set lists its
-// first key and those whose width differs from it.
-std::string describe_tied(const std::vector<std::string>& keys, const std::vector<int64_t>& widths);
 
 // The width key of a mask found by ChannelGraph ("<path>.mask.logits" -> "<path>").
 std::string width_key_of_mask(const std::string& logits_name);

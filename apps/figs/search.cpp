@@ -1,7 +1,7 @@
 // `figs search`: architecture learning, export, arch.json. Two methods share one loop (data,
 // logs, checkpoints, resume, the budget controller):
 //   figs      the supernet with masks under lambda * E[cost] (nas/search.h), export floor(sum p)
-//   morphnet  the network without masks under lambda * the gamma-weighted cost (nas/morphnet.h),
+//   morphnet  the network without masks under lambda * the gamma-weighted cost (nas/baselines/morphnet.h),
 //             export the channels whose |gamma| > 1e-2 (in budget mode then scaled onto the
 //             target: MorphNet's expand step)
 #include <chrono>
@@ -22,7 +22,7 @@
 #include "nas/channel_graph.h"
 #include "nas/mask_layer.h"
 #include "nas/budget_match.h"
-#include "nas/morphnet.h"
+#include "nas/baselines/morphnet.h"
 #include "nas/objective.h"
 #include "nas/search.h"
 #include "nn/checkpoint.h"

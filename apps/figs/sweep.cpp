@@ -16,7 +16,7 @@
 #include "core/json_reader.h"
 #include "nas/budget_match.h"
 #include "nas/channel_graph.h"
-#include "nas/width_multiplier.h"
+#include "nas/baselines/width_multiplier.h"
 #include "run_folder.h"
 #include "run_log.h"
 #include "trainer.h"

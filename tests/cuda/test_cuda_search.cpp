@@ -15,7 +15,7 @@
 #include "cuda_test_util.h"
 #include "nas/channel_graph.h"
 #include "nas/mask_layer.h"
-#include "nas/morphnet.h"
+#include "nas/baselines/morphnet.h"
 #include "nas/objective.h"
 #include "nas/recalibrate.h"
 #include "nas/search.h"

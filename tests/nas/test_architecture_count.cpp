@@ -6,7 +6,7 @@
 #include "nas/architecture.h"
 #include "nas/channel_graph.h"
 #include "nas/space.h"
-#include "nas/width_multiplier.h"
+#include "nas/baselines/width_multiplier.h"
 #include "nn/nn.h"
 #include "space_test_util.h"
 

@@ -7,7 +7,7 @@
 #include "nas/budget.h"
 #include "nas/budget_match.h"
 #include "nas/mask_layer.h"
-#include "nas/morphnet.h"
+#include "nas/baselines/morphnet.h"
 #include "nas/objective.h"
 #include "nn/nn.h"
 #include "test_util.h"

@@ -4,8 +4,8 @@
 
 #include "nas/architecture.h"
 #include "nas/budget_match.h"
-#include "nas/random_search.h"
-#include "nas/width_multiplier.h"
+#include "nas/baselines/random_search.h"
+#include "nas/baselines/width_multiplier.h"
 #include "test_util.h"
 
 namespace figs::nas {

@@ -13,7 +13,7 @@
 
 #include "autograd/engine.h"
 #include "hand_net.h"
-#include "nas/morphnet.h"
+#include "nas/baselines/morphnet.h"
 #include "space_test_util.h"
 
 namespace figs::nas {

@@ -1,11 +1,11 @@
-// The MorphNet baseline (nas/morphnet.h): the penalty against hand-worked values and finite
+// The MorphNet baseline (nas/baselines/morphnet.h): the penalty against hand-worked values and finite
 // differences on small hand-built networks (chain, residual add, concat, depthwise-separable),
 // the alive threshold applied exactly, max grouping, and exports on real spaces.
 #include <cmath>
 
 #include "hand_net.h"
 #include "nas/architecture.h"
-#include "nas/morphnet.h"
+#include "nas/baselines/morphnet.h"
 #include "space_test_util.h"
 
 namespace figs::nas {

@@ -1,11 +1,11 @@
-// Operator choices of every space and the random-search sampler (nas/random_search.h): every
+// Operator choices of every space and the random-search sampler (nas/baselines/random_search.h): every
 // sample builds, (seed, index) reproduces it, the documented Philox layout drives it, groups that
 // must keep an operator do, and dropping an operator really removes its parameters.
 #include <set>
 
 #include "core/rng.h"
-#include "nas/random_search.h"
-#include "nas/width_multiplier.h"
+#include "nas/baselines/random_search.h"
+#include "nas/baselines/width_multiplier.h"
 #include "space_test_util.h"
 
 namespace figs::nas {

@@ -1,8 +1,8 @@
-// The width-multiplier baseline (nas/width_multiplier.h): exact params and MACs of ResNet-20 and
+// The width-multiplier baseline (nas/baselines/width_multiplier.h): exact params and MACs of ResNet-20 and
 // the One-Shot tiny28 network at chosen multipliers against closed forms written here, w = 1 is
 // the supernet, the rounding rule, group-conv quanta, and bad multipliers.
 #include "nas/architecture.h"
-#include "nas/width_multiplier.h"
+#include "nas/baselines/width_multiplier.h"
 #include "space_test_util.h"
 
 namespace figs::nas {

@@ -31,6 +31,7 @@
 
 #include "autograd/ops.h"
 #include "nas/space.h"
+#include "nas/spaces/tied_widths.h"
 #include "nn/layers/linear.h"
 #include "nn/layers/pool.h"
 #include "nn/layers/sequential.h"
@@ -142,12 +143,6 @@ ResNetConfig config_from_json(const std::string& text) {
 // Output size of a conv/pool with padding k/2 (ConvUnit's) or `pad`.
 int out_size(int in, int kernel, int stride, int pad) { return (in + 2 * pad - kernel) / stride + 1; }
 
-// One set of keys tied by a stage's residual adds (Note [ResNet tied widths]).
-struct TiedSet {
-  std::string stage;  // "layer1", ...
-  std::vector<std::string> keys;
-};
-
 class ResNetSpace;
 
 class ResidualBlock : public nn::Module {
@@ -212,10 +207,12 @@ class ResNetSpace : public SearchSpace {
     return c_.strides[s] != 1 || in != stage_out(s);
   }
 
-  std::vector<TiedSet> tied_sets() const {
-    std::vector<TiedSet> sets;
+  // Per stage, the keys its residual adds tie (Note [ResNet tied widths]).
+  std::vector<TiedKeys> tied_sets() const {
+    std::vector<TiedKeys> sets;
     for (size_t s = 0; s < c_.blocks.size(); ++s) {
-      TiedSet t{"layer" + std::to_string(s + 1), {}};
+      const std::string stage = "layer" + std::to_string(s + 1);
+      TiedKeys t{"the residual adds of " + stage, stage, {}};
       if (s == 0 && !projects(0, 0)) t.keys.push_back("stem");
       for (int b = 0; b < c_.blocks[s]; ++b) {
         t.keys.push_back(block_path(s, b) + "." + last_conv());
@@ -242,16 +239,7 @@ class ResNetSpace : public SearchSpace {
   // The width of each tied set, checked: one width for all its keys, and not 0.
   std::vector<int> stage_widths(const WidthMap& widths) const {
     std::vector<int> out;
-    for (const TiedSet& t : tied_sets()) {
-      std::vector<int64_t> w;
-      for (const std::string& k : t.keys) w.push_back(width_of(widths, k));
-      FIGS_CHECK(std::count(w.begin(), w.end(), w[0]) == static_cast<int64_t>(w.size()),
-                 "resnet: the residual adds of ", t.stage, " tie ", describe_tied(t.keys, w),
-                 ": tied keys need one width");
-      FIGS_CHECK(w[0] > 0, "resnet: ", t.stage, " has width 0 (", describe_tied(t.keys, w),
-                 "): its residual stream would vanish and cut the network");
-      out.push_back(static_cast<int>(w[0]));
-    }
+    for (const TiedKeys& t : tied_sets()) out.push_back(static_cast<int>(tied_width(*this, widths, t)));
     return out;
   }
 

@@ -1,4 +1,4 @@
-#include "nas/width_multiplier.h"
+#include "nas/baselines/width_multiplier.h"
 
 #include <algorithm>
 #include <cmath>

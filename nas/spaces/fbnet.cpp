@@ -44,6 +44,7 @@
 
 #include "autograd/ops.h"
 #include "nas/space.h"
+#include "nas/spaces/tied_widths.h"
 #include "nn/init.h"
 #include "nn/layers/linear.h"
 #include "nn/layers/norm.h"
@@ -322,10 +323,10 @@ struct LayerSpec {
   std::vector<Candidate> candidates;
 };
 
-struct TiedSet {
-  std::string name;  // where the stream starts: "stem" or a layer path
-  std::vector<std::string> keys;
-};
+// The keys tied by the sums of the residual stream that starts at `start` ("stem" or a layer path).
+TiedKeys residual_stream(const std::string& start) {
+  return {"the sums of the residual stream from '" + start + "'", "the residual stream from '" + start + "'", {}};
+}
 
 class FBNetSpace : public SearchSpace {
  public:
@@ -340,7 +341,7 @@ class FBNetSpace : public SearchSpace {
   int num_classes() const override { return c_.num_classes; }
   const FBNetConfig& config() const { return c_; }
   const std::vector<LayerSpec>& layer_specs() const { return layers_; }
-  const std::vector<TiedSet>& tied_sets() const { return tied_; }
+  const std::vector<TiedKeys>& tied_sets() const { return tied_; }
 
   WidthMap full_widths() const override {
     WidthMap m{{"stem", c_.stem_channels}, {"head", c_.head_channels}};
@@ -359,16 +360,7 @@ class FBNetSpace : public SearchSpace {
   // The width of each residual stream, checked: one width for all its keys, and not 0.
   std::vector<int> stream_widths(const WidthMap& widths) const {
     std::vector<int> out;
-    for (const TiedSet& t : tied_) {
-      std::vector<int64_t> w;
-      for (const std::string& k : t.keys) w.push_back(width_of(widths, k));
-      FIGS_CHECK(std::count(w.begin(), w.end(), w[0]) == static_cast<int64_t>(w.size()),
-                 "fbnet: the sums of the residual stream from '", t.name, "' tie ", describe_tied(t.keys, w),
-                 ": tied keys need one width");
-      FIGS_CHECK(w[0] > 0, "fbnet: the residual stream from '", t.name, "' has width 0 (", describe_tied(t.keys, w),
-                 "): the network would be cut");
-      out.push_back(static_cast<int>(w[0]));
-    }
+    for (const TiedKeys& t : tied_) out.push_back(static_cast<int>(tied_width(*this, widths, t)));
     return out;
   }
 
@@ -437,7 +429,8 @@ class FBNetSpace : public SearchSpace {
 
   // Layer specs and residual streams at full widths (the supernet's structure).
   void plan() {
-    tied_.push_back({"stem", {"stem"}});
+    tied_.push_back(residual_stream("stem"));
+    tied_.back().keys.push_back("stem");
     int in = c_.stem_channels, index = 0;
     for (size_t s = 0; s < c_.layers.size(); ++s)
       for (int i = 0; i < c_.layers[s]; ++i, ++index) {
@@ -452,7 +445,7 @@ class FBNetSpace : public SearchSpace {
           FIGS_CHECK(seen.insert(n).second, "fbnet: candidate '", n, "' is listed twice for layer '", l.path, "'");
           l.candidates.push_back(parse_candidate(n));
         }
-        if (!l.residual) tied_.push_back({l.path, {}});
+        if (!l.residual) tied_.push_back(residual_stream(l.path));
         l.stream = static_cast<int>(tied_.size()) - 1;
         for (const Candidate& cand : l.candidates) {
           if (cand.skip && !l.residual) tied_.back().keys.push_back(l.path + ".skip");
@@ -479,7 +472,7 @@ class FBNetSpace : public SearchSpace {
 
   FBNetConfig c_;
   std::vector<LayerSpec> layers_;
-  std::vector<TiedSet> tied_;
+  std::vector<TiedKeys> tied_;
   std::map<std::string, int64_t> quantum_;  // keys whose widths must be multiples (g2 blocks)
 };
 

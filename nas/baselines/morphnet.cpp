@@ -1,4 +1,4 @@
-#include "nas/morphnet.h"
+#include "nas/baselines/morphnet.h"
 
 #include <cmath>
 

@@ -1,9 +1,9 @@
-#include "nas/random_search.h"
+#include "nas/baselines/random_search.h"
 
 #include <algorithm>
 
 #include "core/rng.h"
-#include "nas/width_multiplier.h"
+#include "nas/baselines/width_multiplier.h"
 
 namespace figs::nas {
 

@@ -34,6 +34,7 @@
 
 #include "autograd/ops.h"
 #include "nas/space.h"
+#include "nas/spaces/tied_widths.h"
 #include "nn/layers/linear.h"
 #include "nn/layers/sequential.h"
 
@@ -291,12 +292,9 @@ Cell::Cell(const OneShotSpace& space, int index, int prev_channels, int prevprev
            int prevprev_pool, const WidthMap& widths, const BuildOptions& options)
     : nn::Module("OneShotCell"), prev_pool_(prev_pool), prevprev_pool_(prevprev_pool) {
   const std::string path = "cell" + std::to_string(index);
-  const int stream = static_cast<int>(space.width(widths, path + ".adapt_prev"));
-  FIGS_CHECK(stream > 0, "oneshot: '", path, ".adapt_prev' has width 0: the cell's stream would vanish and cut the "
-             "network");
-  const int pp = static_cast<int>(space.width(widths, path + ".adapt_prevprev"));
-  FIGS_CHECK(pp == stream, "oneshot: '", path, ".adapt_prevprev' (", pp, ") and '", path, ".adapt_prev' (", stream,
-             ") are tied by the blocks' input sum: tied keys need one width");
+  // The two adapters feed every block's input sum: the cell's stream.
+  const int stream = static_cast<int>(tied_width(
+      space, widths, {"the blocks' input sums of " + path, path + "'s stream", {path + ".adapt_prev", path + ".adapt_prevprev"}}));
   adapt_prev_ = register_module("adapt_prev", std::make_shared<ConvUnit>(prev_channels, stream, unit(1, 1, options)));
   adapt_prevprev_ =
       register_module("adapt_prevprev", std::make_shared<ConvUnit>(prevprev_channels, stream, unit(1, 1, options)));
