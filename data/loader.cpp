@@ -64,11 +64,14 @@ struct Loader::Impl {
     out.epoch = p.epoch;
     out.index = b;
     const Shape image_batch{count, os.c, os.h, os.w};
-    out.images = cfg.image_allocator
-                     ? tensor_on_storage(cfg.image_allocator(static_cast<size_t>(image_batch.numel()) * sizeof(float)),
+    out.images = cfg.batch_allocator
+                     ? tensor_on_storage(cfg.batch_allocator(static_cast<size_t>(image_batch.numel()) * sizeof(float)),
                                          image_batch)
                      : empty(image_batch);
-    out.labels = empty({count}, TensorOptions{DType::Int64});
+    out.labels = cfg.batch_allocator
+                     ? tensor_on_storage(cfg.batch_allocator(static_cast<size_t>(count) * sizeof(int64_t)), {count},
+                                         DType::Int64)
+                     : empty({count}, TensorOptions{DType::Int64});
     out.indices.assign(p.indices.begin() + begin, p.indices.begin() + end);
     float* images = out.images.data<float>();
     int64_t* labels = out.labels.data<int64_t>();

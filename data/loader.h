@@ -42,9 +42,10 @@ struct LoaderConfig {
   int world_size = 1;
   ShardRemainder remainder = ShardRemainder::Pad;
   AugmentConfig augment;
-  // Where batch images live: null is the CPU caching allocator. A CUDA run passes
-  // cuda::allocate_pinned, so the copy to the GPU is a DMA from page-locked memory.
-  std::function<std::shared_ptr<Storage>(size_t nbytes)> image_allocator;
+  // Where a batch's images and labels live: null is the CPU caching allocator. A CUDA run passes
+  // cuda::allocate_pinned, so both copies to the GPU are DMAs from page-locked memory (a pageable
+  // copy would wait for the GPU).
+  std::function<std::shared_ptr<Storage>(size_t nbytes)> batch_allocator;
 };
 
 struct Batch {

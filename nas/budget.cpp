@@ -26,6 +26,20 @@ void LambdaController::restore(const State& s) {
   last_error_ = s.last_error, updates_ = s.updates;
 }
 
+nlohmann::json LambdaController::state_json() const {
+  return {{"lambda", lambda_}, {"dual", dual_}, {"current_target", current_target_}, {"first_cost", first_cost_},
+          {"last_error", last_error_}, {"updates", updates_}};
+}
+
+void LambdaController::restore_json(const JsonReader& c) {
+  restore({c["lambda"].number(), c["dual"].number(), c["current_target"].number(), c["first_cost"].number(),
+           c["last_error"].number(), c["updates"].integer()});
+}
+
+LambdaControllerOptions search_controller_options(int64_t ramp_updates, double range) {
+  return {.gain = 0.05, .brake = 0.05, .ramp_updates = ramp_updates, .range = range};
+}
+
 double LambdaController::update(double current_cost) {
   FIGS_CHECK(std::isfinite(current_cost) && current_cost >= 0, "LambdaController: the current cost must be a finite "
              "number >= 0, got ", current_cost);
@@ -46,8 +60,13 @@ double LambdaController::update(double current_cost) {
 }
 
 double exported_count(const ChannelGraph& graph, CostKind kind) {
+  return exported_count(graph, kind, graph.mask_logits_on_host());
+}
+
+double exported_count(const ChannelGraph& graph, CostKind kind, const std::vector<std::vector<double>>& logits) {
   const auto& masks = graph.masks();
-  std::vector<std::vector<double>> pi = graph.mask_logits_on_host();
+  FIGS_CHECK(logits.size() == masks.size(), "exported_count: logits of ", logits.size(), " masks for ", masks.size());
+  std::vector<std::vector<double>> pi = logits;
   for (std::vector<double>& v : pi)
     for (double& x : v) x = x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
   const std::vector<double> p = graph.group_probabilities(pi);

@@ -34,6 +34,9 @@
 // apply what update() returns.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
+#include "core/json_reader.h"
 #include "nas/channel_graph.h"
 
 namespace figs::nas {
@@ -66,6 +69,9 @@ class LambdaController {
   };
   State state() const { return {lambda_, dual_, current_target_, first_cost_, last_error_, updates_}; }
   void restore(const State& s);
+  // The same as a JSON object (a checkpoint's), and back; errors name the reader's source.
+  nlohmann::json state_json() const;
+  void restore_json(const JsonReader& state);
 
  private:
   double target_, current_target_, lambda_, dual_, min_lambda_, max_lambda_;
@@ -75,11 +81,19 @@ class LambdaController {
   double last_error_ = 0;
 };
 
+// The options `figs search` runs the controller with: gain and brake 0.05 (measured above), and the
+// run's target ramp and lambda range (search.target_ramp, search.lambda_range). Far targets (5% of
+// the supernet) need lambda ~30x its start; the ramp keeps that from winding up while the cost lags.
+LambdaControllerOptions search_controller_options(int64_t ramp_updates, double range);
+
 // The reported count (BN and biases included) of the network export_widths(graph) gives with the
 // default FloorSum rule, read off the channel graph: in each mask its floor(sum p) most probable
 // channels alive (masks tied to one group pick the same channels), groups without a mask alive.
 // Exact when removing channels removes nothing else; where a 0 width removes a whole operator
 // (its other convs go with it), the export counts a little less than this.
 double exported_count(const ChannelGraph& graph, CostKind kind);
+// The same from logits the caller already read (per mask, in graph.masks() order; e.g. a FiGS
+// step's readout, CostPenalty::last_logits()): no copy from the device.
+double exported_count(const ChannelGraph& graph, CostKind kind, const std::vector<std::vector<double>>& logits);
 
 }  // namespace figs::nas

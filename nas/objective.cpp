@@ -1,5 +1,6 @@
 #include "nas/objective.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "autograd/ops.h"
@@ -33,6 +34,31 @@ double CostPenalty::last_cost() const {
     cost_read_ = true;
   }
   return last_cost_;
+}
+
+std::vector<Tensor> CostPenalty::alive_readout() const {
+  std::vector<Tensor> logits;
+  for (const TracedMask& m : graph_.masks()) logits.push_back(m.logits.detach());
+  return logits;
+}
+
+int64_t CostPenalty::note_readout(const std::vector<double>& logits) {
+  const std::vector<TracedMask>& masks = graph_.masks();
+  FIGS_CHECK(static_cast<int64_t>(logits.size()) == channels(), "CostPenalty::note_readout: ", logits.size(),
+             " values for ", channels(), " mask channels");
+  last_logits_.resize(masks.size());
+  auto next = logits.begin();
+  for (size_t m = 0; m < masks.size(); ++m) {
+    last_logits_[m].assign(next, next + masks[m].logits.numel());
+    next += masks[m].logits.numel();
+  }
+  return std::count_if(logits.begin(), logits.end(), [](double v) { return v >= 0; });
+}
+
+int64_t CostPenalty::channels() const {
+  int64_t n = 0;
+  for (const TracedMask& m : graph_.masks()) n += m.logits.numel();
+  return n;
 }
 
 void CostPenalty::set_lambda(double lambda) {

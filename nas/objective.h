@@ -18,25 +18,61 @@ struct PenaltyOptions {
   bool relative_lambda = false;
 };
 
+// What an architecture search (nas/search.h) adds to the task loss: lambda * a cost of the
+// architecture's parameters. FiGS's CostPenalty (below) prices the masks' keep probabilities;
+// MorphNet's MorphNetPenalty (nas/baselines/morphnet.h) the BatchNorm scales.
+class SearchPenalty {
+ public:
+  virtual ~SearchPenalty() = default;
+  // lambda * cost, differentiable in the architecture's parameters.
+  virtual Tensor term() = 0;
+  virtual double lambda() const = 0;
+  // For a controller that sets lambda during the search (nas/budget.h); >= 0, in 1/cost units.
+  virtual void set_lambda(double lambda) = 0;
+  virtual double initial_cost() const = 0;
+  // The cost of the last term() as a 0-d tensor on the parameters' device, and its host value
+  // once the caller has read it (the search reads it with the step's other statistics, in one copy).
+  virtual const Tensor& last_cost_tensor() const = 0;
+  virtual void note_cost(double cost) = 0;
+  // Whether the model must hold mask layers (FiGS's supernet) or must not need them (MorphNet).
+  virtual bool needs_mask_layers() const = 0;
+  // The channels alive now and in all (SearchStepStats). alive_readout() lists tensors the step
+  // copies to the host with its statistics; note_readout() receives their values, concatenated
+  // as float64 in that order, and returns the channels alive (it may keep the values: FiGS's
+  // budget controller counts the export from them without a second copy).
+  virtual std::vector<Tensor> alive_readout() const { return {}; }
+  virtual int64_t note_readout(const std::vector<double>& readout) = 0;
+  virtual int64_t channels() const = 0;
+};
+
 // lambda * cost(graph), with the cost also reported in real units each time it is evaluated.
-class CostPenalty {
+class CostPenalty : public SearchPenalty {
  public:
   CostPenalty(const ChannelGraph& graph, const PenaltyOptions& options);
   // The penalty term to add to the task loss (graph-connected to every mask's logits, or to the
   // given relaxed masks for the sampled/reference forms).
   Tensor operator()(const std::vector<Tensor>& sampled = {});
-  double lambda() const { return lambda_; }
-  // For a controller that sets lambda during the search (nas/budget.h); >= 0, in 1/cost units.
-  void set_lambda(double lambda);
-  double initial_cost() const { return initial_cost_; }
+  Tensor term() override { return (*this)(); }
+  double lambda() const override { return lambda_; }
+  void set_lambda(double lambda) override;
+  double initial_cost() const override { return initial_cost_; }
   // Real units (params or MACs) at the last call. Read lazily: on a GPU the first read after a
   // call copies the value to the host (a synchronisation) unless note_cost() supplied it.
   double last_cost() const;
   // The cost of the last call as a 0-d tensor on the logits' device (for a batched readout).
-  const Tensor& last_cost_tensor() const { return last_cost_tensor_; }
+  const Tensor& last_cost_tensor() const override { return last_cost_tensor_; }
   // The host value of last_cost_tensor(), when the caller read it already.
-  void note_cost(double cost) { last_cost_ = cost, cost_read_ = true; }
+  void note_cost(double cost) override { last_cost_ = cost, cost_read_ = true; }
   const PenaltyOptions& options() const { return options_; }
+
+  bool needs_mask_layers() const override { return true; }
+  // Every mask's logits in graph.masks() order; alive: pi >= 0.5, i.e. logit >= 0 (what the eval
+  // mask keeps).
+  std::vector<Tensor> alive_readout() const override;
+  int64_t note_readout(const std::vector<double>& logits) override;
+  int64_t channels() const override;
+  // The logits of the last note_readout(), per mask in graph.masks() order (empty before one).
+  const std::vector<std::vector<double>>& last_logits() const { return last_logits_; }
 
  private:
   const ChannelGraph& graph_;
@@ -45,6 +81,7 @@ class CostPenalty {
   mutable double last_cost_ = 0;
   mutable bool cost_read_ = true;
   Tensor last_cost_tensor_;
+  std::vector<std::vector<double>> last_logits_;
 };
 
 enum class WidthRule {

@@ -39,19 +39,20 @@ std::vector<MaskLayerStats> mask_layer_stats(nn::Module& root) {
   return out;
 }
 
-ArchitectureSearch::ArchitectureSearch(nn::Model& model, CostPenalty& penalty, nn::Optimizer& optimizer,
+ArchitectureSearch::ArchitectureSearch(nn::Model& model, SearchPenalty& penalty, nn::Optimizer& optimizer,
                                        SearchOptions options)
     : model_(model), penalty_(penalty), optimizer_(optimizer), options_(options),
       masks_(mask_layers(model.root())), step_(static_cast<int64_t>(options.first_step)) {
-  FIGS_CHECK(!masks_.empty(), "ArchitectureSearch: the model has no mask layers (build the supernet with masks)");
+  FIGS_CHECK(!masks_.empty() || !penalty.needs_mask_layers(),
+             "ArchitectureSearch: the model has no mask layers (build the supernet with masks)");
   options_.tau.at(0);  // validates the schedule
   FIGS_CHECK(options_.warmup_steps >= 0, "ArchitectureSearch: warmup_steps must be >= 0, got ", options_.warmup_steps);
-  for (auto& [name, mask] : masks_) channels_ += mask->channels();
+  channels_ = penalty.channels();
 }
 
 SearchStepStats ArchitectureSearch::step(const Tensor& images, const Tensor& labels) {
   SearchStepStats s;
-  s.tau = options_.tau.at(step_);
+  s.tau = masks_.empty() ? 0.0 : options_.tau.at(step_);  // MorphNet's network has no masks
   s.warmup = step_ < options_.warmup_steps;
   for (auto& [name, mask] : masks_) {
     mask->set_step(static_cast<uint64_t>(step_));
@@ -64,7 +65,7 @@ SearchStepStats ArchitectureSearch::step(const Tensor& images, const Tensor& lab
   if (s.warmup) {
     {
       NoGradGuard no_grad;
-      penalty_();  // the cost, for the log
+      penalty_.term();  // the cost, for the log
     }
     backward(task);
     // Frozen logits: a zero gradient is a zero update while the optimizer's state for them is
@@ -74,7 +75,7 @@ SearchStepStats ArchitectureSearch::step(const Tensor& images, const Tensor& lab
       if (g.defined()) backend_of(g).fill(g, 0.0);
     }
   } else {
-    pen = penalty_();
+    pen = penalty_.term();
     backward(add(task, pen));
   }
   optimizer_.step();
@@ -83,20 +84,21 @@ SearchStepStats ArchitectureSearch::step(const Tensor& images, const Tensor& lab
   s.step = step_;
   s.lambda = penalty_.lambda();
   s.channels = channels_;
-  // The step's statistics reach the host in one copy: task loss, penalty, cost and every logit
-  // (alive: pi >= 0.5 after the update). On a GPU this is the step's one synchronisation.
+  // The step's statistics reach the host in one copy: task loss, penalty, cost and what the
+  // penalty counts alive channels from (FiGS: every logit after the update). On a GPU this is
+  // the step's one synchronisation.
   {
     NoGradGuard no_grad;
     const auto scalar = [](const Tensor& t) { return reshape(cast(t.detach(), DType::Float64), {1}); };
     std::vector<Tensor> parts{scalar(task), pen.defined() ? scalar(pen) : zeros({1}, {DType::Float64, task.device()}),
                               scalar(penalty_.last_cost_tensor())};
-    for (auto& [name, mask] : masks_) parts.push_back(cast(mask->logits().detach(), DType::Float64));
+    for (const Tensor& t : penalty_.alive_readout()) parts.push_back(reshape(cast(t, DType::Float64), {t.numel()}));
     const std::vector<double> host = concat(parts, 0).to_vector<double>();
     s.task_loss = host[0];
     s.penalty = host[1];
     s.cost = host[2];
     penalty_.note_cost(host[2]);
-    for (size_t i = 3; i < host.size(); ++i) s.alive_channels += host[i] >= 0;
+    s.alive_channels = penalty_.note_readout(std::vector<double>(host.begin() + 3, host.end()));
   }
   for (const Hook& hook : hooks_) hook(s, *this);
   return s;

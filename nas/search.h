@@ -1,15 +1,17 @@
 // One architecture-learning step, its statistics and hooks (../shared/spec/figs-method.md,
-// sections 1 and 3): the driver that `figs search` runs and that a C++ tool can run on its own
-// data loop.
+// sections 1, 3 and 6): the driver that `figs search` runs, for FiGS and for MorphNet, and that a
+// C++ tool can run on its own data loop.
 //
 //   ArchitectureSearch search(model, penalty, optimizer, {.tau = TauSchedule::constant(1e-3)});
 //   search.on_step([](const SearchStepStats& s, ArchitectureSearch&) { ... log s ... });
 //   for (batch : loader) search.step(images, labels);
 //
 // Each step: masks draw the noise of (seed, layer, step), tau follows its schedule, the loss is
-// cross-entropy + lambda * cost (cross-entropy alone, logits frozen, during the warmup steps),
-// one backward, one optimizer update, then the hooks run (in the order they were added; a hook
-// may change lambda through penalty(), e.g. a budget controller).
+// cross-entropy + the penalty's term (cross-entropy alone, logits frozen, during the warmup
+// steps), one backward, one optimizer update, then the hooks run (in the order they were added;
+// a hook may change lambda through penalty(), e.g. a budget controller). The penalty decides the
+// method: FiGS's CostPenalty on a supernet with masks, or MorphNet's MorphNetPenalty on the
+// network without them (no masks: no noise, tau or frozen logits).
 #pragma once
 
 #include <functional>
@@ -46,7 +48,7 @@ std::vector<MaskLayerStats> mask_layer_stats(nn::Module& root);
 
 struct SearchStepStats {
   int64_t step = 0;  // 1 after the first update
-  double tau = 0, lambda = 0;
+  double tau = 0, lambda = 0;  // tau: 0 without masks
   bool warmup = false;  // logits frozen, penalty not applied (SearchOptions::warmup_steps)
   double task_loss = 0, penalty = 0;
   double cost = 0;  // the penalised cost (expected by default) in real units, before this update
@@ -67,9 +69,9 @@ class ArchitectureSearch {
  public:
   using Hook = std::function<void(const SearchStepStats&, ArchitectureSearch&)>;
 
-  // `model` must hold MaskLayers (configure_masks() already called with the run's seed); the
-  // penalty's graph must have been traced from it.
-  ArchitectureSearch(nn::Model& model, CostPenalty& penalty, nn::Optimizer& optimizer, SearchOptions options = {});
+  // With FiGS's penalty `model` must hold MaskLayers (configure_masks() already called with the
+  // run's seed); the penalty's graph must have been traced from it.
+  ArchitectureSearch(nn::Model& model, SearchPenalty& penalty, nn::Optimizer& optimizer, SearchOptions options = {});
 
   // One update on a batch: images (N, C, H, W) in the model's layout, labels int64 (N), both on the
   // model's device.
@@ -77,13 +79,13 @@ class ArchitectureSearch {
   void on_step(Hook hook) { hooks_.push_back(std::move(hook)); }
 
   int64_t steps_done() const { return step_; }
-  CostPenalty& penalty() { return penalty_; }
+  SearchPenalty& penalty() { return penalty_; }
   nn::Model& model() { return model_; }
   std::vector<MaskLayerStats> layer_stats() const { return mask_layer_stats(model_.root()); }
 
  private:
   nn::Model& model_;
-  CostPenalty& penalty_;
+  SearchPenalty& penalty_;
   nn::Optimizer& optimizer_;
   SearchOptions options_;
   std::vector<std::pair<std::string, MaskLayer*>> masks_;

@@ -21,7 +21,7 @@
 #include "nas/objective.h"
 #include "nas/search.h"
 #include "nn/optim/adam.h"
-#include "trainer.h"
+#include "drivers.h"
 
 namespace figs::app {
 

@@ -5,7 +5,7 @@
 
 #include "nas/mask_layer.h"
 #include "nn/checkpoint.h"
-#include "trainer.h"
+#include "drivers.h"
 
 namespace figs::app {
 

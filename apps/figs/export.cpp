@@ -17,7 +17,7 @@
 #include "nas/architecture.h"
 #include "nn/checkpoint.h"
 #include "nn/ema.h"
-#include "trainer.h"
+#include "drivers.h"
 #if FIGS_WITH_ONNX
 #include "deploy/onnx_export.h"
 #endif

@@ -39,7 +39,7 @@
 #include "bench.h"
 #include "export.h"
 #include "run_log.h"
-#include "trainer.h"
+#include "drivers.h"
 
 namespace fs = std::filesystem;
 using namespace figs;
@@ -214,12 +214,16 @@ int main(int argc, char** argv) {
   } kernel_stats;
   CLI::App app{"figs: fine-grained stochastic architecture search (" + build_info().summary() + ")"};
   app.require_subcommand(1);
-  app.fallthrough();  // --threads, --seed, --device also after the subcommand (figs sweep --resume S --threads 1)
+  app.fallthrough();  // the global options also after the subcommand (figs sweep --resume S --threads 1)
   int threads = 0;
   int64_t seed = 0;
   GlobalOptions global;
   auto* threads_opt = app.add_option("--threads", threads, "CPU threads (default: all; at most 1024)");
   auto* seed_opt = app.add_option("--seed", seed, "random seed, >= 0 (default: the config's)");
+  int64_t stop_after_step = 0;
+  auto* stop_after_opt = app.add_option("--stop-after-step", stop_after_step,
+                                        "stop after step N of the stage that reaches it first, as Ctrl-C would "
+                                        "(checkpoint written, exit 130); --resume continues");
   app.add_option("--device", global.device, "cpu (default) or cuda (needs a build with CUDA and a GPU); eval: the "
                  "run's by default")
       ->check(CLI::IsMember({"cpu", "cuda"}));
@@ -293,6 +297,7 @@ int main(int argc, char** argv) {
   // No exception leaves main: figs's own errors are one line naming what is wrong; anything else
   // (a library's exception, out of memory) is reported the same way instead of aborting.
   try {
+    if (stop_after_opt->count()) set_stop_after_step(stop_after_step);
     if (*export_cmd) {
       run_export(export_o);
     } else if (*bench_cmd) {

@@ -17,7 +17,7 @@
 #include "nn/schedule.h"
 #include "recipe.h"
 #include "run_log.h"
-#include "trainer.h"
+#include "drivers.h"
 
 namespace figs::app {
 

@@ -99,12 +99,17 @@ void install_stop_handlers() {
   std::signal(SIGTERM, on_stop_signal);
 }
 
+namespace {
+int64_t g_stop_after_step = -1;  // --stop-after-step; -1: none
+}  // namespace
+
+void set_stop_after_step(int64_t step) {
+  FIGS_CHECK(step >= 1, "--stop-after-step must be >= 1, got ", step);
+  g_stop_after_step = step;
+}
+
 bool stop_requested(int64_t step_done) {
-  static const int64_t stop_after = [] {
-    const char* v = std::getenv("FIGS_STOP_AFTER_STEP");
-    return v ? std::atoll(v) : int64_t{-1};
-  }();
-  double stop = g_stop_signal != 0 || step_done == stop_after ? 1.0 : 0.0;
+  double stop = g_stop_signal != 0 || step_done == g_stop_after_step ? 1.0 : 0.0;
   // A data-parallel run stops at the same step on every rank: a signal may reach them between
   // different steps, and a rank that stopped alone would leave the others waiting.
   dist::world().all_reduce_sum(&stop, 1);

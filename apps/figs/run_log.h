@@ -45,9 +45,10 @@ class StepLog {
 
 // Stopping a run cleanly: SIGINT/SIGTERM (Ctrl-C, a batch system's notice) ask the running
 // stage to finish its step, write its checkpoint and throw Interrupted, so that
-// `figs ... --resume RUN_DIR` continues from exactly there. FIGS_STOP_AFTER_STEP=N (for tests)
-// asks the same after step N of any stage.
+// `figs ... --resume RUN_DIR` continues from exactly there. `--stop-after-step N` asks the same
+// after step N of any stage (a time-sliced job's stop, and how the tests interrupt a run).
 void install_stop_handlers();
+void set_stop_after_step(int64_t step);
 // Collective in a data-parallel run (every rank calls it after the same step; true on all when
 // any was asked to stop).
 bool stop_requested(int64_t step_done);

@@ -19,7 +19,7 @@
 #include "nas/baselines/width_multiplier.h"
 #include "run_folder.h"
 #include "run_log.h"
-#include "trainer.h"
+#include "drivers.h"
 
 namespace figs::app {
 

@@ -204,9 +204,30 @@ MorphNetPenalty::MorphNetPenalty(const ChannelGraph& graph, const PenaltyOptions
 
 Tensor MorphNetPenalty::operator()() {
   const Tensor cost = morphnet_cost(graph_, options_.kind, threshold_);
-  last_cost_ = cost.item<double>();
+  last_cost_tensor_ = cost.detach();
+  cost_read_ = false;
   last_alive_count_ = morphnet_alive_count(graph_, options_.kind, threshold_);
   return mul_scalar(cost, lambda_);
+}
+
+double MorphNetPenalty::last_cost() const {
+  if (!cost_read_) {
+    last_cost_ = last_cost_tensor_.item<double>();
+    cost_read_ = true;
+  }
+  return last_cost_;
+}
+
+int64_t MorphNetPenalty::note_readout(const std::vector<double>&) {
+  int64_t alive = 0;
+  for (const LayerWidth& w : morphnet_export_widths(graph_, threshold_)) alive += w.width;
+  return alive;
+}
+
+int64_t MorphNetPenalty::channels() const {
+  int64_t n = 0;
+  for (const LayerWidth& w : morphnet_export_widths(graph_, threshold_)) n += w.channels;
+  return n;
 }
 
 void MorphNetPenalty::set_lambda(double lambda) {

@@ -57,22 +57,35 @@ WidthMap morphnet_width_map(const SearchSpace& space, const ChannelGraph& graph,
 
 // lambda * morphnet_cost, as CostPenalty is for FiGS: lambda in units of 1/cost, or with
 // relative_lambda a multiple of 1/(initial penalty); set_lambda() for nas/budget.h.
-class MorphNetPenalty {
+class MorphNetPenalty : public SearchPenalty {
  public:
   MorphNetPenalty(const ChannelGraph& graph, const PenaltyOptions& options, double threshold = kMorphNetThreshold);
   Tensor operator()();
-  double lambda() const { return lambda_; }
-  void set_lambda(double lambda);
+  Tensor term() override { return (*this)(); }
+  double lambda() const override { return lambda_; }
+  void set_lambda(double lambda) override;
   double threshold() const { return threshold_; }
-  double initial_cost() const { return initial_cost_; }  // the penalty's cost at construction
-  double last_cost() const { return last_cost_; }        // the penalty's cost at the last call
+  double initial_cost() const override { return initial_cost_; }  // the penalty's cost at construction
+  // The penalty's cost at the last call. Read lazily, as CostPenalty's (a GPU synchronisation on
+  // the first read after a call, unless note_cost() supplied it).
+  double last_cost() const;
+  const Tensor& last_cost_tensor() const override { return last_cost_tensor_; }
+  void note_cost(double cost) override { last_cost_ = cost, cost_read_ = true; }
   // The alive network's reported count (morphnet_alive_count) at the last call, in real units.
   double last_alive_count() const { return last_alive_count_; }
+
+  bool needs_mask_layers() const override { return false; }
+  // Alive: the channels morphnet_export_widths keeps, read from the gammas on the host.
+  int64_t note_readout(const std::vector<double>& readout) override;
+  int64_t channels() const override;
 
  private:
   const ChannelGraph& graph_;
   PenaltyOptions options_;
-  double threshold_, lambda_ = 0, initial_cost_ = 0, last_cost_ = 0, last_alive_count_ = 0;
+  double threshold_, lambda_ = 0, initial_cost_ = 0, last_alive_count_ = 0;
+  mutable double last_cost_ = 0;
+  mutable bool cost_read_ = true;
+  Tensor last_cost_tensor_;
 };
 
 }  // namespace figs::nas

@@ -80,9 +80,9 @@ without_speed() { sed -E 's/"images_per_s":[^,}]*,?//' "$1"; }
 RESUME=("${QUICK[@]}" --set search.max_steps=12 --set search.warmup_steps=3 --set retrain.max_steps=10
         --set search.checkpoint_every=5 --set retrain.checkpoint_every=5)
 "$FIGS" run "${RESUME[@]}" --out "$TMP/straight" > /dev/null 2>&1
-FIGS_STOP_AFTER_STEP=7 "$FIGS" run "${RESUME[@]}" --out "$TMP/stopped" > "$TMP/stop1.log" 2>&1; rc1=$?
+"$FIGS" --stop-after-step 7 run "${RESUME[@]}" --out "$TMP/stopped" > "$TMP/stop1.log" 2>&1; rc1=$?
 first_part=$(elapsed_of "$TMP/stopped/search.ckpt")
-FIGS_STOP_AFTER_STEP=4 "$FIGS" run --resume "$TMP/stopped" > "$TMP/stop2.log" 2>&1; rc2=$?
+"$FIGS" --stop-after-step 4 run --resume "$TMP/stopped" > "$TMP/stop2.log" 2>&1; rc2=$?
 "$FIGS" run --resume "$TMP/stopped" > "$TMP/stop3.log" 2>&1; rc3=$?
 if [ $rc1 -eq 130 ] && grep -q "stopped after search step 7" "$TMP/stop1.log" &&
    [ $rc2 -eq 130 ] && grep -q "resuming .* at step 7 of 12" "$TMP/stop2.log" &&
@@ -108,7 +108,7 @@ else
 fi
 # A run folder from before search.group_rule and search.removal_aware existed resumes with the
 # accounting it ran with (the spec's), under its checkpoints' hash.
-FIGS_STOP_AFTER_STEP=7 "$FIGS" run "${RESUME[@]}" --set search.group_rule=any --set search.removal_aware=false \
+"$FIGS" --stop-after-step 7 run "${RESUME[@]}" --set search.group_rule=any --set search.removal_aware=false \
   --out "$TMP/legacy" > /dev/null 2>&1
 sed -i '/"group_rule"\|"removal_aware"/d' "$TMP/legacy/config.json"
 if ! grep -q '"group_rule"\|"removal_aware"' "$TMP/legacy/config.json" &&
@@ -127,7 +127,7 @@ check eval-nothing-trained "holds no checkpoint" "$FIGS" eval "$TMP/bad-empty-ru
 # resumed, then resumed again when already finished (every run skipped). It leaves the tables and
 # the plots.
 SWEEP=("${QUICK[@]}" --set search.warmup_steps=2)
-FIGS_STOP_AFTER_STEP=3 "$FIGS" sweep "${SWEEP[@]}" --out "$TMP/sweep" > "$TMP/sweep1.log" 2>&1; rc1=$?
+"$FIGS" --stop-after-step 3 sweep "${SWEEP[@]}" --out "$TMP/sweep" > "$TMP/sweep1.log" 2>&1; rc1=$?
 "$FIGS" sweep --resume "$TMP/sweep" --report > "$TMP/report1.log" 2>&1 &&
   grep -q "0 of 4 runs finished" "$TMP/report1.log" && grep -q "not finished yet: figs-8000-s0, morphnet-8000-s0" "$TMP/report1.log" &&
   echo "ok   sweep report of a stopped sweep" || { echo "FAIL sweep report of a stopped sweep"; cat "$TMP/report1.log"; fails=$((fails+1)); }

@@ -148,7 +148,7 @@ for preset in ONESHOT FBNET RESNET; do
   declare -n P=$preset
   name=$(tr 'A-Z' 'a-z' <<<"$preset")
   guard=(env FIGS_CPU_ALLOCATOR=guard)
-  FIGS_STOP_AFTER_STEP=2 "${guard[@]}" "$FIGS" search --preset paper-$([ $preset = ONESHOT ] && echo oneshot || ([ $preset = FBNET ] && echo fbnet || echo resnet50)) \
+  "${guard[@]}" "$FIGS" --stop-after-step 2 search --preset paper-$([ $preset = ONESHOT ] && echo oneshot || ([ $preset = FBNET ] && echo fbnet || echo resnet50)) \
     "${NET[@]}" "${P[@]}" --out "$TMP/s224-$name" > "$TMP/s224-$name.log" 2>&1; rc1=$?
   "${guard[@]}" "$FIGS" search --resume "$TMP/s224-$name" > "$TMP/s224-$name-2.log" 2>&1; rc2=$?
   if [ $rc1 -eq 130 ] && [ $rc2 -eq 0 ] && [ -s "$TMP/s224-$name/arch.json" ] && [ "$(tail -1 "$TMP/s224-$name/search.csv" | cut -d, -f1)" = 3 ]; then

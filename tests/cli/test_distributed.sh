@@ -64,7 +64,7 @@ fi
 
 # 2. Stop a 2-rank search after step 20, resume it with 2 ranks: exactly the uninterrupted run.
 "${MPI[@]}" "$FIGS" --threads 1 search "${QUICK[@]}" --out "$TMP/whole" > "$TMP/whole.log" 2>&1
-FIGS_STOP_AFTER_STEP=20 "${MPI[@]}" "$FIGS" --threads 1 search "${QUICK[@]}" --out "$TMP/cut" \
+"${MPI[@]}" "$FIGS" --stop-after-step 20 --threads 1 search "${QUICK[@]}" --out "$TMP/cut" \
   > "$TMP/cut.log" 2>&1; rc1=$?
 "${MPI[@]}" "$FIGS" --threads 1 search --resume "$TMP/cut" > "$TMP/cut2.log" 2>&1; rc2=$?
 if [ $rc1 -ne 0 ] && grep -q "stopped after search step 20" "$TMP/cut.log" && [ $rc2 -eq 0 ] &&
@@ -77,7 +77,7 @@ else
 fi
 
 # 3. A 2-rank checkpoint resumes in one process (the same global batch, now whole).
-FIGS_STOP_AFTER_STEP=20 "${MPI[@]}" "$FIGS" --threads 1 search "${QUICK[@]}" --out "$TMP/cut1" \
+"${MPI[@]}" "$FIGS" --stop-after-step 20 --threads 1 search "${QUICK[@]}" --out "$TMP/cut1" \
   > /dev/null 2>&1
 if "$FIGS" --threads 1 search --resume "$TMP/cut1" > "$TMP/cut1.log" 2>&1 && [ -s "$TMP/cut1/arch.json" ] &&
    grep -q "resuming .* at step 20" "$TMP/cut1.log" &&

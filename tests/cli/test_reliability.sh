@@ -68,6 +68,7 @@ bad_setting "'retrain.max_steps' and 'retrain.epochs' are both 0" --set retrain.
 bad_setting "is below the smallest network" --set search.target=10
 bad_setting "is not below the supernet's" --set search.target=1e9
 bad_setting "--seed must be >= 0" --seed -3
+bad_setting "--stop-after-step must be >= 1, got 0" --stop-after-step 0
 bad_setting "'threads' must be at most 1024" --threads 100000
 bad_setting "'search.lambda' expects a number" --set search.lambda=high
 bad_setting "unknown key 'search.lamda'" --set search.lamda=2

@@ -54,12 +54,13 @@ TEST(CudaPinned, TheLoaderBuildsBatchesInPinnedMemory) {
   data::LoaderConfig c;
   c.batch_size = 8;
   c.num_workers = 2;
-  c.image_allocator = cuda::allocate_pinned;
+  c.batch_allocator = cuda::allocate_pinned;
   data::Loader loader(ds, c);
   loader.start_epoch(0);
   int batches = 0;
   while (auto b = loader.next()) {
     EXPECT_TRUE(cuda::is_pinned(b->images.raw_data()));
+    EXPECT_TRUE(cuda::is_pinned(b->labels.raw_data()));
     const Tensor d = raw::to(b->images, Device::cuda());
     EXPECT_EQ(raw::to(d, Device::cpu()).to_vector<float>(), b->images.to_vector<float>());
     ++batches;

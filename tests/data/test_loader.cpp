@@ -85,9 +85,10 @@ TEST(data_loader, EveryExampleOncePerEpochWithCorrectContents) {
   }
 }
 
-// LoaderConfig::image_allocator (a CUDA run passes pinned memory): every batch's images live in
-// blocks it gave, from every worker, with the same contents as the default allocator's.
-TEST(data_loader, BatchImagesUseTheGivenAllocator) {
+// LoaderConfig::batch_allocator (a CUDA run passes pinned memory): every batch's images and
+// labels live in blocks it gave, from every worker, with the same contents as the default
+// allocator's.
+TEST(data_loader, BatchesUseTheGivenAllocator) {
   const auto ds = synthetic(37);
   for (int workers : {0, 2}) {
     SCOPED_TRACE(workers);
@@ -95,7 +96,7 @@ TEST(data_loader, BatchImagesUseTheGivenAllocator) {
     std::mutex mutex;
     std::set<const void*> given;
     LoaderConfig c = config(8, workers);
-    c.image_allocator = [&](size_t nbytes) {
+    c.batch_allocator = [&](size_t nbytes) {
       ++calls;
       const Tensor block = empty({static_cast<int64_t>(nbytes / sizeof(float)) + 1});  // one float of slack
       std::lock_guard<std::mutex> lock(mutex);
@@ -105,10 +106,12 @@ TEST(data_loader, BatchImagesUseTheGivenAllocator) {
     Loader with(ds, c), without(ds, config(8, workers));
     const std::vector<Batch> a = epoch(with, 0), b = epoch(without, 0);
     ASSERT_EQ(a.size(), b.size());
-    EXPECT_EQ(calls.load(), static_cast<int>(a.size()));
+    EXPECT_EQ(calls.load(), 2 * static_cast<int>(a.size()));  // images and labels
     for (size_t i = 0; i < a.size(); ++i) {
       EXPECT_EQ(given.count(a[i].images.storage()->data()), 1u);
+      EXPECT_EQ(given.count(a[i].labels.storage()->data()), 1u);
       EXPECT_EQ(a[i].images.to_vector<float>(), b[i].images.to_vector<float>());
+      EXPECT_EQ(a[i].labels.to_vector<int64_t>(), b[i].labels.to_vector<int64_t>());
     }
   }
 }

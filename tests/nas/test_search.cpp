@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "nas/baselines/morphnet.h"
+#include "nas/budget.h"
 #include "nas/channel_graph.h"
 #include "nas/mask_layer.h"
 #include "nas/objective.h"
@@ -180,6 +182,15 @@ TEST(ArchitectureSearch, EqualsTheHandWrittenLoopAndCallsHooks) {
       search.on_step([&](const SearchStepStats& s, ArchitectureSearch& self) {
         seen->push_back(s);
         EXPECT_EQ(self.steps_done(), s.step);
+        // The step's one readout holds the logits after the update, per mask in the graph's
+        // order: the budget controller counts the export from them without a second copy.
+        const std::vector<std::vector<double>> now = graph.mask_logits_on_host();
+        EXPECT_EQ(penalty.last_logits(), now);
+        EXPECT_EQ(exported_count(graph, CostKind::Params, penalty.last_logits()),
+                  exported_count(graph, CostKind::Params));
+        int64_t alive = 0;
+        for (const std::vector<double>& m : now) alive += std::count_if(m.begin(), m.end(), [](double v) { return v >= 0; });
+        EXPECT_EQ(s.alive_channels, alive);
       });
       for (int step = 0; step < 25; ++step) search.step(x, y);
     } else {
@@ -206,6 +217,61 @@ TEST(ArchitectureSearch, EqualsTheHandWrittenLoopAndCallsHooks) {
     EXPECT_NEAR(seen[i].penalty, seen[i].lambda * seen[i].cost, 1e-6 * seen[i].penalty);
     EXPECT_EQ(seen[i].channels, 16);
     EXPECT_LE(seen[i].alive_channels, 16);
+  }
+}
+
+// MorphNet runs on the same driver: the network without masks under MorphNetPenalty, exactly the
+// loop written out by hand (CE + lambda * the gamma-weighted cost, one Adam update per step).
+TEST(ArchitectureSearch, RunsMorphNetAsTheHandWrittenLoop) {
+  Tensor x, y;
+  test::make_bars(30, x, y);
+  auto unmasked_net = [] {
+    auto net = std::make_shared<Sequential>();
+    net->add("conv1", std::make_shared<Conv2d>(1, 8, 3, Conv2dOptions{.padding = 1, .bias = false}));
+    net->add("bn1", std::make_shared<BatchNorm2d>(8));
+    net->add("relu1", std::make_shared<ReLU>());
+    net->add("pool", std::make_shared<GlobalAvgPool>());
+    net->add("flatten", std::make_shared<Flatten>());
+    net->add("fc", std::make_shared<Linear>(8, 3));
+    return net;
+  };
+  auto run = [&](bool driver, std::vector<SearchStepStats>* seen) {
+    Model model(unmasked_net(), {.seed = 5});
+    const ChannelGraph graph = ChannelGraph::trace(sum(model(x)), named(model));
+    MorphNetPenalty penalty(graph, {.kind = CostKind::Params, .lambda = 50.0, .relative_lambda = true});
+    Adam opt(model, {.lr = 0.1});
+    if (driver) {
+      ArchitectureSearch search(model, penalty, opt, {.warmup_steps = 2});
+      search.on_step([&](const SearchStepStats& s, ArchitectureSearch&) {
+        seen->push_back(s);
+        int64_t alive = 0;  // the channels whose |gamma| is above MorphNet's threshold
+        for (const LayerWidth& w : morphnet_export_widths(graph)) alive += w.width;
+        EXPECT_EQ(s.alive_channels, alive);
+      });
+      for (int step = 0; step < 20; ++step) search.step(x, y);
+    } else {
+      for (int step = 0; step < 20; ++step) {
+        opt.zero_grad();
+        const Tensor task = cross_entropy(model(x), y);
+        backward(step < 2 ? task : add(task, penalty()));
+        opt.step();
+      }
+    }
+    std::vector<float> all;
+    for (const ArenaSlot& s : model.param_slots())
+      for (float v : s.tensor.to_vector<float>()) all.push_back(v);
+    return all;
+  };
+  std::vector<SearchStepStats> seen;
+  EXPECT_EQ(run(true, &seen), run(false, nullptr));
+  ASSERT_EQ(seen.size(), 20u);
+  EXPECT_TRUE(seen[1].warmup);
+  EXPECT_EQ(seen[1].penalty, 0.0);
+  EXPECT_FALSE(seen[2].warmup);
+  EXPECT_GT(seen[2].penalty, 0.0);
+  for (const SearchStepStats& s : seen) {
+    EXPECT_EQ(s.tau, 0.0);  // no masks
+    EXPECT_EQ(s.channels, 8);
   }
 }
 

@@ -1,4 +1,4 @@
-#include "trainer.h"
+#include "run_support.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -43,7 +43,7 @@ data::LoaderConfig loader_config(const json& config, const Datasets& d, bool tra
   c.shuffle = train;
   c.seed = config["seed"].get<uint64_t>();
   c.num_workers = dc["workers"].get<int>();
-  if (run_device(config).is_cuda()) c.image_allocator = cuda::allocate_pinned;  // DMA to the GPU
+  if (run_device(config).is_cuda()) c.batch_allocator = cuda::allocate_pinned;  // DMA to the GPU, images and labels
   c.augment.mean = d.mean;
   c.augment.std = d.std;
   const data::ImageShape stored = d.train->image_shape();
