@@ -10,6 +10,7 @@
 //   strided    anything else: each operand's offset from the logical index (div/mod per dim).
 // Results equal the reference's up to the last bit of the libm/CUDA math functions (exp, log,
 // pow): the same operations in the same precision.
+#include "core/elementwise_math.h"
 #include "cuda/device.cuh"
 #include "cuda/kernels.h"
 
@@ -17,51 +18,9 @@ namespace figs::cuda::kernels {
 
 namespace {
 
-template <class T>
-__device__ inline T unary_value(UnaryOp op, T alpha, T x) {
-  switch (op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return exp(x);
-    case UnaryOp::Log: return log(x);
-    case UnaryOp::Sqrt: return sqrt(x);
-    case UnaryOp::Pow: return pow(x, alpha);
-    case UnaryOp::Sigmoid: return x >= 0 ? T(1) / (T(1) + exp(-x)) : exp(x) / (T(1) + exp(x));
-    case UnaryOp::Relu: return x > 0 ? x : T(0);
-    case UnaryOp::Relu6: return x <= 0 ? T(0) : (x >= 6 ? T(6) : x);
-    case UnaryOp::AddScalar: return x + alpha;
-    case UnaryOp::MulScalar: return x * alpha;
-  }
-  return x;
-}
-
-// d op(x) / dx from x and y = op(x); 0 at the kinks of relu/relu6, as the reference.
-template <class T>
-__device__ inline T unary_derivative(UnaryOp op, T alpha, T x, T y) {
-  switch (op) {
-    case UnaryOp::Neg: return T(-1);
-    case UnaryOp::Exp: return y;
-    case UnaryOp::Log: return T(1) / x;
-    case UnaryOp::Sqrt: return T(0.5) / y;
-    case UnaryOp::Pow: return alpha * pow(x, alpha - T(1));
-    case UnaryOp::Sigmoid: return y * (T(1) - y);
-    case UnaryOp::Relu: return x > 0 ? T(1) : T(0);
-    case UnaryOp::Relu6: return (x > 0 && x < 6) ? T(1) : T(0);
-    case UnaryOp::AddScalar: return T(1);
-    case UnaryOp::MulScalar: return alpha;
-  }
-  return T(0);
-}
-
-template <class T>
-__device__ inline T binary_value(BinaryOp op, T a, T b) {
-  switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return a / b;
-  }
-  return a;
-}
+using elementwise_math::binary_value;
+using elementwise_math::unary_derivative;
+using elementwise_math::unary_value;
 
 template <class T>
 __global__ void unary_flat(UnaryOp op, T alpha, const T* x, T* y, int32_t n) {

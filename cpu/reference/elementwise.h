@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "core/elementwise_math.h"
 #include "core/params.h"
 #include "core/rng.h"
 #include "cpu/reference/strided.h"
@@ -55,40 +56,9 @@ void fill_normal(const Tensor& out, const RngDraw& draw, double mean, double std
   });
 }
 
-template <class T>
-T unary_value(UnaryOp op, T alpha, T x) {
-  switch (op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return std::exp(x);
-    case UnaryOp::Log: return std::log(x);
-    case UnaryOp::Sqrt: return std::sqrt(x);
-    case UnaryOp::Pow: return std::pow(x, alpha);
-    case UnaryOp::Sigmoid: return x >= 0 ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x));
-    case UnaryOp::Relu: return x > 0 ? x : T(0);
-    case UnaryOp::Relu6: return x <= 0 ? T(0) : (x >= 6 ? T(6) : x);
-    case UnaryOp::AddScalar: return x + alpha;
-    case UnaryOp::MulScalar: return x * alpha;
-  }
-  return x;
-}
-
-// d op(x) / dx, from x and y = op(x). At the kinks of relu/relu6 the derivative is taken as 0.
-template <class T>
-T unary_derivative(UnaryOp op, T alpha, T x, T y) {
-  switch (op) {
-    case UnaryOp::Neg: return T(-1);
-    case UnaryOp::Exp: return y;
-    case UnaryOp::Log: return T(1) / x;
-    case UnaryOp::Sqrt: return T(0.5) / y;
-    case UnaryOp::Pow: return alpha * std::pow(x, alpha - T(1));
-    case UnaryOp::Sigmoid: return y * (T(1) - y);
-    case UnaryOp::Relu: return x > 0 ? T(1) : T(0);
-    case UnaryOp::Relu6: return (x > 0 && x < 6) ? T(1) : T(0);
-    case UnaryOp::AddScalar: return T(1);
-    case UnaryOp::MulScalar: return alpha;
-  }
-  return T(0);
-}
+using elementwise_math::binary_value;
+using elementwise_math::unary_derivative;
+using elementwise_math::unary_value;
 
 template <class T>
 void unary(UnaryOp op, double alpha, const Tensor& x, const Tensor& y) {
@@ -118,15 +88,7 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
   const std::array<Strides, 3> st{broadcast_strides(a.shape(), a.strides(), s),
                                   broadcast_strides(b.shape(), b.strides(), s), out.strides()};
   for_each_offset<3>(s, st, [&](auto o) {
-    const T x = pa[o[0]], y = pb[o[1]];
-    T r{};
-    switch (op) {
-      case BinaryOp::Add: r = x + y; break;
-      case BinaryOp::Sub: r = x - y; break;
-      case BinaryOp::Mul: r = x * y; break;
-      case BinaryOp::Div: r = x / y; break;
-    }
-    po[o[2]] = r;
+    po[o[2]] = binary_value(op, pa[o[0]], pb[o[1]]);
   });
 }
 
