@@ -4,7 +4,7 @@
 # compute-sanitizer (memcheck, racecheck) on a subset, time the kernels, and write everything
 # into OUT_DIR; then run `figs run --quick` (synthetic data) with --device cuda and --device cpu
 # and put their search losses side by side:
-#   gpu.csv  test_cuda.json/.log  memcheck.log  racecheck.log  bench_cuda.json/.log
+#   gpu.csv  test_cuda.json/.log  test_backend_ops.json/.log  memcheck.log  racecheck.log  bench_cuda.json/.log
 #   quick-{cpu,cuda}.log  quick-{cpu,cuda}/ (csv + json of each run)  quick_cuda_vs_cpu.csv/.txt
 #   quick-cuda-eval-{cuda,cpu}.log (figs eval of the GPU run on each device)
 #   speed/ (benchmarks/gpu_speed.sh: figs vs its PyTorch twin on the ImageNet supernets; speed.log)
@@ -46,12 +46,16 @@ fi
 
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DFIGS_WITH_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES="$CUDA_ARCH" -DFIGS_BUILD_TESTS=ON -DFIGS_BUILD_BENCHMARKS=ON 2>&1 | tail -n 3
-cmake --build "$BUILD_DIR" -j "$(nproc)" --target test_cuda test_dist bench_cuda_kernels figs_app 2>&1 | tail -n 3
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target test_cuda test_dist test_backend_ops bench_cuda_kernels figs_app 2>&1 | tail -n 3
 
 status=0
 echo "== tests"
 "$BUILD_DIR/tests/test_cuda" --gtest_output="json:$OUT/test_cuda.json" 2>&1 | tee "$OUT/test_cuda.log" >/dev/null || status=$?
 grep -E "^\[ +(OK|FAILED|SKIPPED) +\]" "$OUT/test_cuda.log" | sed 's/ ([0-9]* ms)//' || true
+# The op harness on the GPU: every case of the op table against the float64 reference.
+"$BUILD_DIR/tests/test_backend_ops" --gtest_filter='Cuda/*' --gtest_output="json:$OUT/test_backend_ops.json" 2>&1 |
+  tee "$OUT/test_backend_ops.log" >/dev/null || status=$?
+grep -E "^\[ +(FAILED|PASSED) +\]" "$OUT/test_backend_ops.log" | sed 's/ ([0-9]* ms)//' || true
 # Data parallel on the GPU: a 1-rank NCCL communicator (multi-GPU equality needs 2 GPUs).
 "$BUILD_DIR/tests/test_dist" --gtest_output="json:$OUT/test_dist.json" 2>&1 | tee "$OUT/test_dist.log" >/dev/null || status=$?
 grep -E "^\[ +(OK|FAILED|SKIPPED) +\]" "$OUT/test_dist.log" | sed 's/ ([0-9]* ms)//' || true
