@@ -6,6 +6,7 @@
 #include "autograd/node.h"
 #include "core/backend.h"
 #include "core/view.h"
+#include "core/kernel_stats.h"
 
 namespace figs {
 
@@ -88,7 +89,11 @@ void backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     if (found == grads.end()) continue;  // no gradient reached it (e.g. only through unneeded inputs)
     const Tensor g = std::move(found->second);
     grads.erase(found);
-    const std::vector<Tensor> input_grads = node->apply(g);
+    std::vector<Tensor> input_grads;
+    {
+      const OpScope op_scope(node->kind());  // the kernel statistics book the backward's calls under its op
+      input_grads = node->apply(g);
+    }
     if (!retain_graph) node->release();
     for (size_t i = 0; i < input_grads.size(); ++i) {
       const Edge& e = node->inputs()[i];

@@ -27,6 +27,18 @@ KernelCounter::KernelCounter(const char* kernel, const char* implementation)
   r.counters.push_back(this);
 }
 
+thread_local int OpScope::current_ = kNumOpKinds;
+
+long KernelCounter::count() const {
+  long n = 0;
+  for (const std::atomic<long>& c : per_op_) n += c.load(std::memory_order_relaxed);
+  return n;
+}
+
+void KernelCounter::reset() {
+  for (std::atomic<long>& c : per_op_) c.store(0, std::memory_order_relaxed);
+}
+
 KernelCounts kernel_counts() {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
@@ -54,6 +66,34 @@ std::string kernel_counts_summary() {
       os << ", ";
     }
     os << key.second << " x" << n;
+  }
+  return os.str();
+}
+
+OpKernelCounts op_kernel_counts() {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  OpKernelCounts counts;
+  for (const KernelCounter* c : r.counters)
+    for (int op = 0; op <= kNumOpKinds; ++op)
+      if (const long n = c->count_for_op(op); n > 0)
+        counts[{op < kNumOpKinds ? op_name(static_cast<OpKind>(op)) : "", c->kernel(), c->implementation()}] += n;
+  return counts;
+}
+
+std::string op_kernel_counts_summary() {
+  const OpKernelCounts c = op_kernel_counts();
+  std::ostringstream os;
+  std::string last = "\x01";  // no op is named this
+  for (const auto& [key, n] : c) {
+    const auto& [op, kernel, impl] = key;
+    if (op != last) {
+      os << (last == "\x01" ? "" : "; ") << (op.empty() ? "(no op)" : op) << ": ";
+      last = op;
+    } else {
+      os << ", ";
+    }
+    os << kernel << " " << impl << " x" << n;
   }
   return os.str();
 }

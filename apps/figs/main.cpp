@@ -209,7 +209,8 @@ int main(int argc, char** argv) {
   struct KernelStatsAtExit {
     ~KernelStatsAtExit() {
       if (std::getenv("FIGS_KERNEL_STATS"))
-        std::fprintf(stderr, "figs: kernels: %s\n", kernel_counts_summary().c_str());
+        std::fprintf(stderr, "figs: kernels: %s\nfigs: kernels per op: %s\n", kernel_counts_summary().c_str(),
+                     op_kernel_counts_summary().c_str());
     }
   } kernel_stats;
   CLI::App app{"figs: fine-grained stochastic architecture search (" + build_info().summary() + ")"};

@@ -6,11 +6,13 @@
 #include "core/autograd_meta.h"
 #include "core/backend.h"
 #include "core/view.h"
+#include "core/kernel_stats.h"
 
 namespace figs {
 
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                   const Tensor& running_var, const BatchNormParams& p) {
+  const OpScope op_scope(OpKind::BatchNorm);  // the kernel statistics book its calls under it
   ops::check_floating("batch_norm", x);
   ops::check_rank("batch_norm", "input", x, 4);
   const int64_t C = x.size(1);

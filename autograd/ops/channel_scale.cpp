@@ -7,10 +7,12 @@
 #include "autograd/ops/common.h"
 #include "core/backend.h"
 #include "core/view.h"
+#include "core/kernel_stats.h"
 
 namespace figs {
 
 Tensor channel_scale(const Tensor& x, const Tensor& scale) {
+  const OpScope op_scope(OpKind::ChannelScale);  // the kernel statistics book its calls under it
   ops::check_floating("channel_scale", x);
   ops::check_rank("channel_scale", "input", x, 4);
   ops::check_per_channel("channel_scale", "scale", scale, x, x.size(1));

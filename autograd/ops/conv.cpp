@@ -4,6 +4,7 @@
 #include "autograd/ops/common.h"
 #include "autograd/trace.h"
 #include "core/backend.h"
+#include "core/kernel_stats.h"
 
 namespace figs {
 
@@ -29,6 +30,7 @@ void check_conv(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
+  const OpScope op_scope(OpKind::Conv2d);  // the kernel statistics book its calls under it
   check_conv(x, w, bias, p);
   const int64_t oh = window_output_size(x.size(2), static_cast<int>(w.size(2)), p.stride_h, p.pad_h, p.dilation_h);
   const int64_t ow = window_output_size(x.size(3), static_cast<int>(w.size(3)), p.stride_w, p.pad_w, p.dilation_w);

@@ -8,6 +8,7 @@
 #include "core/autograd_meta.h"
 #include "core/distributed.h"
 #include "core/view.h"
+#include "core/kernel_stats.h"
 
 namespace figs {
 
@@ -16,6 +17,7 @@ namespace figs {
 // backward is the same all-reduce. (Each rank's loss is its share's mean; the trainer averages
 // the weight gradients over ranks, which turns that sum back into the global batch's mean.)
 Tensor all_reduce_sum(const Tensor& x) {
+  const OpScope op_scope(OpKind::AllReduceSum);  // the kernel statistics book its calls under it
   ops::check_floating("all_reduce_sum", x);
   Tensor y = raw::contiguous(raw::clone(x.detach()));
   dist::world().all_reduce_sum(y);
@@ -34,6 +36,7 @@ Tensor all_reduce_sum(const Tensor& x) {
 // backward, whose all-reduces carry the sums of dy and dy * x_hat across ranks.
 Tensor sync_batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                        const Tensor& running_var, const BatchNormParams& p) {
+  const OpScope op_scope(OpKind::SyncBatchNorm);  // composite: its parts' forward calls book under it
   ops::check_floating("sync_batch_norm", x);
   ops::check_rank("sync_batch_norm", "input", x, 4);
   FIGS_CHECK(p.training, "sync_batch_norm: training mode only (eval uses the running statistics)");

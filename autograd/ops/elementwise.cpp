@@ -5,6 +5,7 @@
 #include "autograd/ops/common.h"
 #include "autograd/trace.h"
 #include "core/backend.h"
+#include "core/kernel_stats.h"
 
 namespace figs {
 
@@ -17,6 +18,7 @@ Tensor empty_output(const Shape& shape, const Tensor& like) {
 }
 
 Tensor unary_op(UnaryOp op, double alpha, const Tensor& x) {
+  const OpScope op_scope(op_kind_of(op));  // the kernel statistics book its calls under it
   const OpKind kind = op_kind_of(op);
   ops::check_floating(op_name(kind), x);
   Tensor y = empty_like(x);
@@ -41,6 +43,7 @@ Tensor unary_op(UnaryOp op, double alpha, const Tensor& x) {
 }
 
 Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const OpScope op_scope(op_kind_of(op));  // the kernel statistics book its calls under it
   const OpKind kind = op_kind_of(op);
   const char* name = op_name(kind);
   ops::check_compatible(name, a, b);

@@ -4,10 +4,12 @@
 #include "autograd/ops/common.h"
 #include "autograd/trace.h"
 #include "core/backend.h"
+#include "core/kernel_stats.h"
 
 namespace figs {
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  const OpScope op_scope(OpKind::Matmul);  // the kernel statistics book its calls under it
   ops::check_compatible("matmul", a, b);
   ops::check_floating("matmul", a);
   FIGS_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0), "matmul: cannot multiply ",
@@ -25,6 +27,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const OpScope op_scope(OpKind::Linear);  // composite: its parts' forward calls book under it
   ops::check_compatible("linear", x, weight);
   FIGS_CHECK(x.dim() == 2 && weight.dim() == 2 && x.size(1) == weight.size(1), "linear: input ",
              x.describe(), " does not match weight ", weight.describe(), " (needs (N, in) and (out, in))");

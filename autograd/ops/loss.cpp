@@ -4,10 +4,12 @@
 #include "autograd/ops/common.h"
 #include "autograd/trace.h"
 #include "core/backend.h"
+#include "core/kernel_stats.h"
 
 namespace figs {
 
 Tensor log_softmax(const Tensor& x) {
+  const OpScope op_scope(OpKind::LogSoftmax);  // the kernel statistics book its calls under it
   ops::check_floating("log_softmax", x);
   ops::check_rank("log_softmax", "input", x, 2);
   FIGS_CHECK(x.size(1) >= 1, "log_softmax: needs at least one class, got ", x.describe());
@@ -25,6 +27,7 @@ Tensor log_softmax(const Tensor& x) {
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double smoothing) {
+  const OpScope op_scope(OpKind::CrossEntropy);  // the kernel statistics book its calls under it
   ops::check_floating("cross_entropy", logits);
   ops::check_rank("cross_entropy", "logits", logits, 2);
   FIGS_CHECK(labels.defined() && labels.dtype() == DType::Int64 && labels.dim() == 1 &&

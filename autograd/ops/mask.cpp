@@ -9,10 +9,12 @@
 #include "autograd/ops/common.h"
 #include "core/backend.h"
 #include "core/view.h"
+#include "core/kernel_stats.h"
 
 namespace figs {
 
 Tensor mask_values(const Tensor& logits, const MaskParams& p, const Tensor& noise) {
+  const OpScope op_scope(OpKind::MaskValues);  // the kernel statistics book its calls under it
   FIGS_CHECK(logits.defined() && logits.dim() == 1 && is_floating(logits.dtype()),
              "mask_values: logits must be a 1-d floating tensor, got ", logits.describe());
   const int64_t C = logits.size(0);

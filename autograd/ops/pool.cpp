@@ -8,6 +8,7 @@
 #include "autograd/trace.h"
 #include "core/backend.h"
 #include "core/view.h"
+#include "core/kernel_stats.h"
 
 namespace figs {
 
@@ -30,6 +31,7 @@ Shape pool_output_shape(const char* op, const Tensor& x, const Pool2dParams& p) 
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
+  const OpScope op_scope(OpKind::MaxPool2d);  // the kernel statistics book its calls under it
   const Shape shape = pool_output_shape("max_pool2d", x, p);
   Tensor y = empty(shape, {x.dtype(), x.device(), x.memory_format()});
   Tensor indices = empty(shape, {DType::Int64, x.device(), x.memory_format()});
@@ -53,6 +55,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
 }
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p) {
+  const OpScope op_scope(OpKind::AvgPool2d);  // the kernel statistics book its calls under it
   const Shape shape = pool_output_shape("avg_pool2d", x, p);
   Tensor y = empty(shape, {x.dtype(), x.device(), x.memory_format()});
   backend_of(x).avg_pool2d_forward(p, x, y);
@@ -76,6 +79,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& p) {
 }
 
 Tensor global_avg_pool2d(const Tensor& x) {
+  const OpScope op_scope(OpKind::GlobalAvgPool2d);  // composite: its parts' forward calls book under it
   ops::check_floating("global_avg_pool2d", x);
   ops::check_rank("global_avg_pool2d", "input", x, 4);
   trace::Composite composite;  // one op in a trace, not the mean it is computed as

@@ -7,6 +7,7 @@
 #include "autograd/trace.h"
 #include "core/backend.h"
 #include "core/view.h"
+#include "core/kernel_stats.h"
 
 namespace figs {
 
@@ -14,6 +15,7 @@ namespace {
 
 // Sums x over the dims where `kept` (same rank) has size 1 and x does not; result has kept's shape.
 Tensor sum_keepdim(const Tensor& x, const Shape& kept) {
+  const OpScope op_scope(OpKind::Sum);  // the kernel statistics book its calls under it
   Tensor out = empty(kept, {x.dtype(), x.device()});
   backend_of(x).sum(x, out);
   if (any_requires_grad({&x})) {
@@ -76,6 +78,7 @@ Tensor sum(const Tensor& x) {
 }
 
 Tensor mean(const Tensor& x, const std::vector<int>& dims, bool keepdim) {
+  const OpScope op_scope(OpKind::Mean);  // composite: its parts' forward calls book under it
   ops::check_floating("mean", x);
   const Shape kept = kept_shape(x, dims, "mean");
   FIGS_CHECK(kept.numel() > 0 && x.numel() > 0, "mean: empty reduction of ", x.describe());
@@ -86,6 +89,7 @@ Tensor mean(const Tensor& x, const std::vector<int>& dims, bool keepdim) {
 }
 
 Tensor mean(const Tensor& x) {
+  const OpScope op_scope(OpKind::Mean);  // composite: its parts' forward calls book under it
   FIGS_CHECK(x.numel() > 0, "mean: empty tensor ", x.describe());
   return mul_scalar(sum(x), 1.0 / x.numel());
 }

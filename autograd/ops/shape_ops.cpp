@@ -7,10 +7,12 @@
 #include "autograd/trace.h"
 #include "core/backend.h"
 #include "core/view.h"
+#include "core/kernel_stats.h"
 
 namespace figs {
 
 Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape) {
+  const OpScope op_scope(OpKind::Reshape);  // the kernel statistics book its calls under it
   Tensor y = raw::reshape(x.detach(), shape);
   if (trace::active()) trace::record(trace::op(OpKind::Reshape, {x}, y, y.shape().vec()));
   if (any_requires_grad({&x})) {
@@ -23,6 +25,7 @@ Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape) {
 }
 
 Tensor flatten(const Tensor& x, int start_dim) {
+  const OpScope op_scope(OpKind::Flatten);  // composite: its parts' forward calls book under it
   const int start = normalize_dim(start_dim, x.dim(), "flatten");
   std::vector<int64_t> shape(x.shape().begin(), x.shape().begin() + start);
   shape.push_back(-1);
@@ -34,6 +37,7 @@ Tensor flatten(const Tensor& x, int start_dim) {
 }
 
 Tensor permute(const Tensor& x, const std::vector<int>& dims) {
+  const OpScope op_scope(OpKind::Permute);  // the kernel statistics book its calls under it
   Tensor y = raw::permute(x.detach(), dims);
   if (trace::active()) {
     TracedOp op = trace::op(OpKind::Permute, {x}, y);
@@ -56,6 +60,7 @@ Tensor permute(const Tensor& x, const std::vector<int>& dims) {
 }
 
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  const OpScope op_scope(OpKind::Narrow);  // the kernel statistics book its calls under it
   Tensor y = raw::narrow(x.detach(), dim, start, length);
   if (trace::active())
     trace::record(trace::op(OpKind::Narrow, {x}, y, {normalize_dim(dim, x.dim(), "narrow"), start, length}));
@@ -73,6 +78,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
+  const OpScope op_scope(OpKind::Expand);  // the kernel statistics book its calls under it
   Tensor y = raw::expand(x.detach(), shape);
   if (trace::active()) trace::record(trace::op(OpKind::Expand, {x}, y, shape.vec()));
   if (any_requires_grad({&x})) {
@@ -84,6 +90,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
 }
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
+  const OpScope op_scope(OpKind::Concat);  // the kernel statistics book its calls under it
   FIGS_CHECK(!xs.empty(), "concat: no inputs");
   const Tensor& first = xs.front();
   FIGS_CHECK(first.defined(), "concat: input 0 is undefined");
@@ -125,6 +132,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
 }
 
 Tensor contiguous(const Tensor& x, MemoryFormat format) {
+  const OpScope op_scope(OpKind::Contiguous);  // the kernel statistics book its calls under it
   if (x.is_contiguous(format)) return x;  // the same tensor: nothing to trace
   Tensor y = raw::contiguous(x.detach(), format);
   if (trace::active()) trace::record(OpKind::Contiguous, {&x}, y);

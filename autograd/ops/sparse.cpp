@@ -10,6 +10,7 @@
 #include "core/autograd_meta.h"
 #include "core/backend.h"
 #include "core/view.h"
+#include "core/kernel_stats.h"
 
 namespace figs {
 
@@ -60,6 +61,7 @@ SparseMatrix SparseMatrix::from_entries(int64_t rows, int64_t cols, const std::v
 }
 
 Tensor sparse_matvec(const SparseMatrix& a, const Tensor& x) {
+  const OpScope op_scope(OpKind::SparseMatvec);  // the kernel statistics book its calls under it
   ops::check_floating("sparse_matvec", x);
   FIGS_CHECK(x.dim() == 1 && x.size(0) == a.cols, "sparse_matvec: x must have shape [", a.cols, "], got ",
              x.describe());
@@ -75,6 +77,7 @@ Tensor sparse_matvec(const SparseMatrix& a, const Tensor& x) {
 }
 
 Tensor cast(const Tensor& x, DType dtype) {
+  const OpScope op_scope(OpKind::Cast);  // the kernel statistics book its calls under it
   ops::check_floating("cast", x);
   FIGS_CHECK(is_floating(dtype), "cast: to a floating dtype only, got ", dtype);
   Tensor y = raw::to_dtype(x.detach(), dtype);

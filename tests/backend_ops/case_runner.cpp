@@ -140,6 +140,7 @@ CaseRunner::CaseRunner(const OpCase& c, const Target& target, bool count_kernels
 
 void CaseRunner::step() {
   const KernelCounts before = count_kernels_ ? kernel_counts() : KernelCounts();
+  const OpKernelCounts booked_before = count_kernels_ ? op_kernel_counts() : OpKernelCounts();
   const KernelCounts setup_before = inputs_.setup_kernels();
   inputs_.begin_run();
   outputs_ = case_.build(inputs_);
@@ -153,12 +154,19 @@ void CaseRunner::step() {
     add_kernel_counts(setup, inputs_.setup_kernels(), setup_before);
     step_kernels_.clear();
     add_kernel_counts(step_kernels_, all, setup);
+    booked_ops_.clear();
+    for (const auto& [key, n] : op_kernel_counts()) {
+      const auto it = booked_before.find(key);
+      if (const long added = n - (it == booked_before.end() ? 0 : it->second); added > 0)
+        booked_ops_[std::get<0>(key)] += added;
+    }
   }
 }
 
 CaseResult CaseRunner::result() const {
   CaseResult r;
   r.kernels = step_kernels_;
+  r.booked_ops = booked_ops_;
   r.outputs.push_back(to_host("y", outputs_.y));
   for (const auto& [name, t] : outputs_.extras) r.outputs.push_back(to_host(name, t));
   for (const CaseInputs::Input& in : inputs_.inputs()) {

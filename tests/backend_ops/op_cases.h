@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -203,6 +204,9 @@ struct CaseResult {
   std::vector<NamedValues> gradients;  // per differentiable input, in creation order
   std::vector<std::string> missing_gradients;  // differentiable inputs backward did not reach
   KernelCounts kernels;  // the op's calls, forward and backward (input set-up not included)
+  // The ops the kernel statistics booked this step's calls under ("" outside every op: the
+  // inputs' set-up, the engine's seeding), with their call counts.
+  std::map<std::string, long> booked_ops;
 };
 
 // One case on one target, run step by step: inputs are built on the first step and reused.
@@ -224,6 +228,7 @@ class CaseRunner {
   CaseOutputs outputs_;
   bool count_kernels_;
   KernelCounts step_kernels_;
+  std::map<std::string, long> booked_ops_;
 };
 
 // One step of the case on the target (in its kernel mode), results on the host.

@@ -195,6 +195,15 @@ TEST_P(BackendOps, MatchesTheFloat64Reference) {
   };
   compare(got.outputs, want.outputs, c.tolerance.output, "output");
   compare(got.gradients, want.gradients, c.tolerance.gradient, "gradient");
+  // The kernel statistics book the op's calls under its own kind (core/kernel_stats.h, OpScope):
+  // a case of a non-composite op books under that op, or under no op (the inputs' set-up).
+  if (!op_info(op_kind_named(c.op)).composite) {
+    for (const auto& [op, n] : got.booked_ops)
+      EXPECT_TRUE(op.empty() || op == c.op) << c.id() << " booked " << n << " kernel calls under '" << op << "'";
+    // Its fast kernels (counted on every implementation) book under it.
+    if (&target == &cpu_fast_target() && !c.fast_kernels.empty())
+      EXPECT_GT(got.booked_ops.count(c.op), 0u) << c.id() << ": no kernel call booked under it";
+  }
   std::string asserted;
   if (&target == &cpu_fast_target()) {
     expect_fast_kernels_ran(c, counts);
