@@ -106,10 +106,16 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
 // draw the noise of p's key, or use `noise` (C) when it is defined, and are differentiable in
 // the logits. nas/mask.h has the formulas and the noise key.
 Tensor mask_values(const Tensor& logits, const MaskParams& p, const Tensor& noise = Tensor());
+// The FiGS mask layer's op: y = x * m[c] for x (N, C, H, W), m = mask_values(logits, p, noise),
+// as one op (one autograd node; one pass over x forward, one fused pass backward giving dx and
+// d logits). Differentiable in x, and in the logits for the training modes. `values` (optional)
+// receives m, detached (what MaskLayer::last_mask() shows).
+Tensor mask(const Tensor& x, const Tensor& logits, const MaskParams& p, const Tensor& noise = Tensor(),
+            Tensor* values = nullptr);
 
 // --- per-channel scale (ops/channel_scale.cpp) ----------------------------------------------
-// x (N, C, H, W) times scale (C) per channel, with a fused single-pass backward: the multiply
-// of the FiGS mask layer.
+// x (N, C, H, W) times scale (C) per channel, with a fused single-pass backward (the multiply of
+// channel_scale(x, mask_values(...)), which mask() computes as one op).
 Tensor channel_scale(const Tensor& x, const Tensor& scale);
 
 // --- layout (ops/shape_ops.cpp): views where possible, differentiable -------------------------

@@ -1,6 +1,7 @@
 #include "core/backend.h"
 
 #include "core/op_kind.h"
+#include "core/view.h"
 
 #include <array>
 
@@ -76,6 +77,18 @@ void Backend::mask_values(const MaskParams&, const Tensor&, const Tensor&, const
 }
 void Backend::mask_values_backward(const MaskParams&, const Tensor&, const Tensor&, const Tensor&) {
   missing("mask_values_backward");
+}
+void Backend::mask_forward(const MaskParams& p, const Tensor& x, const Tensor& logits, const Tensor& noise,
+                           const Tensor& y, const Tensor& m, const Tensor& slope) {
+  mask_values(p, logits, noise, m, slope);
+  binary(BinaryOp::Mul, x, raw::reshape(m, {1, x.size(1), 1, 1}), y);
+}
+void Backend::mask_backward(const MaskParams& p, const Tensor& gy, const Tensor& x, const Tensor& m,
+                            const Tensor& slope, const Tensor& gx, const Tensor& glogits) {
+  // channel_scale_backward always produces the per-channel sums; without glogits they are dropped.
+  const Tensor gm = empty(m.shape(), {m.dtype(), m.device()});
+  channel_scale_backward(gy, x, m, gx, gm);
+  if (glogits.defined()) mask_values_backward(p, gm, slope, glogits);
 }
 void Backend::channel_scale_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
   missing("channel_scale_backward");

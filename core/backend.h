@@ -103,6 +103,16 @@ class Backend {
   // glogits[c] = (gm[c] * slope[c]) / p.tau, in float64, stored in glogits' dtype.
   virtual void mask_values_backward(const MaskParams& p, const Tensor& gm, const Tensor& slope,
                                     const Tensor& glogits);
+  // The FiGS mask op (autograd/ops/mask.cpp) on x (N, C, H, W): m and slope as mask_values, then
+  // y = x * m[c], one pass over x. Backward, one pass over gy and x: gx = gy * m[c] (when gx is
+  // defined) and glogits[c] = (sum over n, h, w of gy * x) * slope[c] / p.tau (when glogits is
+  // defined: the training modes). The defaults compose mask_values, binary,
+  // channel_scale_backward and mask_values_backward, each already a single pass on every backend;
+  // a backend may fuse further.
+  virtual void mask_forward(const MaskParams& p, const Tensor& x, const Tensor& logits, const Tensor& noise,
+                            const Tensor& y, const Tensor& m, const Tensor& slope);
+  virtual void mask_backward(const MaskParams& p, const Tensor& gy, const Tensor& x, const Tensor& m,
+                             const Tensor& slope, const Tensor& gx, const Tensor& glogits);
   // --- sparse (the expected cost's structure, nas/channel_graph.cpp) -----------------------------
   // y (rows) = A x for A in CSR form: row_ptr (rows + 1, int64), col (nnz, int64), val (nnz, the
   // dtype of x and y). Each row is summed in index order by one thread: deterministic.

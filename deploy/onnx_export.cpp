@@ -266,7 +266,7 @@ class GraphWriter {
       static const std::map<std::string, std::string> types = {
           {"add", "Add"}, {"sub", "Sub"}, {"mul", "Mul"}, {"div", "Div"}};
       define(node(types.at(k), {operand(op.inputs[0]), operand(op.inputs[1])}, k), op.output);
-    } else if (k == "channel_scale") {
+    } else if (k == "channel_scale" || k == "mask") {  // mask: traced with its values m as the constant
       require_value_only(op, 1);
       check_constant(op.inputs[1]);
       const std::string s = float_constant("mask", {1, x.size(1), 1, 1}, host_floats(op.inputs[1]));

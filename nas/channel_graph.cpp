@@ -170,7 +170,16 @@ ChannelGraph ChannelGraph::trace(const Tensor& output, const NamedParameters& pa
           g.norms_.push_back(n);
         }
         break;
-      case OpKind::ChannelScale:
+      case OpKind::Mask: {  // a MaskLayer: x times the mask of the logits (its second input, a leaf)
+        slot = input_slot(*node, 0);
+        if (in.size() > 1 && in[1].leaf) {
+          auto it = leaf_names.find(in[1].leaf.get());
+          FIGS_CHECK(it != leaf_names.end(), "ChannelGraph::trace: a mask's logits are not among the named parameters");
+          g.masks_.push_back({it->second->first, it->second->second, slot, C});
+        }
+        break;
+      }
+      case OpKind::ChannelScale:  // channel_scale(x, mask_values(logits)): the mask op's two-op form
         slot = input_slot(*node, 0);
         if (in[1].node && mask_logits.count(in[1].node.get())) {
           const AutogradMeta* meta = mask_logits[in[1].node.get()];

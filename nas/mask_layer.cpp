@@ -32,17 +32,13 @@ Tensor MaskLayer::forward(const Tensor& x) {
              " channels");
   FIGS_CHECK(x.dtype() == logits_.dtype(), "Mask: input ", x.describe(), " and logits (", dtype_name(logits_.dtype()),
              ") differ in dtype");
+  // One op on the logits' device draws the noise of (seed, layer, step), computes m and
+  // multiplies (autograd/ops/mask.cpp): nothing goes through the host.
+  const MaskMode mode = is_training() ? options_.train_mode : options_.eval_mode;
   Tensor m;
-  // One kernel on the logits' device draws the noise of (seed, layer, step) and computes m
-  // (autograd/ops/mask.cpp): nothing goes through the host.
-  if (is_training()) {
-    m = figs::mask_values(logits_, mask_params({seed_, layer_, step_}, channels_, options_.tau, options_.train_mode));
-    last_mask_graph_ = m;
-  } else {
-    m = figs::mask_values(logits_, mask_params({seed_, layer_, step_}, channels_, options_.tau, options_.eval_mode));
-  }
-  last_mask_ = m.detach();
-  return channel_scale(x, m);
+  Tensor y = figs::mask(x, logits_, mask_params({seed_, layer_, step_}, channels_, options_.tau, mode), Tensor(), &m);
+  last_mask_ = m;
+  return y;
 }
 
 std::string MaskLayer::extra_repr() const {

@@ -36,8 +36,6 @@ class MaskLayer : public nn::Module {
   Tensor keep_probability() const;                 // pi = sigmoid(logits), no graph
   // The mask applied by the last forward (training or eval), no graph; undefined before any.
   const Tensor& last_mask() const { return last_mask_; }
-  // The relaxed mask of the last training forward, still in the graph (for the sampled cost).
-  const Tensor& last_mask_in_graph() const { return last_mask_graph_; }
 
   void set_noise_key(uint64_t seed, uint64_t layer) { seed_ = seed, layer_ = layer; }
   void set_step(uint64_t step) { step_ = step; }
@@ -47,7 +45,7 @@ class MaskLayer : public nn::Module {
   int channels_;
   MaskOptions options_;
   Tensor logits_;
-  Tensor last_mask_, last_mask_graph_;
+  Tensor last_mask_;
   uint64_t seed_ = 0, layer_ = 0, step_ = 0;
 };
 

@@ -179,6 +179,51 @@ TEST(Gradcheck, ChannelScale) {
                    GradcheckOptions{.check_input = {false, true}});
 }
 
+// --- the FiGS mask op: mask_values and the multiply as one op -------------------------------------
+// The relaxed mode is differentiable in x and the logits; tau 0.7 keeps sigmoid'(a) / tau O(1).
+TEST(Gradcheck, MaskOp) {
+  const MaskParams p{MaskMode::Relaxed, 0.7, 5, 2, 40};
+  expect_gradcheck([&](auto& in) { return mask(in[0], in[1], p); }, {rnd({2, 3, 4, 5}, 86), rnd({3}, 87, -2, 2)});
+  expect_gradcheck([&](auto& in) { return mask(in[0], in[1], p); },
+                   {rnd({1, 5, 3, 3}, 88, -1, 1, MemoryFormat::ChannelsLast), rnd({5}, 89, -2, 2)});
+  // Only the logits require grad (x is data): the x gradient is skipped, the logits' still right.
+  expect_gradcheck([&](auto& in) { return mask(in[0], in[1], p); }, {rnd({3, 2, 3, 2}, 93), rnd({2}, 94, -2, 2)},
+                   GradcheckOptions{.check_input = {false, true}});
+  // The evaluation modes: constant in the logits, x times the kept channels.
+  expect_gradcheck([&](auto& in) { return mask(in[0], in[1], {MaskMode::EvalScaled, 0.7, 5, 2, 40}); },
+                   {rnd({2, 3, 2, 2}, 95), rnd({3}, 96, -2, 2)}, GradcheckOptions{.check_input = {true, false}});
+}
+
+// mask() is channel_scale(x, mask_values(logits)) as one op: the same numbers to the bit, forward
+// and backward, in every mode, both layouts, on odd shapes in float32 (the two-op form is the
+// reference it replaced in the mask layer).
+TEST(MaskOp, EqualsTheTwoOpFormBitForBit) {
+  const MaskMode modes[] = {MaskMode::Relaxed, MaskMode::StraightThrough, MaskMode::EvalHard, MaskMode::EvalScaled};
+  for (const MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast})
+    for (const MaskMode mode : modes) {
+      SCOPED_TRACE(str_cat("mode ", static_cast<int>(mode), format == MemoryFormat::ChannelsLast ? " channels-last" : " nchw"));
+      const bool training = mode == MaskMode::Relaxed || mode == MaskMode::StraightThrough;
+      const MaskParams p{mode, 0.05, 9, 4, 123};
+      Generator g(31, 7);
+      const Tensor x0 = uniform({3, 13, 7, 9}, -1, 1, g, {DType::Float32, Device::cpu(), format});
+      const Tensor l0 = uniform({13}, -3, 3, g);
+      const Tensor gy = uniform({3, 13, 7, 9}, -1, 1, g, {DType::Float32, Device::cpu(), format});
+      auto run = [&](bool fused) {
+        const Tensor x = raw::clone(x0).set_requires_grad();
+        const Tensor logits = raw::clone(l0).set_requires_grad();
+        const Tensor y = fused ? mask(x, logits, p) : channel_scale(x, mask_values(logits, p));
+        backward(y, gy);
+        return std::vector<std::vector<float>>{y.to_vector<float>(), x.grad().to_vector<float>(),
+                                               training ? logits.grad().to_vector<float>() : std::vector<float>{}};
+      };
+      const auto fused = run(true), two_ops = run(false);
+      EXPECT_EQ(fused[0], two_ops[0]) << "y";
+      EXPECT_EQ(fused[1], two_ops[1]) << "dx";
+      EXPECT_EQ(fused[2], two_ops[2]) << "d logits";
+      if (training) EXPECT_NE(fused[2], std::vector<float>(13, 0.f)) << "d logits must not vanish at tau 0.05";
+    }
+}
+
 // --- sparse products and casts (the expected cost's ops) ----------------------------------------
 TEST(Gradcheck, SparseMatvecAndCast) {
   // A 3 x 5 matrix with an empty row, a repeated entry (summed) and an empty column.

@@ -1,10 +1,15 @@
-// mask_values: the FiGS mask's per-channel values m (C) from the logits (C), computed by one
-// backend kernel on the logits' device (cpu/reference/mask.h, cuda/mask.cu; the math is
-// core/mask_math.h) — no host round trip on a GPU. Differentiable in the logits for the training
-// modes: d logit = (d m * sigmoid'(a)) / tau, also one kernel. The multiply by the mask is
-// channel_scale (one pass over the activations forward, one fused pass backward), which the
-// channel-group pass (nas/channel_graph.cpp) recognises as channel_scale(x, mask_values(logits)).
+// The FiGS mask, two ops:
+//   mask_values  the per-channel values m (C) from the logits (C), computed by one backend kernel
+//                on the logits' device (cpu/reference/mask.h, cuda/mask.cu; the math is
+//                core/mask_math.h): no host round trip on a GPU. Differentiable in the logits for
+//                the training modes: d logit = (d m * sigmoid'(a)) / tau, also one kernel.
+//   mask         what a MaskLayer runs: y = x * m in one op over Backend::mask_forward /
+//                mask_backward (one pass over the activations each way; backward gives dx and
+//                d logits together). Its numbers are those of channel_scale(x, mask_values(...))
+//                bit for bit (tests/test_gradcheck_ops.cpp). The channel-group pass
+//                (nas/channel_graph.cpp) reads either form.
 #include "autograd/node.h"
+#include "autograd/trace.h"
 #include "autograd/ops.h"
 #include "autograd/ops/common.h"
 #include "core/backend.h"
@@ -39,6 +44,47 @@ Tensor mask_values(const Tensor& logits, const MaskParams& p, const Tensor& nois
     });
   }
   return m;
+}
+
+Tensor mask(const Tensor& x, const Tensor& logits, const MaskParams& p, const Tensor& noise, Tensor* values) {
+  const OpScope op_scope(OpKind::Mask);  // the kernel statistics book its calls under it
+  ops::check_floating("mask", x);
+  ops::check_rank("mask", "input", x, 4);
+  FIGS_CHECK(logits.defined() && logits.dim() == 1 && logits.size(0) == x.size(1) && logits.dtype() == x.dtype() &&
+                 logits.device() == x.device(),
+             "mask: logits must be (", x.size(1), ") of the input's dtype and device, got ", logits.describe(),
+             " for input ", x.describe());
+  const int64_t C = x.size(1);
+  const bool training = p.mode == MaskMode::Relaxed || p.mode == MaskMode::StraightThrough;
+  Tensor given;
+  if (training) {
+    FIGS_CHECK(p.tau > 0, "mask: temperature tau must be > 0, got ", p.tau);
+    if (noise.defined()) {
+      FIGS_CHECK(noise.dim() == 1 && noise.size(0) == C, "mask: noise must have shape [", C, "], got ",
+                 noise.describe());
+      given = raw::to(raw::to_dtype(noise.detach(), DType::Float64), logits.device());
+    }
+  }
+  Tensor y = empty_like(x);
+  Tensor m = empty({C}, {logits.dtype(), logits.device()});
+  Tensor slope = empty({C}, {DType::Float64, logits.device()});
+  backend_of(x).mask_forward(p, x.detach(), logits.detach(), given, y, m, slope);
+  if (values) *values = m;
+  // Traced (the ONNX exporter) as x times the constant m.
+  if (trace::active()) trace::record(OpKind::Mask, {&x, &m}, y);
+  // The evaluation modes are constant in the logits: their node has x alone as its input.
+  auto backward_fn = [p, x = x.detach(), m, slope, training](const Tensor& gy, InputGrads& g) {
+    Tensor gx = g.needs(0) ? empty_like(x) : Tensor();
+    Tensor glogits = training && g.needs(1) ? empty(m.shape(), {m.dtype(), m.device()}) : Tensor();
+    backend_of(x).mask_backward(p, gy, x, m, slope, gx, glogits);
+    g.set(0, gx);
+    if (glogits.defined()) g.set(1, glogits);
+  };
+  if (training && any_requires_grad({&x, &logits}))
+    record(OpKind::Mask, {&x, &logits}, y, backward_fn);
+  else if (!training && any_requires_grad({&x}))
+    record(OpKind::Mask, {&x}, y, backward_fn);
+  return y;
 }
 
 }  // namespace figs

@@ -446,6 +446,37 @@ void channel_scale_cases(Table& t) {
   });
 }
 
+// The mask layer's op: mask_values and the multiply in one op. Every mode on the odd NCHW image,
+// the relaxed mode also channels-last with a batch. The logits' gradient is a reduction over
+// N * H * W <= 169 values times sigmoid'(a) / tau; the input's is elementwise.
+void mask_op_cases(Table& t) {
+  struct Spec {
+    const char* name;
+    MaskMode mode;
+    bool given_noise;
+  };
+  const Spec specs[] = {{"relaxed", MaskMode::Relaxed, false},
+                        {"relaxed_given_noise", MaskMode::Relaxed, true},
+                        {"straight_through", MaskMode::StraightThrough, false},
+                        {"eval_hard", MaskMode::EvalHard, false},
+                        {"eval_scaled", MaskMode::EvalScaled, false}};
+  const std::vector<FastKernel> fast{{"binary", kAvx2}, {"channel_scale_backward", kAvx2}};
+  for (const ImageCase& ic : common_images(t))
+    for (const Spec& spec : specs) {
+      if (ic.format == kCl && spec.mode != MaskMode::Relaxed) continue;
+      const bool training = spec.mode == MaskMode::Relaxed || spec.mode == MaskMode::StraightThrough;
+      const MaskParams p{spec.mode, 0.5, 11, 3, 100};  // tau 0.5: sigmoid'(a) / tau stays O(1)
+      t.add("mask", str_cat(spec.name, "_tau0p5_", image_name(ic.x, ic.format)), ic.format, kBroadcast, fast,
+            [=, x = ic.x](CaseInputs& in) {
+              const Tensor a = in.input("x", x.shape());
+              const Tensor logits = in.input("logits", {x.c}, {.low = -2, .high = 2, .differentiable = training});
+              const Tensor noise =
+                  spec.given_noise ? in.input("noise", {x.c}, {.low = -3, .high = 3, .differentiable = false}) : Tensor();
+              return CaseOutputs{mask(a, logits, p, noise)};
+            });
+    }
+}
+
 // --- layout -----------------------------------------------------------------------------------
 void layout_cases(Table& t) {
   const Image big = t.image({1, 37, 13, 13}), batch = t.image({2, 13, 7, 9});
@@ -623,6 +654,7 @@ std::vector<OpCase> op_cases(CaseScale scale) {
   batch_norm_cases(t);
   mask_cases(t);
   channel_scale_cases(t);
+  mask_op_cases(t);
   layout_cases(t);
   loss_cases(t);
   sparse_cases(t);
