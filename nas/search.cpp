@@ -19,8 +19,21 @@ double TauSchedule::at(int64_t step) const {
 
 std::vector<MaskLayerStats> mask_layer_stats(nn::Module& root) {
   std::vector<MaskLayerStats> out;
-  for (auto& [name, mask] : mask_layers(root)) {
-    const std::vector<double> pi = mask->keep_probability().to_vector<double>();
+  const auto masks = mask_layers(root);
+  if (masks.empty()) return out;
+  // Every layer's pi reaches the host in one copy (one synchronisation on a GPU, not one per mask).
+  std::vector<double> all;
+  {
+    NoGradGuard no_grad;
+    std::vector<Tensor> parts;
+    for (auto& [name, mask] : masks) parts.push_back(cast(mask->keep_probability(), DType::Float64));
+    all = concat(parts, 0).to_vector<double>();
+  }
+  size_t at = 0;
+  for (auto& [name, mask] : masks) {
+    const std::vector<double> pi(all.begin() + static_cast<std::ptrdiff_t>(at),
+                                 all.begin() + static_cast<std::ptrdiff_t>(at + mask->channels()));
+    at += static_cast<size_t>(mask->channels());
     MaskLayerStats s;
     s.name = name;
     s.channels = static_cast<int64_t>(pi.size());
