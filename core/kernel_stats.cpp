@@ -1,5 +1,6 @@
 #include "core/kernel_stats.h"
 
+#include <chrono>
 #include <mutex>
 #include <sstream>
 #include <vector>
@@ -29,6 +30,29 @@ KernelCounter::KernelCounter(const char* kernel, const char* implementation)
 
 thread_local int OpScope::current_ = kNumOpKinds;
 
+namespace {
+std::array<std::atomic<int64_t>, kNumOpKinds> g_op_ns{};
+std::array<std::atomic<long>, kNumOpKinds> g_op_calls{};
+}  // namespace
+
+int64_t OpScope::now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void OpScope::add_time(int op, int64_t ns) {
+  g_op_ns[op].fetch_add(ns, std::memory_order_relaxed);
+  g_op_calls[op].fetch_add(1, std::memory_order_relaxed);
+}
+
+std::map<std::string, OpTime> op_times() {
+  std::map<std::string, OpTime> out;
+  for (int op = 0; op < kNumOpKinds; ++op)
+    if (const long calls = g_op_calls[op].load(std::memory_order_relaxed); calls > 0)
+      out[op_name(static_cast<OpKind>(op))] = {calls, 1e-9 * static_cast<double>(g_op_ns[op].load(std::memory_order_relaxed))};
+  return out;
+}
+
 long KernelCounter::count() const {
   long n = 0;
   for (const std::atomic<long>& c : per_op_) n += c.load(std::memory_order_relaxed);
@@ -52,6 +76,10 @@ void reset_kernel_counts() {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   for (KernelCounter* c : r.counters) c->reset();
+  for (int op = 0; op < kNumOpKinds; ++op) {
+    g_op_ns[op].store(0, std::memory_order_relaxed);
+    g_op_calls[op].store(0, std::memory_order_relaxed);
+  }
 }
 
 std::string kernel_counts_summary() {

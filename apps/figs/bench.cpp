@@ -6,11 +6,13 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <map>
 
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "core/atomic_file.h"
 #include "core/build_info.h"
+#include "core/kernel_stats.h"
 #include "core/denormals.h"
 #include "core/parallel.h"
 #include "core/view.h"
@@ -35,6 +37,10 @@ struct StageTiming {
   double images_per_s = 0, gflops = 0;
   double peak_memory_mib = 0;  // CPU: the process's peak RSS so far; CUDA: the allocator's peak
   double first_loss = 0, last_loss = 0;
+  // Host wall time per op of the list over the timed steps, per step (core/kernel_stats.h; on a
+  // GPU the time to launch), and the step time outside every op (optimizer, engine, host).
+  std::map<std::string, OpTime> ops;
+  double outside_ops_s = 0;
 };
 
 double peak_rss_mib() {
@@ -53,6 +59,7 @@ StageTiming time_steps(const BenchOptions& o, double macs_per_image, Device devi
     if (i == 0) t.first_loss = loss;
   }
   std::vector<double> seconds;
+  reset_kernel_counts();  // and the op times: the timed steps' alone
   for (int64_t i = 0; i < o.steps; ++i) {
     const auto start = Clock::now();
     const double loss = step();
@@ -71,13 +78,32 @@ StageTiming time_steps(const BenchOptions& o, double macs_per_image, Device devi
   // MACs each, at 2 FLOPs per MAC.
   t.gflops = 6.0 * macs_per_image * static_cast<double>(o.batch) / t.median_s / 1e9;
   t.peak_memory_mib = device.is_cuda() ? cuda::device_allocator_stats().peak_bytes_in_use / 1048576.0 : peak_rss_mib();
+  double total_s = 0, in_ops_s = 0;
+  for (double x : seconds) total_s += x;
+  t.ops = op_times();
+  for (auto& [name, ot] : t.ops) {
+    ot.seconds /= static_cast<double>(o.steps);
+    ot.calls /= o.steps;
+    in_ops_s += ot.seconds;
+  }
+  t.outside_ops_s = total_s / static_cast<double>(o.steps) - in_ops_s;
   return t;
 }
 
+// The ops by time per step, the largest first: "conv2d 41.2 ms (38%, 180 calls)".
+std::vector<std::pair<std::string, OpTime>> ops_by_time(const StageTiming& t) {
+  std::vector<std::pair<std::string, OpTime>> v(t.ops.begin(), t.ops.end());
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
+  return v;
+}
+
 json timing_json(const StageTiming& t) {
+  json ops = json::object();
+  for (const auto& [name, ot] : t.ops) ops[name] = {{"ms_per_step", 1e3 * ot.seconds}, {"calls_per_step", ot.calls}};
   return {{"img_per_s", t.images_per_s}, {"step_ms_median", 1e3 * t.median_s}, {"step_ms_min", 1e3 * t.min_s},
           {"step_ms_max", 1e3 * t.max_s}, {"gflops", t.gflops}, {"peak_memory_mib", t.peak_memory_mib},
-          {"first_loss", t.first_loss}, {"last_loss", t.last_loss}};
+          {"first_loss", t.first_loss}, {"last_loss", t.last_loss}, {"ops", ops},
+          {"outside_ops_ms_per_step", 1e3 * t.outside_ops_s}};
 }
 
 struct Batch {
@@ -183,8 +209,24 @@ void run_bench(const BenchOptions& o, const json& config) {
     std::fflush(stdout);
     out[name] = timing_json(t);
   };
-  if (o.stages != "search") report("retrain", bench_retrain(o, config, *space, macs, device));
-  if (o.stages != "retrain") report("search", bench_search(o, config, *space, macs, device));
+  std::vector<std::pair<const char*, StageTiming>> stages;
+  if (o.stages != "search") stages.emplace_back("retrain", bench_retrain(o, config, *space, macs, device));
+  if (!stages.empty()) report(stages.back().first, stages.back().second);
+  if (o.stages != "retrain") stages.emplace_back("search", bench_search(o, config, *space, macs, device));
+  if (o.stages != "retrain") report(stages.back().first, stages.back().second);
+  // Where each step's time went, per op of the list (the ten largest; the JSON has them all).
+  for (const auto& [name, t] : stages) {
+    double step_s = 0;
+    for (const auto& [op, ot] : t.ops) step_s += ot.seconds;
+    step_s += t.outside_ops_s;
+    std::printf("\n%s step, time per op%s (ms per step, share, calls per step):\n", name,
+                device.is_cuda() ? " (host time: on a GPU, launching)" : "");
+    const auto ranked = ops_by_time(t);
+    for (size_t i = 0; i < ranked.size() && i < 10; ++i)
+      std::printf("  %-18s %9.2f %5.1f%% %6ld\n", ranked[i].first.c_str(), 1e3 * ranked[i].second.seconds,
+                  100 * ranked[i].second.seconds / step_s, ranked[i].second.calls);
+    std::printf("  %-18s %9.2f %5.1f%%\n", "(outside ops)", 1e3 * t.outside_ops_s, 100 * t.outside_ops_s / step_s);
+  }
   if (!o.json_out.empty()) write_file_atomically(o.json_out, out.dump(2) + "\n");
 }
 
