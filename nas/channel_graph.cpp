@@ -159,17 +159,37 @@ ChannelGraph ChannelGraph::trace(const Tensor& output, const NamedParameters& pa
       case OpKind::Contiguous:
         slot = input_slot(*node, 0);
         break;
-      case OpKind::BatchNorm:
+      case OpKind::BatchNorm: {
         slot = input_slot(*node, 0);
         if (in.size() > 1 && in[1].defined) {
+          // A mask folded into the affine (Note [The mask folded into the BatchNorm],
+          // nas/conv_unit.cpp): gamma is mul(gamma, mask_values(logits)), or the mask alone.
+          const Edge* gamma = &in[1];
+          const Node* mask_node = nullptr;
+          if (const Node* a = in[1].node.get()) {
+            if (a->kind() == OpKind::Mul && a->inputs().size() == 2 && a->inputs()[1].node &&
+                mask_logits.count(a->inputs()[1].node.get())) {
+              gamma = &a->inputs()[0];
+              mask_node = a->inputs()[1].node.get();
+            } else if (mask_logits.count(a)) {
+              gamma = nullptr;
+              mask_node = a;
+            }
+          }
           CountedNorm n{slot, C, "", Tensor()};
-          if (in[1].leaf) {
-            auto it = leaf_names.find(in[1].leaf.get());
+          if (gamma && gamma->leaf) {
+            auto it = leaf_names.find(gamma->leaf.get());
             if (it != leaf_names.end()) n.weight_name = it->second->first, n.weight = it->second->second;
           }
           g.norms_.push_back(n);
+          if (mask_node) {
+            auto it = leaf_names.find(mask_logits[mask_node]);
+            FIGS_CHECK(it != leaf_names.end(), "ChannelGraph::trace: a mask's logits are not among the named parameters");
+            g.masks_.push_back({it->second->first, it->second->second, slot, C});
+          }
         }
         break;
+      }
       case OpKind::Mask: {  // a MaskLayer: x times the mask of the logits (its second input, a leaf)
         slot = input_slot(*node, 0);
         if (in.size() > 1 && in[1].leaf) {

@@ -48,4 +48,9 @@ class ConvUnit : public nn::Module {
   std::shared_ptr<MaskLayer> mask_;
 };
 
+// BatchNorm, then the mask when there is one, then ReLU when asked: the tail of every masked unit
+// (ConvUnit, FBNet's grouped pointwise unit). In training the mask is folded into the BN's
+// affine (Note [The mask folded into the BatchNorm], conv_unit.cpp).
+Tensor batch_norm_and_mask(nn::BatchNorm2d& bn, MaskLayer* mask, const Tensor& x, bool relu_after);
+
 }  // namespace figs::nas

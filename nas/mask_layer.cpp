@@ -41,6 +41,13 @@ Tensor MaskLayer::forward(const Tensor& x) {
   return y;
 }
 
+Tensor MaskLayer::values() {
+  const MaskMode mode = is_training() ? options_.train_mode : options_.eval_mode;
+  const Tensor m = figs::mask_values(logits_, mask_params({seed_, layer_, step_}, channels_, options_.tau, mode));
+  last_mask_ = m.detach();
+  return m;
+}
+
 std::string MaskLayer::extra_repr() const {
   return str_cat(channels_, ", tau=", options_.tau, ", train=", mask_mode_name(options_.train_mode),
                  ", eval=", mask_mode_name(options_.eval_mode));

@@ -25,7 +25,10 @@ class MaskLayer : public nn::Module {
  public:
   explicit MaskLayer(int channels, const MaskOptions& options = {});
 
-  Tensor forward(const Tensor& x) override;
+  Tensor forward(const Tensor& x) override;  // x times the mask: one op (autograd/ops/mask.cpp)
+  // The mask itself (C) for this step and mode, differentiable in the logits while training:
+  // what a BatchNorm folds into its affine (nas/conv_unit.cpp). Updates last_mask().
+  Tensor values();
   std::string extra_repr() const override;
   void reset_parameters(Generator& gen) override;
 

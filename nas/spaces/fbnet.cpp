@@ -43,6 +43,7 @@
 #include <set>
 
 #include "autograd/ops.h"
+#include "nas/conv_unit.h"
 #include "nas/space.h"
 #include "nas/spaces/tied_widths.h"
 #include "nn/init.h"
@@ -238,9 +239,7 @@ class GroupedPointwiseUnit : public nn::Module {
     if (mask) mask_ = register_module("mask", std::make_shared<MaskLayer>(out, mask_options));
   }
   Tensor forward(const Tensor& x) override {
-    Tensor h = (*bn_)(conv2d(x, weight_, Tensor(), params_));
-    if (mask_) h = (*mask_)(h);
-    return relu_after_ ? relu(h) : h;
+    return batch_norm_and_mask(*bn_, mask_.get(), conv2d(x, weight_, Tensor(), params_), relu_after_);
   }
   std::string extra_repr() const override {
     return str_cat(in_, ", ", out_, ", kernel=1x1, groups=", params_.groups, mask_ ? ", masked" : "");

@@ -21,7 +21,17 @@ BatchNorm2d::BatchNorm2d(int channels, const BatchNorm2dOptions& o)
   }
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+Tensor BatchNorm2d::forward(const Tensor& x) { return normalise(x, weight_, bias_); }
+
+Tensor BatchNorm2d::forward_scaled(const Tensor& x, const Tensor& scale) {
+  FIGS_CHECK(scale.defined() && scale.dim() == 1 && scale.size(0) == channels_, "BatchNorm2d: the scale must be (",
+             channels_, "), got ", scale.describe());
+  // (x_hat gamma + beta) s = x_hat (gamma s) + beta s; without an affine, x_hat s.
+  return normalise(x, weight_.defined() ? mul(weight_, scale) : scale,
+                   bias_.defined() ? mul(bias_, scale) : Tensor());
+}
+
+Tensor BatchNorm2d::normalise(const Tensor& x, const Tensor& gamma, const Tensor& beta) {
   FIGS_CHECK(x.dim() == 4 && x.size(1) == channels_, "BatchNorm2d: expected input (N, ", channels_,
              ", H, W), got ", x.describe());
   BatchNormParams p;
@@ -30,8 +40,8 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   p.eps = options_.eps;
   // Data-parallel runs may normalise over the global batch (core/distributed.h).
   if (p.training && dist::sync_batch_norm() && dist::world().world_size() > 1)
-    return sync_batch_norm(x, weight_, bias_, running_mean_, running_var_, p);
-  return batch_norm(x, weight_, bias_, running_mean_, running_var_, p);
+    return sync_batch_norm(x, gamma, beta, running_mean_, running_var_, p);
+  return batch_norm(x, gamma, beta, running_mean_, running_var_, p);
 }
 
 std::string BatchNorm2d::extra_repr() const {

@@ -1,7 +1,9 @@
 // The FiGS mask (nas/mask.h) against its definition: sample statistics, eval rules, gradients.
 #include <cmath>
 
+#include "nas/conv_unit.h"
 #include "nas/mask.h"
+#include "nas/mask_layer.h"
 #include "test_util.h"
 
 namespace figs::nas {
@@ -94,6 +96,60 @@ TEST(Mask, BadInputIsReported) {
                         "mask_values: noise must have shape [3]");
   EXPECT_ERROR_MENTIONS(mask_values(logits, zeros({3}, {DType::Float64}), 0.0, MaskMode::Relaxed), "tau must be > 0");
   EXPECT_ERROR_MENTIONS(mask_values(zeros({2, 2}), Tensor(), 1e-3, MaskMode::EvalHard), "1-d floating tensor");
+}
+
+// Note [The mask folded into the BatchNorm] (nas/conv_unit.cpp): in training a unit's BN runs with
+// gamma * m and beta * m instead of BN followed by the mask op. The two are the same function:
+// outputs and every gradient (conv weight, gamma, beta, logits, input) agree to float32
+// rounding, in both layouts, for a relaxed and a straight-through mask.
+TEST(Mask, FoldedIntoTheBatchNormEqualsBatchNormThenMask) {
+  for (const MaskMode mode : {MaskMode::Relaxed, MaskMode::StraightThrough})
+    for (const MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+      SCOPED_TRACE(str_cat(mask_mode_name(mode), format == MemoryFormat::ChannelsLast ? " channels-last" : " nchw"));
+      auto run = [&](bool folded) {
+        ConvUnitOptions o{.kernel_h = 3, .kernel_w = 3, .relu_after = true, .mask = true};
+        o.mask_options.tau = 0.3;
+        o.mask_options.train_mode = mode;
+        auto unit = std::make_shared<ConvUnit>(5, 7, o);
+        nn::Model model(unit, {.seed = 4});
+        configure_masks(model.root(), 9);
+        set_mask_step(model.root(), 3);
+        {  // logits spread around 0 so the mask is far from all-ones
+          NoGradGuard no_grad;
+          Generator g(5, 1);
+          raw::copy_(unit->mask()->logits(), uniform({7}, -2, 2, g));
+          raw::copy_(model.param_slot("bn.bias").tensor, uniform({7}, -0.5, 0.5, g));
+        }
+        Generator g(6, 2);
+        const Tensor x = uniform({3, 5, 9, 7}, -1, 1, g, {DType::Float32, Device::cpu(), format}).set_requires_grad();
+        const Tensor w = uniform({3, 7, 9, 7}, -1, 1, g);
+        model.train();
+        model.zero_grad();
+        Tensor y;
+        if (folded) {
+          y = (*unit)(x);
+        } else {  // the two-op form, by hand
+          Conv2dParams p;
+          p.pad_h = p.pad_w = 1;
+          auto& bn = *std::dynamic_pointer_cast<nn::BatchNorm2d>(unit->named_children().at(0).second);
+          y = relu((*unit->mask())(bn(conv2d(x, unit->weight(), Tensor(), p))));
+        }
+        backward(sum(mul(y, w)));
+        std::vector<std::vector<float>> out{y.to_vector<float>(), x.grad().to_vector<float>()};
+        for (const nn::ArenaSlot& s : model.param_slots()) out.push_back(s.grad.to_vector<float>());
+        return out;
+      };
+      const auto folded = run(true), two_ops = run(false);
+      ASSERT_EQ(folded.size(), two_ops.size());
+      for (size_t i = 0; i < folded.size(); ++i) {
+        double scale = 1e-3, err = 0;
+        for (size_t j = 0; j < folded[i].size(); ++j) {
+          scale = std::max(scale, std::abs(static_cast<double>(two_ops[i][j])));
+          err = std::max(err, std::abs(static_cast<double>(folded[i][j]) - two_ops[i][j]));
+        }
+        EXPECT_LE(err / scale, 2e-5) << "tensor " << i << " (0: y, 1: dx, then the parameters' gradients)";
+      }
+    }
 }
 
 }  // namespace
