@@ -125,7 +125,7 @@ class Method {
     search_.emplace(model_, penalty(), *opt_, options_);
   }
   virtual nas::SearchPenalty& penalty() = 0;
-  const nas::SearchPenalty& penalty() const { return const_cast<Method*>(this)->penalty(); }
+  virtual const nas::SearchPenalty& penalty() const = 0;
   static nas::PenaltyOptions penalty_options(const json& config) {
     return {.kind = cost_kind(config), .form = nas::CostForm::Expected,
             .lambda = config["search"]["lambda"].get<double>(),
@@ -187,6 +187,7 @@ class FigsMethod : public Method {
 
  protected:
   nas::SearchPenalty& penalty() override { return penalty_; }
+  const nas::SearchPenalty& penalty() const override { return penalty_; }
 
  private:
   static nas::BuildOptions mask_options(const json& config) {
@@ -241,6 +242,7 @@ class MorphNetMethod : public Method {
 
  protected:
   nas::SearchPenalty& penalty() override { return penalty_; }
+  const nas::SearchPenalty& penalty() const override { return penalty_; }
 
  private:
   nas::MorphNetPenalty penalty_;
