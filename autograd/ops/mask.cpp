@@ -18,21 +18,29 @@
 
 namespace figs {
 
+namespace {
+
+bool is_training_mode(MaskMode mode) { return mode == MaskMode::Relaxed || mode == MaskMode::StraightThrough; }
+
+// The noise a training mode uses when the caller gives it: float64 (C) on `device`; undefined to
+// draw it from p's key (and always in the evaluation modes). Checks tau and the noise's shape.
+Tensor checked_noise(const char* op, const MaskParams& p, int64_t C, const Tensor& noise, Device device) {
+  if (!is_training_mode(p.mode)) return Tensor();
+  FIGS_CHECK(p.tau > 0, op, ": temperature tau must be > 0, got ", p.tau);
+  if (!noise.defined()) return Tensor();
+  FIGS_CHECK(noise.dim() == 1 && noise.size(0) == C, op, ": noise must have shape [", C, "], got ", noise.describe());
+  return raw::to(raw::to_dtype(noise.detach(), DType::Float64), device);
+}
+
+}  // namespace
+
 Tensor mask_values(const Tensor& logits, const MaskParams& p, const Tensor& noise) {
   const OpScope op_scope(OpKind::MaskValues);  // the kernel statistics book its calls under it
   FIGS_CHECK(logits.defined() && logits.dim() == 1 && is_floating(logits.dtype()),
              "mask_values: logits must be a 1-d floating tensor, got ", logits.describe());
   const int64_t C = logits.size(0);
-  const bool training = p.mode == MaskMode::Relaxed || p.mode == MaskMode::StraightThrough;
-  Tensor given;
-  if (training) {
-    FIGS_CHECK(p.tau > 0, "mask_values: temperature tau must be > 0, got ", p.tau);
-    if (noise.defined()) {
-      FIGS_CHECK(noise.dim() == 1 && noise.size(0) == C, "mask_values: noise must have shape [", C, "], got ",
-                 noise.describe());
-      given = raw::to(raw::to_dtype(noise.detach(), DType::Float64), logits.device());
-    }
-  }
+  const bool training = is_training_mode(p.mode);
+  const Tensor given = checked_noise("mask_values", p, C, noise, logits.device());
   Tensor m = empty({C}, {logits.dtype(), logits.device()});
   Tensor slope = empty({C}, {DType::Float64, logits.device()});
   backend_of(logits).mask_values(p, logits.detach(), given, m, slope);
@@ -55,16 +63,8 @@ Tensor mask(const Tensor& x, const Tensor& logits, const MaskParams& p, const Te
              "mask: logits must be (", x.size(1), ") of the input's dtype and device, got ", logits.describe(),
              " for input ", x.describe());
   const int64_t C = x.size(1);
-  const bool training = p.mode == MaskMode::Relaxed || p.mode == MaskMode::StraightThrough;
-  Tensor given;
-  if (training) {
-    FIGS_CHECK(p.tau > 0, "mask: temperature tau must be > 0, got ", p.tau);
-    if (noise.defined()) {
-      FIGS_CHECK(noise.dim() == 1 && noise.size(0) == C, "mask: noise must have shape [", C, "], got ",
-                 noise.describe());
-      given = raw::to(raw::to_dtype(noise.detach(), DType::Float64), logits.device());
-    }
-  }
+  const bool training = is_training_mode(p.mode);
+  const Tensor given = checked_noise("mask", p, C, noise, logits.device());
   Tensor y = empty_like(x);
   Tensor m = empty({C}, {logits.dtype(), logits.device()});
   Tensor slope = empty({C}, {DType::Float64, logits.device()});

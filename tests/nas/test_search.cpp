@@ -164,6 +164,14 @@ TEST(MaskLayerStats, KeepProbabilitiesOfKnownLogits) {
   EXPECT_EQ(s[1].stddev, 0.0);
 }
 
+// Every parameter of the model, flattened in slot order.
+std::vector<float> all_parameters(const Model& model) {
+  std::vector<float> all;
+  for (const ArenaSlot& s : model.param_slots())
+    for (float v : s.tensor.to_vector<float>()) all.push_back(v);
+  return all;
+}
+
 // ArchitectureSearch must be exactly the loop written out by hand (tiny_search above): same
 // noise, same loss, same updates; its hooks see every step in order.
 TEST(ArchitectureSearch, EqualsTheHandWrittenLoopAndCallsHooks) {
@@ -201,10 +209,7 @@ TEST(ArchitectureSearch, EqualsTheHandWrittenLoopAndCallsHooks) {
         opt.step();
       }
     }
-    std::vector<float> all;
-    for (const ArenaSlot& s : model.param_slots())
-      for (float v : s.tensor.to_vector<float>()) all.push_back(v);
-    return all;
+    return all_parameters(model);
   };
   std::vector<SearchStepStats> seen;
   EXPECT_EQ(run(true, &seen), run(false, nullptr));
@@ -257,10 +262,7 @@ TEST(ArchitectureSearch, RunsMorphNetAsTheHandWrittenLoop) {
         opt.step();
       }
     }
-    std::vector<float> all;
-    for (const ArenaSlot& s : model.param_slots())
-      for (float v : s.tensor.to_vector<float>()) all.push_back(v);
-    return all;
+    return all_parameters(model);
   };
   std::vector<SearchStepStats> seen;
   EXPECT_EQ(run(true, &seen), run(false, nullptr));
