@@ -405,20 +405,24 @@ void batch_norm_cases(Table& t) {
 }
 
 // --- the FiGS mask ----------------------------------------------------------------------------
+// Every mode of the mask, and the relaxed one with noise given instead of drawn: the variants of
+// both mask ops (mask_values, mask).
+struct MaskSpec {
+  const char* name;
+  MaskMode mode;
+  bool given_noise;
+  bool training() const { return mode == MaskMode::Relaxed || mode == MaskMode::StraightThrough; }
+};
+constexpr MaskSpec kMaskSpecs[] = {{"relaxed", MaskMode::Relaxed, false},
+                                   {"relaxed_given_noise", MaskMode::Relaxed, true},
+                                   {"straight_through", MaskMode::StraightThrough, false},
+                                   {"eval_hard", MaskMode::EvalHard, false},
+                                   {"eval_scaled", MaskMode::EvalScaled, false}};
+
 void mask_cases(Table& t) {
-  struct MaskSpec {
-    const char* name;
-    MaskMode mode;
-    bool given_noise;
-  };
-  const MaskSpec specs[] = {{"relaxed", MaskMode::Relaxed, false},
-                            {"relaxed_given_noise", MaskMode::Relaxed, true},
-                            {"straight_through", MaskMode::StraightThrough, false},
-                            {"eval_hard", MaskMode::EvalHard, false},
-                            {"eval_scaled", MaskMode::EvalScaled, false}};
   const int64_t C = t.dim(37);
-  for (const MaskSpec& spec : specs) {
-    const bool training = spec.mode == MaskMode::Relaxed || spec.mode == MaskMode::StraightThrough;
+  for (const MaskSpec& spec : kMaskSpecs) {
+    const bool training = spec.training();
     // tau 0.5 keeps sigmoid'(a) / tau away from 0 and infinity (the default 1e-3 saturates).
     const MaskParams p{spec.mode, 0.5, 11, 3, 100};
     t.add("mask_values", str_cat(spec.name, "_tau0p5_c", C), kNchw, kMask, {}, [=](CaseInputs& in) {
@@ -450,21 +454,11 @@ void channel_scale_cases(Table& t) {
 // the relaxed mode also channels-last with a batch. The logits' gradient is a reduction over
 // N * H * W <= 169 values times sigmoid'(a) / tau; the input's is elementwise.
 void mask_op_cases(Table& t) {
-  struct Spec {
-    const char* name;
-    MaskMode mode;
-    bool given_noise;
-  };
-  const Spec specs[] = {{"relaxed", MaskMode::Relaxed, false},
-                        {"relaxed_given_noise", MaskMode::Relaxed, true},
-                        {"straight_through", MaskMode::StraightThrough, false},
-                        {"eval_hard", MaskMode::EvalHard, false},
-                        {"eval_scaled", MaskMode::EvalScaled, false}};
   const std::vector<FastKernel> fast{{"binary", kAvx2}, {"channel_scale_backward", kAvx2}};
   for (const ImageCase& ic : common_images(t))
-    for (const Spec& spec : specs) {
+    for (const MaskSpec& spec : kMaskSpecs) {
       if (ic.format == kCl && spec.mode != MaskMode::Relaxed) continue;
-      const bool training = spec.mode == MaskMode::Relaxed || spec.mode == MaskMode::StraightThrough;
+      const bool training = spec.training();
       const MaskParams p{spec.mode, 0.5, 11, 3, 100};  // tau 0.5: sigmoid'(a) / tau stays O(1)
       t.add("mask", str_cat(spec.name, "_tau0p5_", image_name(ic.x, ic.format)), ic.format, kBroadcast, fast,
             [=, x = ic.x](CaseInputs& in) {
