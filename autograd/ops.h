@@ -69,7 +69,8 @@ Tensor global_avg_pool2d(const Tensor& x);  // (N, C, H, W) -> (N, C, 1, 1)
 
 // --- batch normalisation (ops/batch_norm.cpp) -------------------------------------------------
 // x (N, C, H, W); gamma, beta, running_mean, running_var (C) or undefined. In training the
-// running statistics (if given) are updated in place; in eval they are required.
+// running statistics (if given) are updated in place; in eval they are required. params.relu
+// fuses a ReLU after the affine (one op, one pass over the activations each way).
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                   const Tensor& running_mean, const Tensor& running_var,
                   const BatchNormParams& params);

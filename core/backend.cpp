@@ -64,7 +64,7 @@ void Backend::batch_norm_forward_inference(const BatchNormParams&, const Tensor&
                                            const Tensor&) {
   missing("batch_norm_forward_inference");
 }
-void Backend::batch_norm_backward(const BatchNormParams&, const Tensor&, const Tensor&,
+void Backend::batch_norm_backward(const BatchNormParams&, const Tensor&, const Tensor&, const Tensor&,
                                   const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                                   const Tensor&, const Tensor&) {
   missing("batch_norm_backward");

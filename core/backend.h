@@ -71,7 +71,8 @@ class Backend {
 
   // --- batch normalisation over (N, H, W) per channel -----------------------------------------
   // Training: y from batch statistics; writes save_mean and save_invstd (C) and, when defined,
-  // updates running_mean/running_var in place. gamma/beta may be undefined (no affine).
+  // updates running_mean/running_var in place. gamma/beta may be undefined (no affine). With
+  // p.relu every kernel here fuses the ReLU: y = max(0, BN(x)).
   virtual void batch_norm_forward_training(const BatchNormParams& p, const Tensor& x,
                                            const Tensor& gamma, const Tensor& beta,
                                            const Tensor& running_mean, const Tensor& running_var,
@@ -82,8 +83,9 @@ class Backend {
                                             const Tensor& running_mean,
                                             const Tensor& running_var, const Tensor& y);
   // mean/invstd are the saved batch statistics (p.training) or derived from the running ones.
-  // ggamma and gbeta may be undefined when there is no affine transform.
-  virtual void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x,
+  // y is the forward's output, read only with p.relu (the ReLU passes gy where y > 0; undefined
+  // otherwise). ggamma and gbeta may be undefined when there is no affine transform.
+  virtual void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& y,
                                    const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
                                    const Tensor& gx, const Tensor& ggamma, const Tensor& gbeta);
 

@@ -26,6 +26,7 @@ struct BatchNormParams {
   bool training = true;    // batch statistics (and running-statistics update) vs running statistics
   double momentum = 0.1;   // running = (1 - momentum) * running + momentum * batch (PyTorch's convention)
   double eps = 1e-5;
+  bool relu = false;       // fused ReLU: y = max(0, BN(x)); the backward passes gy where y > 0
 };
 
 // One optimizer update over a range of a parameter arena (Backend::sgd_step / adam_step;

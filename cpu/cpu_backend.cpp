@@ -161,50 +161,63 @@ void CpuBackend::avg_pool2d_backward(const Pool2dParams& p, const Tensor& gy, co
   FIGS_ONEDNN_OR_REFERENCE("avg_pool2d_backward", gx, onednn::avg_pool2d_backward(p, gy, gx),
                            ReferenceBackend::avg_pool2d_backward(p, gy, gx));
 }
-// Batch norm: own kernels on dense channels-last tensors whose C is not a multiple of 16 (oneDNN's
-// NHWC kernel is JIT only for C a multiple of its vector block and ~10x slower otherwise; exported
-// widths are arbitrary), oneDNN otherwise (its JIT kernel measured 1.6x faster than ours there).
+// Batch norm: own kernels on dense channels-last float32 (cpu/fast/batch_norm.cpp, two passes each
+// way) with the fused ReLU or where C is not a multiple of 16 (oneDNN 2.6's NHWC kernel is JIT
+// only for C a multiple of its vector block and ~10x slower otherwise; exported widths are
+// arbitrary); oneDNN otherwise, where its JIT kernel is faster than ours (BN alone, N 128, 2
+// threads: 0.19-0.34 ms forward against 0.19-0.46 ms, 0.25-0.50 backward against 0.26-0.56).
+// oneDNN's own fused ReLU needs its opaque workspace, so on its path (NCHW) the ReLU of p.relu is
+// composed: a pass over y after the forward, one gating gy before the backward.
 namespace {
-bool own_batch_norm_first(const Tensor& x) { return !FIGS_WITH_ONEDNN || x.size(1) % 16 != 0; }
+bool own_batch_norm_first(const BatchNormParams& p, const Tensor& x) {
+  return !FIGS_WITH_ONEDNN || p.relu || x.size(1) % 16 != 0;
+}
 }  // namespace
 
 void CpuBackend::batch_norm_forward_training(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
                                              const Tensor& beta, const Tensor& running_mean,
                                              const Tensor& running_var, const Tensor& y, const Tensor& save_mean,
                                              const Tensor& save_invstd) {
-  if (own_batch_norm_first(x) && vectorised(x) && fast::batch_norm_forward_training(p, x, gamma, beta, running_mean, running_var, y, save_mean,
-                                                         save_invstd)) {
+  if (own_batch_norm_first(p, x) && vectorised(x) &&
+      fast::batch_norm_forward_training(p, x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd)) {
     FIGS_COUNT_KERNEL("batch_norm_forward_training", "avx2");
     return;
   }
   FIGS_ONEDNN_OR_REFERENCE(
       "batch_norm_forward_training", x,
-      onednn::batch_norm_forward_training(p, x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd),
+      onednn::batch_norm_forward_training(p, x, gamma, beta, running_mean, running_var, y, save_mean, save_invstd);
+      if (p.relu) unary(UnaryOp::Relu, 0, y, y),
       ReferenceBackend::batch_norm_forward_training(p, x, gamma, beta, running_mean, running_var, y, save_mean,
                                                     save_invstd));
 }
 void CpuBackend::batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
                                               const Tensor& beta, const Tensor& running_mean,
                                               const Tensor& running_var, const Tensor& y) {
-  if (own_batch_norm_first(x) && vectorised(x) && fast::batch_norm_forward_inference(p, x, gamma, beta, running_mean, running_var, y)) {
+  if (own_batch_norm_first(p, x) && vectorised(x) && fast::batch_norm_forward_inference(p, x, gamma, beta, running_mean, running_var, y)) {
     FIGS_COUNT_KERNEL("batch_norm_forward_inference", "avx2");
     return;
   }
   FIGS_ONEDNN_OR_REFERENCE(
       "batch_norm_forward_inference", x,
-      onednn::batch_norm_forward_inference(p, x, gamma, beta, running_mean, running_var, y),
+      onednn::batch_norm_forward_inference(p, x, gamma, beta, running_mean, running_var, y);
+      if (p.relu) unary(UnaryOp::Relu, 0, y, y),
       ReferenceBackend::batch_norm_forward_inference(p, x, gamma, beta, running_mean, running_var, y));
 }
-void CpuBackend::batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
-                                     const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
-                                     const Tensor& gbeta) {
-  if (own_batch_norm_first(x) && vectorised(x) && fast::batch_norm_backward(p, gy, x, gamma, mean, invstd, gx, ggamma, gbeta)) {
+void CpuBackend::batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& y,
+                                     const Tensor& gamma, const Tensor& mean, const Tensor& invstd, const Tensor& gx,
+                                     const Tensor& ggamma, const Tensor& gbeta) {
+  if (own_batch_norm_first(p, x) && vectorised(x) && fast::batch_norm_backward(p, gy, x, y, gamma, mean, invstd, gx, ggamma, gbeta)) {
     FIGS_COUNT_KERNEL("batch_norm_backward", "avx2");
     return;
   }
+  Tensor gated = gy;  // relu'(y) = [y > 0], as relu'(BN(x))
+  if (p.relu && onednn_path(x)) {
+    gated = empty_like(gy);
+    unary_backward(UnaryOp::Relu, 0, y, y, gy, gated);
+  }
   FIGS_ONEDNN_OR_REFERENCE("batch_norm_backward", x,
-                           onednn::batch_norm_backward(p, gy, x, gamma, mean, invstd, gx, ggamma, gbeta),
-                           ReferenceBackend::batch_norm_backward(p, gy, x, gamma, mean, invstd, gx, ggamma, gbeta));
+                           onednn::batch_norm_backward(p, gated, x, gamma, mean, invstd, gx, ggamma, gbeta),
+                           ReferenceBackend::batch_norm_backward(p, gy, x, y, gamma, mean, invstd, gx, ggamma, gbeta));
 }
 
 #undef FIGS_VECTORISED_OR_REFERENCE

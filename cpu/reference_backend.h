@@ -51,7 +51,7 @@ class ReferenceBackend : public Backend {
                                     const Tensor& beta, const Tensor& running_mean,
                                     const Tensor& running_var, const Tensor& y) override;
   void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x,
-                           const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
+                           const Tensor& y, const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
                            const Tensor& gx, const Tensor& ggamma, const Tensor& gbeta) override;
 
   void csr_matvec(const Tensor& row_ptr, const Tensor& col, const Tensor& val, const Tensor& x,

@@ -9,6 +9,8 @@
 //   inference forward: one elementwise pass from the running statistics;
 //   backward: one reduction pass (sum gy, sum gy * xhat) whose finish writes ggamma / gbeta,
 //             then one elementwise pass for gx.
+// The fused ReLU (p.relu) clamps y in the elementwise pass; the backward reads its gate from y
+// (gy counts where y > 0) in both of its passes.
 // Elementwise passes map consecutive threads along x's fastest dim (channels-last: channels).
 #include <cmath>
 
@@ -76,18 +78,30 @@ struct StoreVariance {
   }
 };
 
-// y = (x - mean) * invstd * gamma + beta, invstd = 1 / sqrt(var + eps) when from_variance
-// (inference: `scale_src` holds the running variance), else read directly (training).
+// The backward's gate of the fused ReLU: gy where the forward's output y > 0 (y null: no ReLU).
+template <class T>
+struct ReluGate {
+  const T* y;
+  Geom4 gy;
+  __device__ T operator()(T g, int32_t n, int32_t c, int32_t h, int32_t w) const {
+    return y && !(y[gy.at(n, c, h, w)] > T(0)) ? T(0) : g;
+  }
+};
+
+// y = (x - mean) * invstd * gamma + beta (then max(0, .) when relu), invstd = 1 / sqrt(var + eps)
+// when from_variance (inference: `scale_src` holds the running variance), else read directly
+// (training).
 template <class T>
 __global__ void normalize_kernel(const T* x, Geom4 gx, T* y, Geom4 gy, ChannelVec<T> mean, ChannelVec<T> scale_src,
-                                 bool from_variance, double eps, ChannelVec<T> gamma, ChannelVec<T> beta,
+                                 bool from_variance, double eps, ChannelVec<T> gamma, ChannelVec<T> beta, bool relu,
                                  bool channels_last, int32_t n) {
   FIGS_GRID_STRIDE(i, n) {
     const Coord4 k = coord4(i, gx.C, gx.H, gx.W, channels_last);
     const T m = mean.get(k.c, T(0));
     const T invstd = from_variance ? static_cast<T>(1.0 / sqrt(static_cast<double>(scale_src.get(k.c, T(1))) + eps))
                                    : scale_src.get(k.c, T(1));
-    y[gy.at(k.n, k.c, k.h, k.w)] = (x[gx.at(k.n, k.c, k.h, k.w)] - m) * invstd * gamma.get(k.c, T(1)) + beta.get(k.c, T(0));
+    const T v = (x[gx.at(k.n, k.c, k.h, k.w)] - m) * invstd * gamma.get(k.c, T(1)) + beta.get(k.c, T(0));
+    y[gy.at(k.n, k.c, k.h, k.w)] = relu && !(v > T(0)) ? T(0) : v;
   }
 }
 
@@ -96,8 +110,9 @@ struct BackwardSums {
   const T *gy, *x;
   Geom4 ggy, gx;
   ChannelVec<T> mean, invstd;
+  ReluGate<T> gate;
   __device__ void operator()(int32_t n, int32_t c, int32_t h, int32_t w, T (&acc)[2]) const {
-    const T g = gy[ggy.at(n, c, h, w)];
+    const T g = gate(gy[ggy.at(n, c, h, w)], n, c, h, w);
     const T xhat = (x[gx.at(n, c, h, w)] - mean.get(c, T(0))) * invstd.get(c, T(1));
     acc[0] += g;
     acc[1] += g * xhat;
@@ -118,11 +133,11 @@ struct StoreBackwardSums {
 template <class T>
 __global__ void batch_norm_gx_kernel(const T* gy, Geom4 ggy, const T* x, Geom4 gx_in, T* gx, Geom4 ggx,
                                      ChannelVec<T> mean, ChannelVec<T> invstd, ChannelVec<T> gamma, const T* sums,
-                                     bool training, T count, bool channels_last, int32_t n) {
+                                     ReluGate<T> gate, bool training, T count, bool channels_last, int32_t n) {
   FIGS_GRID_STRIDE(i, n) {
     const Coord4 k = coord4(i, ggx.C, ggx.H, ggx.W, channels_last);
     const T is = invstd.get(k.c, T(1));
-    T v = gy[ggy.at(k.n, k.c, k.h, k.w)];
+    T v = gate(gy[ggy.at(k.n, k.c, k.h, k.w)], k.n, k.c, k.h, k.w);
     if (training) {
       const T xhat = (x[gx_in.at(k.n, k.c, k.h, k.w)] - mean.get(k.c, T(0))) * is;
       v -= sums[2 * k.c] / count + xhat * sums[2 * k.c + 1] / count;
@@ -154,7 +169,7 @@ void batch_norm_forward_training(const BatchNormParams& p, const Tensor& x, cons
     if (x.numel() == 0) return;
     normalize_kernel<T><<<grid(x.numel()), kThreads>>>(x.data<T>(), gx, y.data<T>(), geom4(y), vec<T>(save_mean),
                                                        vec<T>(save_invstd), false, p.eps, vec<T>(gamma), vec<T>(beta),
-                                                       cl, static_cast<int32_t>(x.numel()));
+                                                       p.relu, cl, static_cast<int32_t>(x.numel()));
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }
@@ -168,15 +183,15 @@ void batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x, con
     using T = decltype(tag);
     normalize_kernel<T><<<grid(x.numel()), kThreads>>>(x.data<T>(), geom4(x), y.data<T>(), geom4(y),
                                                        vec<T>(running_mean), vec<T>(running_var), true, p.eps,
-                                                       vec<T>(gamma), vec<T>(beta), channels_fastest(x),
+                                                       vec<T>(gamma), vec<T>(beta), p.relu, channels_fastest(x),
                                                        static_cast<int32_t>(x.numel()));
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }
 
-void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
-                         const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
-                         const Tensor& gbeta) {
+void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& y,
+                         const Tensor& gamma, const Tensor& mean, const Tensor& invstd, const Tensor& gx,
+                         const Tensor& ggamma, const Tensor& gbeta) {
   check_index_range("batch_norm_backward", x);
   use_device_of(x);
   const int64_t C = x.size(1), M = x.size(0) * x.size(2) * x.size(3);
@@ -184,13 +199,15 @@ void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tenso
   dispatch_floating(x.dtype(), "batch_norm_backward", [&](auto tag) {
     using T = decltype(tag);
     DeviceBuffer<T> sums(2 * C, x.device().index);
+    const ReluGate<T> gate{p.relu ? y.data<T>() : nullptr, p.relu ? geom4(y) : Geom4{}};
     channel_reduce<2, T>(geom4(gy), cl,
-                         BackwardSums<T>{gy.data<T>(), x.data<T>(), geom4(gy), geom4(x), vec<T>(mean), vec<T>(invstd)},
+                         BackwardSums<T>{gy.data<T>(), x.data<T>(), geom4(gy), geom4(x), vec<T>(mean), vec<T>(invstd),
+                                         gate},
                          StoreBackwardSums<T>{sums.data(), vec<T>(ggamma), vec<T>(gbeta)}, x.device().index);
     if (!gx.defined() || x.numel() == 0) return;
     batch_norm_gx_kernel<T><<<grid(x.numel()), kThreads>>>(gy.data<T>(), geom4(gy), x.data<T>(), geom4(x), gx.data<T>(),
                                                            geom4(gx), vec<T>(mean), vec<T>(invstd), vec<T>(gamma),
-                                                           sums.data(), p.training, static_cast<T>(M), cl,
+                                                           sums.data(), gate, p.training, static_cast<T>(M), cl,
                                                            static_cast<int32_t>(x.numel()));
     FIGS_CUDA_CHECK_LAUNCH();
   });

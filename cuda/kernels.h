@@ -50,15 +50,16 @@ void mask_values_backward(const MaskParams& p, const Tensor& gm, const Tensor& s
 void channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& scale, const Tensor& gx,
                             const Tensor& gscale);
 
-// batch_norm.cu (own kernels; statistics accumulate in the tensor's dtype, two passes)
+// batch_norm.cu (own kernels; statistics accumulate in the tensor's dtype, two passes; p.relu
+// fuses the ReLU, whose gate the backward reads from y)
 void batch_norm_forward_training(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
                                  const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
                                  const Tensor& y, const Tensor& save_mean, const Tensor& save_invstd);
 void batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
                                   const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
                                   const Tensor& y);
-void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
-                         const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
+void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& y,
+                         const Tensor& gamma, const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
                          const Tensor& gbeta);
 
 // depthwise_conv.cu: groups == C_in == C_out (one filter per channel).

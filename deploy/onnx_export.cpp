@@ -182,6 +182,12 @@ class GraphWriter {
     n->set_output(0, name);
     values_[key_of(t)] = name;
   }
+  // Gives `t` the value of node `n`, through a Relu when `relu` (batch_norm's fused ReLU).
+  void define_activated(onnx::NodeProto* n, bool relu, const Tensor& t) {
+    if (!relu) return define(n, t);
+    n->set_output(0, n->name());
+    define(node("Relu", {n->name()}, "relu"), t);
+  }
   static void attr(onnx::NodeProto* n, const char* name, int64_t v) {
     onnx::AttributeProto* a = n->add_attribute();
     a->set_name(name);
@@ -250,7 +256,7 @@ class GraphWriter {
       auto* n = node("BatchNormalization", {value(x), scale, bias, operand(op.inputs[3]), operand(op.inputs[4])},
                      "batch_norm");
       attr_float(n, "epsilon", op.norm.eps);
-      define(n, op.output);
+      define_activated(n, op.norm.relu, op.output);
     } else if (k == "relu" || k == "sigmoid" || k == "exp" || k == "log" || k == "sqrt" || k == "neg") {
       static const std::map<std::string, std::string> types = {{"relu", "Relu"}, {"sigmoid", "Sigmoid"},
                                                                {"exp", "Exp"},   {"log", "Log"},
@@ -383,7 +389,10 @@ class GraphWriter {
     attr(n, "pads", std::vector<int64_t>{p.pad_h, p.pad_w, p.pad_h, p.pad_w});
     attr(n, "dilations", std::vector<int64_t>{p.dilation_h, p.dilation_w});
     attr(n, "group", p.groups);
-    define(n, bn ? bn->output : op.output);
+    if (bn)
+      define_activated(n, bn->norm.relu, bn->output);
+    else
+      define(n, op.output);
   }
 
   // W' = W * s[co], b' = (b - mean) * s + beta with s = gamma / sqrt(var + eps), in double.

@@ -10,7 +10,8 @@
 //
 //   figs op                          ONNX (opset 13, IR version 7)
 //   conv2d (dense/grouped/dw)        Conv (kernel_shape, strides, pads, dilations, group)
-//   batch_norm (eval)                BatchNormalization, or folded into the conv before it
+//   batch_norm (eval)                BatchNormalization, or folded into the conv before it; its
+//                                    fused ReLU a Relu after it
 //   relu / relu6                     Relu / Clip(0, 6)
 //   max_pool2d / avg_pool2d          MaxPool / AveragePool (count_include_pad as the op's)
 //   global_avg_pool2d, mean(H, W)    GlobalAveragePool

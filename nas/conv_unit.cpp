@@ -33,15 +33,12 @@ Tensor ConvUnit::forward(const Tensor& x) {
 // mask's pass was 14% of the main job's search step on the CPU, `figs bench`). Training only:
 // the evaluation path keeps the two ops, which the ONNX exporter maps (BN, then Mul by the hard
 // mask). The channel-group trace finds the mask behind the BN's gamma (nas/channel_graph.cpp).
+// A ReLU after the unit is fused into the BN in both paths: with m >= 0, relu(h) m = relu(h m)
+// exactly, so in evaluation the mask may follow the BN's ReLU.
 Tensor batch_norm_and_mask(nn::BatchNorm2d& bn, MaskLayer* mask, const Tensor& x, bool relu_after) {
-  Tensor h;
-  if (mask && mask->is_training()) {
-    h = bn.forward_scaled(x, mask->values());
-  } else {
-    h = bn(x);
-    if (mask) h = (*mask)(h);
-  }
-  return relu_after ? relu(h) : h;
+  if (mask && mask->is_training()) return bn.forward_scaled(x, mask->values(), relu_after);
+  const Tensor h = relu_after ? bn.forward_relu(x) : bn(x);
+  return mask ? (*mask)(h) : h;
 }
 
 std::string ConvUnit::extra_repr() const {

@@ -8,6 +8,7 @@
 //
 // Each comparison also checks, through the kernel counters, that the fast implementation really
 // ran (a reference-vs-reference comparison would prove nothing).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -273,9 +274,10 @@ TEST(CpuFast, BatchNorm) {
   for (int i = 0; i < 20; ++i) {
     const int64_t N = d.pick(1, 4), C = d.pick(1, 19), H = d.pick(1, 9), W = d.pick(2, 9);
     const MemoryFormat f = d.layout();
-    const bool affine = d.coin();
-    const BatchNormParams p{true, 0.1, 1e-5};
-    SCOPED_TRACE(str_cat("case ", i, ": x ", Shape{N, C, H, W}, " affine ", affine, " ", memory_format_name(f)));
+    const bool affine = d.coin(), relu = d.coin();
+    const BatchNormParams p{true, 0.1, 1e-5, relu};
+    SCOPED_TRACE(str_cat("case ", i, ": x ", Shape{N, C, H, W}, " affine ", affine, " relu ", relu, " ",
+                         memory_format_name(f)));
     const Tensor x = random32({N, C, H, W}, 10 + i, f, -2, 3), gy = random32({N, C, H, W}, 50 + i, f);
     const Tensor gamma = affine ? random32({C}, 90 + i, {}, 0.5, 1.5) : Tensor();
     const Tensor beta = affine ? random32({C}, 130 + i) : Tensor();
@@ -283,8 +285,9 @@ TEST(CpuFast, BatchNorm) {
     Tensor rm64 = as64(rm), rv64 = as64(rv);
     Tensor y = empty_like(x), mean = empty({C}), invstd = empty({C});
     Tensor y64 = empty_as64(x), mean64 = empty({C}, {DType::Float64}), invstd64 = empty({C}, {DType::Float64});
-    // Own kernels on channels-last unless C is a multiple of 16 (cpu_backend.cpp).
-    const char* bn_impl = f == MemoryFormat::ChannelsLast && C % 16 != 0 ? kAvx2 : kOneDnn;
+    // Own kernels on channels-last with the ReLU or C not a multiple of 16, else oneDNN (the ReLU
+    // composed on NCHW; cpu_backend.cpp).
+    const char* bn_impl = f == MemoryFormat::ChannelsLast && (relu || C % 16 != 0) ? kAvx2 : kOneDnn;
     run_fast("batch_norm_forward_training", bn_impl,
              [&] { cpu_backend().batch_norm_forward_training(p, x, gamma, beta, rm, rv, y, mean, invstd); });
     reference_backend().batch_norm_forward_training(p, as64(x), as64(gamma), as64(beta), rm64, rv64, y64, mean64,
@@ -312,8 +315,8 @@ TEST(CpuFast, BatchNorm) {
       Tensor gx = empty_like(x), gg = affine ? empty({C}) : Tensor(), gb = affine ? empty({C}) : Tensor();
       Tensor gx64 = empty_as64(x), gg64 = empty_as64(gg), gb64 = empty_as64(gb);
       run_fast("batch_norm_backward", bn_impl,
-               [&] { cpu_backend().batch_norm_backward(q, gy, x, gamma, m, is, gx, gg, gb); });
-      reference_backend().batch_norm_backward(q, as64(gy), as64(x), as64(gamma), m64, is64, gx64, gg64, gb64);
+               [&] { cpu_backend().batch_norm_backward(q, gy, x, y, gamma, m, is, gx, gg, gb); });
+      reference_backend().batch_norm_backward(q, as64(gy), as64(x), y64, as64(gamma), m64, is64, gx64, gg64, gb64);
       EXPECT_CLOSE(gx, gx64, 1e-4) << "training " << training;
       if (affine) {
         EXPECT_CLOSE(gg, gg64, 1e-4);
@@ -321,7 +324,7 @@ TEST(CpuFast, BatchNorm) {
       }
     }
     Tensor yi = empty_like(x), yi64 = empty_as64(x);
-    const BatchNormParams eval{false, 0.1, 1e-5};
+    const BatchNormParams eval{false, 0.1, 1e-5, relu};
     run_fast("batch_norm_forward_inference", bn_impl,
              [&] { cpu_backend().batch_norm_forward_inference(eval, x, gamma, beta, rm, rv, yi); });
     reference_backend().batch_norm_forward_inference(eval, as64(x), as64(gamma), as64(beta), as64(rm), as64(rv), yi64);
@@ -329,26 +332,66 @@ TEST(CpuFast, BatchNorm) {
   }
 }
 
-// oneDNN's batch norm gives src/dst (and diff_src/diff_dst) one descriptor: a gradient that is a
-// channel slice of a wider tensor must not make it write the output with the slice's strides
-// (Note [one layout for BN's data tensors]). The output tensors sit between guard tensors
-// allocated right after them, whose values must survive.
+// batch_norm's fused ReLU is relu(batch_norm(...)) as one op: the same numbers, forward and
+// backward, on the float32 fast paths (own kernels channels-last, oneDNN composed on NCHW) and the
+// reference, training and eval.
+TEST(CpuFast, BatchNormFusedReluEqualsBatchNormThenRelu) {
+  for (const cpu::KernelMode mode : {cpu::KernelMode::Fast, cpu::KernelMode::Reference})
+    for (const MemoryFormat f : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast})
+      for (const bool training : {true, false}) {
+        SCOPED_TRACE(str_cat(cpu::kernel_mode_name(mode), " ", memory_format_name(f), training ? " training" : " eval"));
+        cpu::set_kernel_mode(mode);
+        Generator gen(7);
+        const Tensor x0 = uniform({3, 19, 5, 7}, -2, 2, gen, {DType::Float32, Device::cpu(), f});
+        const Tensor gy = uniform({3, 19, 5, 7}, -1, 1, gen, {DType::Float32, Device::cpu(), f});
+        const Tensor g0 = uniform({19}, 0.5, 1.5, gen), b0 = uniform({19}, -0.5, 0.5, gen);
+        auto run = [&](bool fused) {
+          const Tensor x = raw::clone(x0).set_requires_grad(), gamma = raw::clone(g0).set_requires_grad(),
+                       beta = raw::clone(b0).set_requires_grad();
+          const Tensor rm = full({19}, 0.1), rv = full({19}, 1.5);
+          const BatchNormParams p{training, 0.1, 1e-5, fused};
+          const Tensor y = fused ? batch_norm(x, gamma, beta, rm, rv, p) : relu(batch_norm(x, gamma, beta, rm, rv, p));
+          backward(y, gy);
+          return std::vector<std::vector<float>>{y.to_vector<float>(), x.grad().to_vector<float>(),
+                                                 gamma.grad().to_vector<float>(), beta.grad().to_vector<float>(),
+                                                 rm.to_vector<float>(), rv.to_vector<float>()};
+        };
+        const auto fused = run(true), two_ops = run(false);
+        const char* names[] = {"y", "dx", "dgamma", "dbeta", "running_mean", "running_var"};
+        for (size_t i = 0; i < fused.size(); ++i) EXPECT_EQ(fused[i], two_ops[i]) << names[i];
+        const std::vector<float>& y = fused[0];
+        EXPECT_GT(std::count(y.begin(), y.end(), 0.f), static_cast<long>(y.size() / 5)) << "the ReLU must clamp";
+        cpu::set_kernel_mode(cpu::KernelMode::Fast);
+      }
+}
+
+// The backward of a concat hands out channel slices of its gradient. oneDNN's batch norm gives
+// src/dst (and diff_src/diff_dst) one descriptor: such a gradient must not make it write the
+// output with the slice's strides (Note [one layout for BN's data tensors]); the own kernels
+// (channels-last) read the slice row by row, with or without the fused ReLU. The output tensors
+// sit between guard tensors allocated right after them, whose values must survive.
 TEST(CpuFast, BatchNormWithSlicedGradients) {
   if (!have_onednn()) GTEST_SKIP() << "built without oneDNN";
-  for (const MemoryFormat f : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
-    SCOPED_TRACE(memory_format_name(f));
+  for (const MemoryFormat f : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast})
+  for (const bool relu : {false, true}) {
+    SCOPED_TRACE(str_cat(memory_format_name(f), relu ? " relu" : ""));
     const int64_t N = 3, C = 5, H = 7, W = 6;
     const Tensor x = random32({N, C, H, W}, 1, f), wide = random32({N, 3 * C, H, W}, 2, f);
     const Tensor gy = raw::narrow(wide, 1, C, C);  // a view: strides of the 3C-channel tensor
     const Tensor gamma = random32({C}, 3, {}, 0.5, 1.5), mean = empty({C}), invstd = empty({C});
+    const BatchNormParams p{true, 0.1, 1e-5, relu};
     Tensor y = empty_like(x);
-    cpu_backend().batch_norm_forward_training({}, x, gamma, zeros({C}), Tensor(), Tensor(), y, mean, invstd);
+    run_fast("batch_norm_forward_training", f == MemoryFormat::ChannelsLast ? kAvx2 : kOneDnn, [&] {
+      cpu_backend().batch_norm_forward_training(p, x, gamma, zeros({C}), Tensor(), Tensor(), y, mean, invstd);
+    });
     Tensor gx = empty_like(x);
     const Tensor guard = full({N, 3 * C, H, W}, 7.0);
     Tensor gg = empty({C}), gb = empty({C});
-    cpu_backend().batch_norm_backward({}, gy, x, gamma, mean, invstd, gx, gg, gb);
+    run_fast("batch_norm_backward", f == MemoryFormat::ChannelsLast ? kAvx2 : kOneDnn,
+             [&] { cpu_backend().batch_norm_backward(p, gy, x, y, gamma, mean, invstd, gx, gg, gb); });
     Tensor gx64 = empty_as64(x), gg64 = empty({C}, {DType::Float64}), gb64 = empty({C}, {DType::Float64});
-    reference_backend().batch_norm_backward({}, as64(gy), as64(x), as64(gamma), as64(mean), as64(invstd), gx64, gg64, gb64);
+    reference_backend().batch_norm_backward(p, as64(gy), as64(x), as64(y), as64(gamma), as64(mean), as64(invstd), gx64,
+                                            gg64, gb64);
     EXPECT_CLOSE(gx, gx64, 1e-4);
     EXPECT_CLOSE(gg, gg64, 1e-4);
     for (float v : guard.to_vector<float>()) ASSERT_EQ(v, 7.0f) << "the backward wrote past its output";
@@ -440,6 +483,12 @@ TEST(CpuFast, UnaryOpsAndTheirDerivatives) {
       run_fast("unary_backward", kAvx2, [&] { cpu_backend().unary_backward(op, alpha, x, y, gy, gx); });
       reference_backend().unary_backward(op, alpha, as64(x), y64, as64(gy), gx64);
       EXPECT_CLOSE(gx, gx64, 1e-5);
+      // A gradient that is a channel slice of a wider tensor (the backward of a concat's).
+      const Tensor wide = random32({s[0], s[1] + 3, s[2], s[3]}, 90 + i, f);
+      const Tensor gy_slice = raw::narrow(wide, 1, 2, s[1]);
+      run_fast("unary_backward", kAvx2, [&] { cpu_backend().unary_backward(op, alpha, x, y, gy_slice, gx); });
+      reference_backend().unary_backward(op, alpha, as64(x), y64, as64(gy_slice), gx64);
+      EXPECT_CLOSE(gx, gx64, 1e-5) << "sliced gradient";
     }
   }
 }

@@ -150,6 +150,13 @@ TEST(Gradcheck, BatchNormTrainingAndEval) {
                    {x, gamma, beta});
   expect_gradcheck([&](auto& in) { return batch_norm(in[0], in[1], in[2], Tensor(), Tensor(), train); },
                    {rnd({1, 3, 3, 5}, 46, -1, 1, MemoryFormat::ChannelsLast), gamma, beta});
+  // The fused ReLU, in training and in eval (no pre-activation of these inputs lies within the
+  // finite difference's step of the kink).
+  const BatchNormParams train_relu{true, 0.1, 1e-5, true}, eval_relu{false, 0.1, 1e-5, true};
+  expect_gradcheck([&](auto& in) { return batch_norm(in[0], in[1], in[2], Tensor(), Tensor(), train_relu); },
+                   {x, gamma, beta});
+  expect_gradcheck([&](auto& in) { return batch_norm(in[0], in[1], in[2], run_mean, run_var, eval_relu); },
+                   {rnd({1, 3, 3, 5}, 47, -1, 1, MemoryFormat::ChannelsLast), gamma, beta});
 }
 
 // --- layout ---------------------------------------------------------------------------------

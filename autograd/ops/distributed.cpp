@@ -58,7 +58,7 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
     raw::copy_(running_var, add(mul_scalar(running_var, 1 - p.momentum),
                                 mul_scalar(var.detach(), p.momentum * count / (count - 1))));
   }
-  return y;
+  return p.relu ? relu(y) : y;
 }
 
 }  // namespace figs

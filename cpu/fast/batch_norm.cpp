@@ -1,10 +1,22 @@
-// Batch normalisation on channels-last tensors (formulas: cpu/reference/batch_norm.h).
+// Batch normalisation (and its fused ReLU) on channels-last tensors (formulas:
+// cpu/reference/batch_norm.h).
 //
-// oneDNN 2.6 has a JIT kernel for NHWC only when C is a multiple of its vector block; exported
-// networks have arbitrary widths (15, 23, ...), where it runs a generic loop ~10x slower. Here a
-// pixel's channels are one contiguous row: threads split the rows, keep private per-channel
-// partial sums (summed in a fixed order), and the normalisation is a row-wise multiply-add.
+// A pixel's channels are one contiguous row of (rows = N H W, C). Each thread walks its share of
+// the rows in cache-sized blocks (kBlockFloats values), and each pass over memory is one read:
+//   training forward   pass 1: per block, the sums of x - k and (x - k)^2 about a shift k near
+//                      the mean (no E[x^2] - E[x]^2 cancellation); blocks and threads merge as
+//                      (count, mean, M2) in float64 (Chan et al.), threads in a fixed order;
+//                      pass 2: y = x scale + shift (max(0, .) with the fused ReLU);
+//   backward           pass 1: sum g and sum g (x - mean) per channel in one read, g = gy, or
+//                      gy where y > 0 with the fused ReLU; pass 2: gx;
+//   inference forward  one pass.
+// That is two passes each way, where oneDNN 2.6 also takes two and the kernels here used to
+// take three; oneDNN has a JIT kernel for NHWC only when C is a multiple of its vector block,
+// and runs a generic loop ~10x slower at the odd widths exported networks have (15, 23, ...).
+// Results depend on the thread count (the row split), never on scheduling.
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <vector>
 
 #include "core/parallel.h"
@@ -14,39 +26,121 @@ namespace figs::cpu::fast {
 
 namespace {
 
+constexpr int64_t kBlockFloats = 16384;  // 64 KiB of one tensor per block: it stays in L2
+
 bool nhwc_dense(const Tensor& t) {
   return t.dtype() == DType::Float32 && t.dim() == 4 && t.is_contiguous(MemoryFormat::ChannelsLast) &&
          t.memory_format() == MemoryFormat::ChannelsLast;
 }
 float channel(const Tensor& t, int64_t c, float fallback) { return t.defined() ? t.data<float>()[c * t.stride(0)] : fallback; }
 
-// Per-channel sums over the rows of (rows, C) of f(row pointer, c), accumulated per thread.
-template <class F>
-std::vector<double> channel_sums(int64_t rows, int64_t C, const F& f) {
-  const int threads = num_threads();
-  std::vector<std::vector<float>> partial(threads, std::vector<float>(C, 0.f));
-  parallel_for(0, threads, 1, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) {
-      float* acc = partial[t].data();
-      for (int64_t r = rows * t / threads; r < rows * (t + 1) / threads; ++r) f(r, acc);
+// The loops run over the tensor as one flat array whose channel is (index mod C), in runs of a
+// period A: a multiple of C and of 8 floats, at least 64, so that the inner loops are long and
+// vectorise whatever C is (a loop over C alone spent most of its time in loop overhead at C = 16).
+// Per-channel constants are expanded to the period; sums are kept per period position and folded
+// to channels.
+struct Period {
+  int64_t C, A;
+  explicit Period(int64_t channels) : C(std::max<int64_t>(channels, 1)), A(C * (8 / std::gcd<int64_t>(C, 8))) {
+    while (A < 64) A *= 2;
+  }
+  std::vector<float> expand(const std::vector<float>& per_channel) const {
+    std::vector<float> v(A);
+    for (int64_t j = 0; j < A; ++j) v[j] = per_channel[j % C];
+    return v;
+  }
+  // out[c] (+)= sum of acc over the positions of channel c.
+  template <class Out>
+  void fold(const std::vector<float>& acc, Out& out) const {
+    for (int64_t j = 0; j < A; ++j) out[j % C] += acc[j];
+  }
+  // Calls f(i, j, n) for runs [i, i + n) of [begin, end) that do not cross a period boundary; j is
+  // the run's first period position.
+  template <class F>
+  void runs(int64_t begin, int64_t end, const F& f) const {
+    for (int64_t i = begin; i < end;) {
+      const int64_t j = i % A, n = std::min(A - j, end - i);
+      f(i, j, n);
+      i += n;
     }
+  }
+};
+
+// Calls fn(thread, begin, end) for consecutive blocks (flat, whole rows) of the thread's fixed
+// share of the rows.
+template <class F>
+void for_each_block(int64_t rows, const Period& pd, int threads, const F& fn) {
+  const int64_t step = std::max<int64_t>(1, std::max(kBlockFloats, 4 * pd.A) / pd.C);
+  parallel_for(0, threads, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t)
+      for (int64_t r = rows * t / threads, end = rows * (t + 1) / threads; r < end; r += step)
+        fn(static_cast<int>(t), r * pd.C, std::min(r + step, end) * pd.C);
   });
-  std::vector<double> total(C, 0.0);
-  for (int t = 0; t < threads; ++t)
-    for (int64_t c = 0; c < C; ++c) total[c] += partial[t][c];
-  return total;
 }
 
-// y = x * scale[c] + shift[c] over rows.
-void affine_rows(const float* x, float* y, int64_t rows, int64_t C, const std::vector<float>& scale,
-                 const std::vector<float>& shift) {
-  parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      const float* xr = x + r * C;
-      float* yr = y + r * C;
-      for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c];
+// Calls f(i, j, n) over the runs of [0, rows C), split over the threads.
+template <class F>
+void parallel_runs(int64_t rows, const Period& pd, const F& f) {
+  parallel_for(0, rows, std::max<int64_t>(1, kBlockFloats / pd.C),
+               [&](int64_t b, int64_t e) { pd.runs(b * pd.C, e * pd.C, f); });
+}
+
+// Running (count, mean, M2) per channel, merged part by part in float64 (Chan et al.).
+struct Moments {
+  double count = 0;
+  std::vector<double> mean, m2;
+  explicit Moments(int64_t C) : mean(C, 0.0), m2(C, 0.0) {}
+  // Adds a part of `n` values per channel with means pm and sums of squared deviations pq.
+  template <class V>
+  void merge(double n, const V& pm, const V& pq) {
+    const double total = count + n, w = count * n / total;
+    for (size_t c = 0; c < mean.size(); ++c) {
+      const double d = static_cast<double>(pm[c]) - mean[c];
+      mean[c] += d * n / total;
+      m2[c] += static_cast<double>(pq[c]) + d * d * w;
     }
+    count = total;
+  }
+};
+
+// y = x * scale[c] + shift[c], clamped at 0 when relu.
+void affine(const float* x, float* y, int64_t rows, const Period& pd, const std::vector<float>& scale,
+            const std::vector<float>& shift, bool relu) {
+  const std::vector<float> sc = pd.expand(scale), sh = pd.expand(shift);
+  parallel_runs(rows, pd, [&](int64_t i, int64_t j, int64_t n) {
+    const float *xi = x + i, *a = sc.data() + j, *b = sh.data() + j;
+    float* yi = y + i;
+    if (relu)
+      for (int64_t k = 0; k < n; ++k) yi[k] = std::max(xi[k] * a[k] + b[k], 0.f);
+    else
+      for (int64_t k = 0; k < n; ++k) yi[k] = xi[k] * a[k] + b[k];
   });
+}
+
+// The backward's inner loops over one run, the ReLU's gate compiled in or out (kGate: g = gy
+// where y > 0). Restrict-qualified so that they vectorise without alias checks.
+template <bool kGate>
+void backward_sums_run(const float* __restrict gy, const float* __restrict y, const float* __restrict x,
+                       const float* __restrict mean, float* __restrict sum_g, float* __restrict sum_gd, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) {
+    const float g = gy[k];
+    const float gv = kGate ? (y[k] > 0.f ? g : 0.f) : g;
+    sum_g[k] += gv;
+    sum_gd[k] += gv * (x[k] - mean[k]);
+  }
+}
+struct RunConstants {  // per-channel constants of gx, expanded to the period, at the run's start
+  const float *mean, *k, *a, *b;
+};
+template <bool kGate>
+void backward_gx_run(const float* __restrict gy, const float* __restrict y, const float* __restrict x,
+                     const RunConstants& r, float* __restrict gx, int64_t n) {
+  const float *__restrict mean = r.mean, *__restrict k = r.k, *__restrict a = r.a, *__restrict b = r.b;
+  for (int64_t q = 0; q < n; ++q) {
+    const float g = gy[q];
+    const float gv = kGate ? (y[q] > 0.f ? g : 0.f) : g;
+    gx[q] = k[q] * (gv - a[q] - (x[q] - mean[q]) * b[q]);
+  }
 }
 
 }  // namespace
@@ -56,32 +150,58 @@ bool batch_norm_forward_training(const BatchNormParams& p, const Tensor& x, cons
                                  const Tensor& save_mean, const Tensor& save_invstd) {
   if (!nhwc_dense(x) || !nhwc_dense(y)) return false;
   const int64_t C = x.size(1), rows = x.numel() / std::max<int64_t>(C, 1);
+  const Period pd(C);
   const float* px = x.data<float>();
-  const std::vector<double> sum = channel_sums(rows, C, [&](int64_t r, float* acc) {
-    const float* xr = px + r * C;
-    for (int64_t c = 0; c < C; ++c) acc[c] += xr[c];
+  const int threads = num_threads();
+  std::vector<Moments> part(threads, Moments(C));
+  for_each_block(rows, pd, threads, [&](int t, int64_t begin, int64_t end) {
+    // Sums of d = x - k and d^2 about a shift k per channel, the block's first row: a sample of
+    // the channel, so (mean - k)^2 is of the order of the variance and E[d^2] - E[d]^2 does not
+    // cancel (to ~1e-6 relative in float32 on blocks of ~1e4 values; they merge in float64).
+    std::vector<float> shift(px + begin, px + begin + C);
+    const std::vector<float> k = pd.expand(shift);
+    std::vector<float> acc_s(pd.A, 0.f), acc_q(pd.A, 0.f), sum(C, 0.f), sq(C, 0.f);
+    pd.runs(begin, end, [&](int64_t i, int64_t j, int64_t n) {
+      const float* __restrict xi = px + i;
+      const float* __restrict kj = k.data() + j;
+      float* __restrict s = acc_s.data() + j;
+      float* __restrict q = acc_q.data() + j;
+      for (int64_t e = 0; e < n; ++e) {
+        const float d = xi[e] - kj[e];
+        s[e] += d;
+        q[e] += d * d;
+      }
+    });
+    pd.fold(acc_s, sum);
+    pd.fold(acc_q, sq);
+    const double count = static_cast<double>((end - begin) / C);
+    std::vector<double> mean(C), m2(C);
+    for (int64_t c = 0; c < C; ++c) {
+      const double ds = sum[c] / count;
+      mean[c] = shift[c] + ds;
+      m2[c] = std::max(0.0, sq[c] - ds * sum[c]);
+    }
+    part[t].merge(count, mean, m2);
   });
-  std::vector<float> mean(C);
-  for (int64_t c = 0; c < C; ++c) mean[c] = static_cast<float>(sum[c] / rows);
-  const std::vector<double> sq = channel_sums(rows, C, [&](int64_t r, float* acc) {  // two passes: stable
-    const float* xr = px + r * C;
-    for (int64_t c = 0; c < C; ++c) acc[c] += (xr[c] - mean[c]) * (xr[c] - mean[c]);
-  });
+  Moments all(C);
+  for (const Moments& m : part)
+    if (m.count > 0) all.merge(m.count, m.mean, m.m2);
   std::vector<float> scale(C), shift(C);
   for (int64_t c = 0; c < C; ++c) {
-    const double var = sq[c] / rows, invstd = 1.0 / std::sqrt(var + p.eps);
+    const float mean = static_cast<float>(all.mean[c]);
+    const double var = all.m2[c] / static_cast<double>(rows), invstd = 1.0 / std::sqrt(var + p.eps);
     scale[c] = static_cast<float>(invstd * channel(gamma, c, 1.f));
-    shift[c] = static_cast<float>(channel(beta, c, 0.f) - mean[c] * invstd * channel(gamma, c, 1.f));
-    save_mean.data<float>()[c * save_mean.stride(0)] = mean[c];
+    shift[c] = static_cast<float>(channel(beta, c, 0.f) - mean * invstd * channel(gamma, c, 1.f));
+    save_mean.data<float>()[c * save_mean.stride(0)] = mean;
     save_invstd.data<float>()[c * save_invstd.stride(0)] = static_cast<float>(invstd);
     if (running_mean.defined()) {
       float& rm = running_mean.data<float>()[c * running_mean.stride(0)];
       float& rv = running_var.data<float>()[c * running_var.stride(0)];
-      rm = static_cast<float>((1 - p.momentum) * rm + p.momentum * mean[c]);
+      rm = static_cast<float>((1 - p.momentum) * rm + p.momentum * mean);
       rv = static_cast<float>((1 - p.momentum) * rv + p.momentum * (rows > 1 ? var * rows / (rows - 1) : var));
     }
   }
-  affine_rows(px, y.data<float>(), rows, C, scale, shift);
+  affine(px, y.data<float>(), rows, pd, scale, shift, p.relu);
   return true;
 }
 
@@ -95,45 +215,68 @@ bool batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x, con
     scale[c] = static_cast<float>(invstd * channel(gamma, c, 1.f));
     shift[c] = static_cast<float>(channel(beta, c, 0.f) - channel(running_mean, c, 0.f) * invstd * channel(gamma, c, 1.f));
   }
-  affine_rows(x.data<float>(), y.data<float>(), rows, C, scale, shift);
+  affine(x.data<float>(), y.data<float>(), rows, Period(C), scale, shift, p.relu);
   return true;
 }
 
-bool batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
-                         const Tensor& mean_t, const Tensor& invstd_t, const Tensor& gx, const Tensor& ggamma,
-                         const Tensor& gbeta) {
-  if (!nhwc_dense(x) || !nhwc_dense(gy) || (gx.defined() && !nhwc_dense(gx))) return false;
+bool batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& y,
+                         const Tensor& gamma, const Tensor& mean_t, const Tensor& invstd_t, const Tensor& gx,
+                         const Tensor& ggamma, const Tensor& gbeta) {
+  if (!nhwc_dense(x) || gy.dtype() != DType::Float32 || gy.shape() != x.shape() ||
+      (gx.defined() && !nhwc_dense(gx)) || (p.relu && !nhwc_dense(y)))
+    return false;
+  // A gradient that is a channel slice of a wider tensor (the backward of a concat hands those
+  // out) is gathered densely first: one copy costs less than walking rows of a few channels.
+  Tensor dense_gy = gy;
+  if (!nhwc_dense(gy)) {
+    dense_gy = empty_like(x);
+    if (!copy(gy, dense_gy)) return false;
+  }
   const int64_t C = x.size(1), rows = x.numel() / std::max<int64_t>(C, 1);
-  const float *px = x.data<float>(), *pg = gy.data<float>();
+  const Period pd(C);
+  // py: the ReLU's gate, g = gy where the output is positive
+  const float *px = x.data<float>(), *pg = dense_gy.data<float>(), *py = p.relu ? y.data<float>() : nullptr;
   std::vector<float> mean(C), invstd(C);
   for (int64_t c = 0; c < C; ++c) mean[c] = channel(mean_t, c, 0.f), invstd[c] = channel(invstd_t, c, 1.f);
-  std::vector<double> sum_gy = channel_sums(rows, C, [&](int64_t r, float* acc) {
-    const float* g = pg + r * C;
-    for (int64_t c = 0; c < C; ++c) acc[c] += g[c];
+  const std::vector<float> mean_p = pd.expand(mean);
+
+  const int threads = num_threads();
+  std::vector<std::vector<double>> sum_g(threads, std::vector<double>(C, 0.0)), sum_gd(sum_g);
+  for_each_block(rows, pd, threads, [&](int t, int64_t begin, int64_t end) {
+    std::vector<float> s(pd.A, 0.f), sd(pd.A, 0.f);
+    pd.runs(begin, end, [&](int64_t i, int64_t j, int64_t n) {
+      if (py)
+        backward_sums_run<true>(pg + i, py + i, px + i, mean_p.data() + j, s.data() + j, sd.data() + j, n);
+      else
+        backward_sums_run<false>(pg + i, nullptr, px + i, mean_p.data() + j, s.data() + j, sd.data() + j, n);
+    });
+    pd.fold(s, sum_g[t]);
+    pd.fold(sd, sum_gd[t]);
   });
-  std::vector<double> sum_gy_xhat = channel_sums(rows, C, [&](int64_t r, float* acc) {
-    const float *g = pg + r * C, *xr = px + r * C;
-    for (int64_t c = 0; c < C; ++c) acc[c] += g[c] * (xr[c] - mean[c]) * invstd[c];
-  });
+  std::vector<double> sg(C, 0.0), sgx(C, 0.0);  // sum g, sum g xhat
+  for (int t = 0; t < threads; ++t)
+    for (int64_t c = 0; c < C; ++c) sg[c] += sum_g[t][c], sgx[c] += sum_gd[t][c];
+  for (int64_t c = 0; c < C; ++c) sgx[c] *= invstd[c];
   for (int64_t c = 0; c < C; ++c) {
-    if (ggamma.defined()) ggamma.data<float>()[c * ggamma.stride(0)] = static_cast<float>(sum_gy_xhat[c]);
-    if (gbeta.defined()) gbeta.data<float>()[c * gbeta.stride(0)] = static_cast<float>(sum_gy[c]);
+    if (ggamma.defined()) ggamma.data<float>()[c * ggamma.stride(0)] = static_cast<float>(sgx[c]);
+    if (gbeta.defined()) gbeta.data<float>()[c * gbeta.stride(0)] = static_cast<float>(sg[c]);
   }
   if (!gx.defined()) return true;
-  // gx = gamma invstd (gy - [training] (mean(gy) + xhat mean(gy xhat)))
+  // gx = gamma invstd (g - [training] (mean(g) + xhat mean(g xhat)))
   std::vector<float> k(C), a(C), b(C);
   for (int64_t c = 0; c < C; ++c) {
     k[c] = channel(gamma, c, 1.f) * invstd[c];
-    a[c] = p.training ? static_cast<float>(sum_gy[c] / rows) : 0.f;
-    b[c] = p.training ? static_cast<float>(sum_gy_xhat[c] / rows) * invstd[c] : 0.f;
+    a[c] = p.training ? static_cast<float>(sg[c] / rows) : 0.f;
+    b[c] = p.training ? static_cast<float>(sgx[c] / rows) * invstd[c] : 0.f;
   }
+  const std::vector<float> k_p = pd.expand(k), a_p = pd.expand(a), b_p = pd.expand(b);
   float* po = gx.data<float>();
-  parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1)), [&](int64_t s, int64_t e) {
-    for (int64_t r = s; r < e; ++r) {
-      const float *g = pg + r * C, *xr = px + r * C;
-      float* o = po + r * C;
-      for (int64_t c = 0; c < C; ++c) o[c] = k[c] * (g[c] - a[c] - (xr[c] - mean[c]) * b[c]);
-    }
+  parallel_runs(rows, pd, [&](int64_t i, int64_t j, int64_t n) {
+    const RunConstants r{mean_p.data() + j, k_p.data() + j, a_p.data() + j, b_p.data() + j};
+    if (py)
+      backward_gx_run<true>(pg + i, py + i, px + i, r, po + i, n);
+    else
+      backward_gx_run<false>(pg + i, nullptr, px + i, r, po + i, n);
   });
   return true;
 }

@@ -68,7 +68,9 @@ int shared_unit_dim(const Tensor& out, std::initializer_list<const Tensor*> othe
 }
 
 // fn(offsets, run): for every run of `shape` along `inner` (in parallel), the element offset of
-// its start in each tensor of `ts` (found by decomposing the run's index over the other dims).
+// its start in each tensor of `ts`. Each thread decomposes its first run's index over the other
+// dims once, then steps the index like an odometer (runs of a channel slice are a few channels
+// long: a division per dim and run cost more than the run).
 template <size_t K, class Fn>
 void for_each_run(const Shape& shape, int inner, const std::array<const Tensor*, K>& ts, const Fn& fn) {
   const int rank = shape.rank();
@@ -77,19 +79,29 @@ void for_each_run(const Shape& shape, int inner, const std::array<const Tensor*,
     for (int k = 0; k < rank; ++k) strides[t][k] = ts[t]->stride(k);
   const int64_t run = shape[inner], runs = shape.numel() / std::max<int64_t>(run, 1);
   parallel_for(0, runs, std::max<int64_t>(1, kGrain / std::max<int64_t>(run, 1)), [&](int64_t b, int64_t e) {
+    std::array<int64_t, Dims::kMaxRank> index{};
+    std::array<int64_t, K> offsets{};
+    int64_t rest = b;
+    for (int k = rank - 1; k >= 0; --k) {
+      if (k == inner) continue;
+      index[k] = rest % shape[k];
+      rest /= shape[k];
+      for (size_t t = 0; t < K; ++t) offsets[t] += index[k] * strides[t][k];
+    }
     for (int64_t r = b; r < e; ++r) {
-      std::array<int64_t, K> offsets{};
-      int64_t rest = r;
-      for (int k = rank - 1; k >= 0; --k) {
-        if (k == inner) continue;
-        const int64_t i = rest % shape[k];
-        rest /= shape[k];
-        for (size_t t = 0; t < K; ++t) offsets[t] += i * strides[t][k];
-      }
       fn(offsets, run);
+      for (int k = rank - 1; k >= 0; --k) {  // the next run: carry through the dims, last fastest
+        if (k == inner) continue;
+        for (size_t t = 0; t < K; ++t) offsets[t] += strides[t][k];
+        if (++index[k] < shape[k]) break;
+        for (size_t t = 0; t < K; ++t) offsets[t] -= shape[k] * strides[t][k];
+        index[k] = 0;
+      }
     }
   });
 }
+
+bool run_bytes_small(const Tensor& t, int inner) { return t.size(inner) * dtype_size(t.dtype()) <= 256; }
 
 // Copies between two strided tensors of one dtype that share a unit-stride dim (concat into a
 // channel slice, a slice out of one): one memcpy per run.
@@ -99,6 +111,16 @@ bool copy_runs(const Tensor& src, const Tensor& dst) {
   const size_t bytes = dtype_size(dst.dtype());
   const char* s = static_cast<const char*>(src.raw_data());
   char* d = static_cast<char*>(dst.raw_data());
+  if (bytes == 4 && run_bytes_small(dst, inner)) {  // a plain loop beats a memcpy call on short rows
+    const float* sf = reinterpret_cast<const float*>(s);
+    float* df = reinterpret_cast<float*>(d);
+    for_each_run<2>(dst.shape(), inner, {&src, &dst}, [&](const std::array<int64_t, 2>& o, int64_t run) {
+      const float* __restrict from = sf + o[0];
+      float* __restrict to = df + o[1];
+      for (int64_t i = 0; i < run; ++i) to[i] = from[i];
+    });
+    return true;
+  }
   for_each_run<2>(dst.shape(), inner, {&src, &dst}, [&](const std::array<int64_t, 2>& o, int64_t run) {
     std::memcpy(d + o[1] * bytes, s + o[0] * bytes, run * bytes);
   });
@@ -143,13 +165,28 @@ bool unary(UnaryOp op, double alpha, const Tensor& x, const Tensor& y) {
 }
 
 bool unary_backward(UnaryOp op, double alpha, const Tensor& x, const Tensor& y, const Tensor& gy, const Tensor& gx) {
-  if (!is_f32(x) || !same_dense_layout(x, y) || !same_dense_layout(x, gy) || !same_dense_layout(x, gx)) return false;
+  if (!is_f32(x) || !is_f32(y) || !is_f32(gy) || !is_f32(gx)) return false;
+  const bool dense = same_dense_layout(x, y) && same_dense_layout(x, gy) && same_dense_layout(x, gx);
+  int inner = -1;
+  if (!dense) {  // strided (the backward of a concat hands out channel slices of its gradient)
+    if (y.shape() != gx.shape() || x.shape() != gx.shape() || gy.shape() != gx.shape()) return false;
+    inner = shared_unit_dim(gx, {&x, &y, &gy});
+    if (inner < 0) return false;
+  }
   const float *px = x.data<float>(), *py = y.data<float>(), *pg = gy.data<float>();
   float* out = gx.data<float>();
   const float a = static_cast<float>(alpha);
   auto zip = [&](auto f) {
-    for_chunks(x.numel(), [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) out[i] = f(px[i], py[i], pg[i]);
+    if (dense) {
+      for_chunks(x.numel(), [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) out[i] = f(px[i], py[i], pg[i]);
+      });
+      return;
+    }
+    for_each_run<4>(gx.shape(), inner, {&x, &y, &gy, &gx}, [&](const std::array<int64_t, 4>& o, int64_t run) {
+      const float *xr = px + o[0], *yr = py + o[1], *gr = pg + o[2];
+      float* outr = out + o[3];
+      for (int64_t i = 0; i < run; ++i) outr[i] = f(xr[i], yr[i], gr[i]);
     });
   };
   switch (op) {

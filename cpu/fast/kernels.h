@@ -32,14 +32,15 @@ bool depthwise_conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tens
 bool depthwise_conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, const Tensor& w, const Tensor& gx);
 bool depthwise_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
                                       const Tensor& gbias);
-// Batch normalisation on dense channels-last tensors (cpu/fast/batch_norm.cpp).
+// Batch normalisation, with the fused ReLU of p.relu, on dense channels-last tensors
+// (cpu/fast/batch_norm.cpp).
 bool batch_norm_forward_training(const BatchNormParams& p, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                  const Tensor& running_mean, const Tensor& running_var, const Tensor& y,
                                  const Tensor& save_mean, const Tensor& save_invstd);
 bool batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                   const Tensor& running_mean, const Tensor& running_var, const Tensor& y);
-bool batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
-                         const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
+bool batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& y,
+                         const Tensor& gamma, const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
                          const Tensor& gbeta);
 // Average pooling on channels-last tensors (cpu/fast/pool2d.cpp).
 bool avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y);

@@ -4,12 +4,13 @@
 //              running_mean <- (1 - m) running_mean + m mean
 //              running_var  <- (1 - m) running_var  + m var * M / (M - 1)   (unbiased, M = N*H*W)
 //   inference: mean, var = running statistics
-//   y = (x - mean) * invstd * gamma + beta
+//   y = (x - mean) * invstd * gamma + beta;   with the fused ReLU (p.relu) y = max(0, that)
 //
-// Backward (xhat = (x - mean) * invstd, g = gy * gamma):
+// Backward (xhat = (x - mean) * invstd; d = gy, or with the fused ReLU d = gy where y > 0 else 0;
+// g = d * gamma):
 //   training:  gx = invstd * (g - mean_M(g) - xhat * mean_M(g * xhat))
 //   inference: gx = invstd * g                    (the statistics are constants)
-//   ggamma = sum_M(gy * xhat),  gbeta = sum_M(gy)
+//   ggamma = sum_M(d * xhat),  gbeta = sum_M(d)
 #pragma once
 
 #include <cmath>
@@ -24,6 +25,10 @@ namespace detail {
 template <class T>
 T channel_value(const Tensor& t, int64_t c, T fallback) {
   return t.defined() ? t.data<T>()[c * t.stride(0)] : fallback;
+}
+template <class T>
+T activate(const BatchNormParams& p, double v) {
+  return static_cast<T>(p.relu && !(v > 0) ? 0.0 : v);
 }
 }  // namespace detail
 
@@ -52,7 +57,7 @@ void batch_norm_forward_training(const BatchNormParams& p, const Tensor& x, cons
       for (int64_t n = 0; n < N; ++n)
         for (int64_t h = 0; h < H; ++h)
           for (int64_t w = 0; w < W; ++w)
-            Y(n, c, h, w) = static_cast<T>((X(n, c, h, w) - mean) * invstd * g + b);
+            Y(n, c, h, w) = detail::activate<T>(p, (X(n, c, h, w) - mean) * invstd * g + b);
       save_mean.data<T>()[c * save_mean.stride(0)] = static_cast<T>(mean);
       save_invstd.data<T>()[c * save_invstd.stride(0)] = static_cast<T>(invstd);
       if (running_mean.defined()) {
@@ -83,17 +88,21 @@ void batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x, con
       for (int64_t n = 0; n < N; ++n)
         for (int64_t h = 0; h < H; ++h)
           for (int64_t w = 0; w < W; ++w)
-            Y(n, c, h, w) = static_cast<T>((X(n, c, h, w) - mean) * invstd * g + b);
+            Y(n, c, h, w) = detail::activate<T>(p, (X(n, c, h, w) - mean) * invstd * g + b);
     }
   });
 }
 
 template <class T>
-void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x,
+void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& y,
                          const Tensor& gamma, const Tensor& mean_t, const Tensor& invstd_t,
                          const Tensor& gx, const Tensor& ggamma, const Tensor& gbeta) {
   const Nchw<const T> X(x), GY(gy);
+  const Nchw<const T> Y(p.relu ? y : gy);  // read only with the fused ReLU
   const Nchw<T> GX(gx);
+  auto d = [&](int64_t n, int64_t c, int64_t h, int64_t w) -> double {
+    return p.relu && !(Y(n, c, h, w) > 0) ? 0.0 : static_cast<double>(GY(n, c, h, w));
+  };
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), M = N * H * W;
   parallel_for(0, C, 1, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
@@ -105,14 +114,14 @@ void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tenso
         for (int64_t h = 0; h < H; ++h)
           for (int64_t w = 0; w < W; ++w) {
             const double xhat = (X(n, c, h, w) - mean) * invstd;
-            sum_gy += GY(n, c, h, w);
-            sum_gy_xhat += GY(n, c, h, w) * xhat;
+            sum_gy += d(n, c, h, w);
+            sum_gy_xhat += d(n, c, h, w) * xhat;
           }
       if (gx.defined()) {
         for (int64_t n = 0; n < N; ++n)
           for (int64_t h = 0; h < H; ++h)
             for (int64_t w = 0; w < W; ++w) {
-              double v = GY(n, c, h, w);
+              double v = d(n, c, h, w);
               if (p.training) {
                 const double xhat = (X(n, c, h, w) - mean) * invstd;
                 v -= sum_gy / M + xhat * sum_gy_xhat / M;

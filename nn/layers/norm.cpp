@@ -21,23 +21,26 @@ BatchNorm2d::BatchNorm2d(int channels, const BatchNorm2dOptions& o)
   }
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) { return normalise(x, weight_, bias_); }
+Tensor BatchNorm2d::forward(const Tensor& x) { return normalise(x, weight_, bias_, false); }
 
-Tensor BatchNorm2d::forward_scaled(const Tensor& x, const Tensor& scale) {
+Tensor BatchNorm2d::forward_relu(const Tensor& x) { return normalise(x, weight_, bias_, true); }
+
+Tensor BatchNorm2d::forward_scaled(const Tensor& x, const Tensor& scale, bool relu) {
   FIGS_CHECK(scale.defined() && scale.dim() == 1 && scale.size(0) == channels_, "BatchNorm2d: the scale must be (",
              channels_, "), got ", scale.describe());
   // (x_hat gamma + beta) s = x_hat (gamma s) + beta s; without an affine, x_hat s.
   return normalise(x, weight_.defined() ? mul(weight_, scale) : scale,
-                   bias_.defined() ? mul(bias_, scale) : Tensor());
+                   bias_.defined() ? mul(bias_, scale) : Tensor(), relu);
 }
 
-Tensor BatchNorm2d::normalise(const Tensor& x, const Tensor& gamma, const Tensor& beta) {
+Tensor BatchNorm2d::normalise(const Tensor& x, const Tensor& gamma, const Tensor& beta, bool relu) {
   FIGS_CHECK(x.dim() == 4 && x.size(1) == channels_, "BatchNorm2d: expected input (N, ", channels_,
              ", H, W), got ", x.describe());
   BatchNormParams p;
   p.training = is_training() || !options_.track_running_stats;
   p.momentum = options_.momentum;
   p.eps = options_.eps;
+  p.relu = relu;
   // Data-parallel runs may normalise over the global batch (core/distributed.h).
   if (p.training && dist::sync_batch_norm() && dist::world().world_size() > 1)
     return sync_batch_norm(x, gamma, beta, running_mean_, running_var_, p);

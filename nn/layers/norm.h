@@ -20,10 +20,13 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int channels, const BatchNorm2dOptions& options = {});
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)) as one op (batch_norm's fused ReLU): one pass each way instead of two.
+  Tensor forward_relu(const Tensor& x);
   // forward(x) * scale[c] for a per-channel scale (C), in one pass: the normalisation with gamma *
   // scale and beta * scale as its affine (the statistics are x's, as in forward). Differentiable
-  // in scale too. The FiGS mask after a BatchNorm runs this way in training (nas/conv_unit.cpp).
-  Tensor forward_scaled(const Tensor& x, const Tensor& scale);
+  // in scale too; with relu, the ReLU is fused as well. The FiGS mask after a BatchNorm runs this
+  // way in training (nas/conv_unit.cpp).
+  Tensor forward_scaled(const Tensor& x, const Tensor& scale, bool relu = false);
   std::string extra_repr() const override;
   void reset_parameters(Generator& gen) override;  // gamma 1, beta 0; statistics untouched
 
@@ -35,7 +38,7 @@ class BatchNorm2d : public Module {
   const Tensor& running_var() const { return running_var_; }
 
  private:
-  Tensor normalise(const Tensor& x, const Tensor& gamma, const Tensor& beta);
+  Tensor normalise(const Tensor& x, const Tensor& gamma, const Tensor& beta, bool relu);
   int channels_;
   BatchNorm2dOptions options_;
   Tensor weight_, bias_, running_mean_, running_var_;

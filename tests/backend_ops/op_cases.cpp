@@ -364,6 +364,7 @@ struct NormSpec {
   const char* mode;  // train, train_noaffine, eval
   Image x;
   MemoryFormat format;
+  bool relu = false;  // batch_norm's fused ReLU
 };
 
 // batch_norm or sync_batch_norm on one case's inputs; training updates the running statistics,
@@ -376,7 +377,7 @@ CaseOutputs normalise(CaseInputs& in, const NormSpec& spec, bool synchronised) {
   const Tensor beta = affine ? in.input("beta", {C}) : Tensor();
   const Tensor running_mean = in.input("running_mean", {C}, {.low = -0.5, .high = 0.5, .differentiable = false});
   const Tensor running_var = in.input("running_var", {C}, {.low = 0.5, .high = 2, .differentiable = false});
-  const BatchNormParams p{train, 0.1, 1e-5};
+  const BatchNormParams p{train, 0.1, 1e-5, spec.relu};
   CaseOutputs out{synchronised ? sync_batch_norm(x, gamma, beta, running_mean, running_var, p)
                                : batch_norm(x, gamma, beta, running_mean, running_var, p)};
   if (train) out.extras = {{"running_mean", running_mean}, {"running_var", running_var}};
@@ -391,15 +392,20 @@ void batch_norm_cases(Table& t) {
       {"train_noaffine", {3, 5, 7, 7}, kCl},
       {"eval", {1, 37, 13, 13}, kCl},
       {"eval", {2, 13, 7, 9}, kNchw},
+      {"train", {2, 21, 9, 7}, kCl, true},     // the fused ReLU: own kernels ...
+      {"train", {2, 13, 7, 9}, kNchw, true},   // ... and composed around oneDNN's
+      {"train_noaffine", {3, 16, 5, 5}, kCl, true},
+      {"eval", {1, 37, 13, 13}, kCl, true},
+      {"eval", {2, 13, 7, 9}, kNchw, true},
   };
   for (const NormSpec& s0 : specs) {
     NormSpec s = s0;
     s.x = t.image(s0.x);
     const bool train = s.mode[0] == 't';
-    const FastKernel::Engine engine = s.format == kCl && s.x.c % 16 != 0 ? kAvx2 : kOneDnn;
+    const FastKernel::Engine engine = s.format == kCl && (s.relu || s.x.c % 16 != 0) ? kAvx2 : kOneDnn;
     const std::vector<FastKernel> fast{{train ? "batch_norm_forward_training" : "batch_norm_forward_inference", engine},
                                        {"batch_norm_backward", engine}};
-    t.add("batch_norm", str_cat(s.mode, "_", image_name(s.x, s.format)), s.format, kBatchNorm, fast,
+    t.add("batch_norm", str_cat(s.mode, s.relu ? "_relu_" : "_", image_name(s.x, s.format)), s.format, kBatchNorm, fast,
           [s](CaseInputs& in) { return normalise(in, s, false); });
   }
 }

@@ -232,8 +232,8 @@ TEST(CudaKernels, BatchNormTrainingEvalAndBackward) {
       Tensor gx = gpu_out(s, f), gx64 = ref_out(s, f);
       Tensor gg = affine ? gpu_out({C}) : Tensor(), gg64 = affine ? ref_out({C}) : Tensor();
       Tensor gb = affine ? gpu_out({C}) : Tensor(), gb64 = affine ? ref_out({C}) : Tensor();
-      gpu_backend().batch_norm_backward(q, on_gpu(gy, f), on_gpu(x, f), on_gpu(gamma), m, is, gx, gg, gb);
-      ref_backend().batch_norm_backward(q, as64(gy), as64(x), as64(gamma), m64, is64, gx64, gg64, gb64);
+      gpu_backend().batch_norm_backward(q, on_gpu(gy, f), on_gpu(x, f), Tensor(), on_gpu(gamma), m, is, gx, gg, gb);
+      ref_backend().batch_norm_backward(q, as64(gy), as64(x), Tensor(), as64(gamma), m64, is64, gx64, gg64, gb64);
       EXPECT_GPU_CLOSE(gx, gx64, kTol);
       if (affine) {
         EXPECT_GPU_CLOSE(gg, gg64, kTol);
