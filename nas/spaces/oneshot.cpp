@@ -220,12 +220,25 @@ class OneShotSpace : public SearchSpace {
   OneShotConfig c_;
 };
 
-ConvUnitOptions unit(int kh, int kw, const BuildOptions& o, bool relu_before = true, bool depthwise = false) {
+ConvUnitOptions unit(int kh, int kw, const BuildOptions& o, bool relu_before = true, bool depthwise = false,
+                     bool relu_after = false) {
   ConvUnitOptions u;
-  u.kernel_h = kh, u.kernel_w = kw, u.relu_before = relu_before, u.depthwise = depthwise;
+  u.kernel_h = kh, u.kernel_w = kw, u.relu_before = relu_before, u.depthwise = depthwise, u.relu_after = relu_after;
   u.mask = o.masks, u.mask_options = o.mask_options;
   return u;
 }
+
+// Note [Where the One-Shot ReLUs run]: the space is ReLU-conv-BN throughout (every unit's input
+// passes a ReLU). The network computes exactly that, with each ReLU placed where it costs least:
+//   - a unit whose output only feeds the next unit's ReLU (pw1 -> dw2, conv17 -> conv71) applies
+//     it itself, fused into its BatchNorm (batch_norm's ReLU, one pass instead of two);
+//   - the block's weighted operators all start with a ReLU of the block's input: the block
+//     takes it once and they share it (one pass and one saved activation instead of four);
+//   - with the concat aggregator, the projection's ReLU of the concat is the concat of its
+//     parts' ReLUs: identity and max3 read the shared ReLU (max commutes with it), avg3 takes
+//     its own, and the weighted operators fuse theirs into their last BatchNorm.
+// Every placement is equal in value (relu(max(x)) = max(relu(x)), relu(h) m = relu(h m) for
+// m >= 0), so parameters, masks, exports and checkpoints are those of the plain ReLU-conv-BN.
 
 Block::Block(const OneShotSpace& space, const std::string& path, int channels, int stream, const WidthMap& widths,
              const BuildOptions& options)
@@ -247,19 +260,19 @@ Block::Block(const OneShotSpace& space, const std::string& path, int channels, i
       if (w1 == 0 || w2 == 0) continue;  // the operator vanished
       FIGS_CHECK(concat_ || w2 == channels, "oneshot: '", p, ".pw2' has width ", w2, " but the sum aggregator needs the "
                  "cell width ", channels);
-      const int k = kernel_of(op);
-      units->add("dw1", std::make_shared<ConvUnit>(channels, channels, unit(k, k, options, true, true)));
-      units->add("pw1", std::make_shared<ConvUnit>(channels, w1, unit(1, 1, options, false)));
-      units->add("dw2", std::make_shared<ConvUnit>(w1, w1, unit(k, k, options, true, true)));
-      units->add("pw2", std::make_shared<ConvUnit>(w1, w2, unit(1, 1, options, false)));
+      const int k = kernel_of(op);  // Note [Where the One-Shot ReLUs run] for the relu flags
+      units->add("dw1", std::make_shared<ConvUnit>(channels, channels, unit(k, k, options, false, true)));
+      units->add("pw1", std::make_shared<ConvUnit>(channels, w1, unit(1, 1, options, false, false, true)));
+      units->add("dw2", std::make_shared<ConvUnit>(w1, w1, unit(k, k, options, false, true)));
+      units->add("pw2", std::make_shared<ConvUnit>(w1, w2, unit(1, 1, options, false, false, concat_)));
       concat_channels += w2;
     } else {  // conv17_71
       const int w1 = static_cast<int>(space.width(widths, p + ".conv17")), w2 = static_cast<int>(space.width(widths, p + ".conv71"));
       if (w1 == 0 || w2 == 0) continue;
       FIGS_CHECK(concat_ || w2 == channels, "oneshot: '", p, ".conv71' has width ", w2, " but the sum aggregator needs "
                  "the cell width ", channels);
-      units->add("conv17", std::make_shared<ConvUnit>(channels, w1, unit(1, 7, options)));
-      units->add("conv71", std::make_shared<ConvUnit>(w1, w2, unit(7, 1, options)));
+      units->add("conv17", std::make_shared<ConvUnit>(channels, w1, unit(1, 7, options, false, false, true)));
+      units->add("conv71", std::make_shared<ConvUnit>(w1, w2, unit(7, 1, options, false, false, concat_)));
       concat_channels += w2;
     }
     ops_.push_back(register_module(op, units));
@@ -269,19 +282,26 @@ Block::Block(const OneShotSpace& space, const std::string& path, int channels, i
     const int w = static_cast<int>(space.width(widths, path + ".proj"));
     FIGS_CHECK(stream == 0 || w == stream, "oneshot: '", path, ".proj' has width ", w, " but is tied to its cell's stream "
                "of width ", stream, " (adapt_prev): tied keys need one width");
-    proj_ = register_module("proj", std::make_shared<ConvUnit>(concat_channels, w, unit(1, 1, options)));
+    // Its input arrives through the ReLUs of its parts (Note [Where the One-Shot ReLUs run]).
+    proj_ = register_module("proj", std::make_shared<ConvUnit>(concat_channels, w, unit(1, 1, options, false)));
     out_channels_ = w;
   }
 }
 
 Tensor Block::forward(const Tensor& x) {
+  // Note [Where the One-Shot ReLUs run]: with the concat aggregator the outputs here are already
+  // the ReLUs of the projection's input.
+  const Tensor r = !ops_.empty() || concat_ ? relu(x) : Tensor();
   std::vector<Tensor> outs;
   for (const std::string& op : parameterless_) {
-    if (op == "identity") outs.push_back(x);
-    if (op == "max3") outs.push_back(max_pool2d(x, {3, 3, 1, 1, 1, 1, true}));
-    if (op == "avg3") outs.push_back(avg_pool2d(x, {3, 3, 1, 1, 1, 1, false}));
+    if (op == "identity") outs.push_back(concat_ ? r : x);
+    if (op == "max3") outs.push_back(max_pool2d(concat_ ? r : x, {3, 3, 1, 1, 1, 1, true}));
+    if (op == "avg3") {
+      const Tensor a = avg_pool2d(x, {3, 3, 1, 1, 1, 1, false});
+      outs.push_back(concat_ ? relu(a) : a);
+    }
   }
-  for (const auto& units : ops_) outs.push_back((*units)(x));
+  for (const auto& units : ops_) outs.push_back((*units)(r));
   if (concat_) return (*proj_)(outs.size() == 1 ? outs[0] : concat(outs, 1));
   Tensor sum_out = outs[0];
   for (size_t i = 1; i < outs.size(); ++i) sum_out = add(sum_out, outs[i]);

@@ -3,6 +3,7 @@
 // they should, and bad width maps are refused with their key named.
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "nas/architecture.h"
 #include "nas/channel_graph.h"
@@ -29,6 +30,79 @@ TEST(SpaceOneShot, PresetsBuildAndTheSmallOnesRun) {
   }
   EXPECT_ERROR_MENTIONS(make_space("oneshot", "huge"), "has no preset 'huge'");
   EXPECT_ERROR_MENTIONS(make_space("nope", ""), "search space 'nope' does not exist");
+}
+
+// The network computes the space's definition, ReLU-conv-BN in every unit, wherever it places
+// the ReLUs (Note [Where the One-Shot ReLUs run]): the same function written here from the
+// definition with plain ops and the network's own parameters gives the same logits and the same
+// gradients. One cell of two blocks with every kind of operator, concat aggregator.
+TEST(SpaceOneShot, ComputesReluConvBatchNormEverywhere) {
+  const auto space = make_space_from_json(
+      R"({"space": "oneshot", "preset": "tiny28", "cells": 1, "blocks": 2, "reduce_at": [], "width": 6,
+          "ops": ["identity", "max3", "avg3", "sep3", "conv17_71"]})");
+  const nn::ModulePtr net = space->build(space->full_widths());
+  Generator gen(3);
+  for (const nn::NamedTensor& p : net->named_parameters()) {  // BN affines away from 1 and 0 too
+    NoGradGuard no_grad;
+    raw::copy_(p.tensor, uniform(p.tensor.shape(), -0.8, 0.8, gen));
+  }
+  std::map<std::string, Tensor> P;
+  for (const nn::NamedTensor& p : net->named_parameters()) P[p.name] = p.tensor;
+
+  // [ReLU] conv (stride 1, "same" padding; depthwise: one filter per channel) then BN on batch
+  // statistics.
+  auto unit = [&](const std::string& path, const Tensor& x, bool relu_first) {
+    const Tensor& w = P.at(path + ".weight");
+    Conv2dParams c;
+    c.pad_h = static_cast<int>(w.size(2) / 2), c.pad_w = static_cast<int>(w.size(3) / 2);
+    c.groups = w.size(1) == 1 && x.size(1) > 1 ? static_cast<int>(x.size(1)) : 1;
+    const Tensor h = conv2d(relu_first ? relu(x) : x, w, Tensor(), c);
+    return batch_norm(h, P.at(path + ".bn.weight"), P.at(path + ".bn.bias"), Tensor(), Tensor(), BatchNormParams{});
+  };
+  auto by_definition = [&](const Tensor& x) {
+    const Tensor stem = unit("stem", x, false);
+    Tensor stream = add(unit("cell0.adapt_prev", stem, true), unit("cell0.adapt_prevprev", stem, true));
+    std::vector<Tensor> block_outputs;
+    for (const std::string b : {"cell0.block0", "cell0.block1"}) {
+      const Tensor sep = unit(b + ".sep3.pw2",
+                              unit(b + ".sep3.dw2", unit(b + ".sep3.pw1", unit(b + ".sep3.dw1", stream, true), false),
+                                   true),
+                              false);
+      const Tensor c1771 = unit(b + ".conv17_71.conv71", unit(b + ".conv17_71.conv17", stream, true), true);
+      const Tensor ops = concat({stream, max_pool2d(stream, {3, 3, 1, 1, 1, 1, true}),
+                                 avg_pool2d(stream, {3, 3, 1, 1, 1, 1, false}), sep, c1771},
+                                1);
+      block_outputs.push_back(unit(b + ".proj", ops, true));
+      stream = add(stream, block_outputs.back());
+    }
+    const Tensor out = unit("cell0.out", concat(block_outputs, 1), true);
+    return add(matmul(flatten(global_avg_pool2d(relu(out))), permute(P.at("fc.weight"), {1, 0})), P.at("fc.bias"));
+  };
+
+  const Tensor x0 = input_for(*space, 3);
+  const Tensor probe = uniform({3, space->num_classes()}, -1, 1, gen);
+  auto run = [&](bool network) {
+    for (auto& [name, p] : P) p.zero_grad();
+    Tensor x = raw::clone(x0).set_requires_grad();
+    const Tensor y = network ? (*net)(x) : by_definition(x);
+    backward(sum(mul(y, probe)));
+    std::vector<Tensor> r{y.detach(), x.grad()};
+    for (const char* name : {"stem.weight", "cell0.adapt_prev.bn.weight", "cell0.block0.sep3.pw1.weight",
+                             "cell0.block0.sep3.dw2.bn.bias", "cell0.block1.conv17_71.conv17.weight",
+                             "cell0.block1.proj.weight", "cell0.out.bn.weight"})
+      r.push_back(raw::clone(P.at(name).grad()));
+    return r;
+  };
+  const std::vector<Tensor> got = run(true), want = run(false);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    const auto g = got[i].to_vector<double>(), w = want[i].to_vector<double>();
+    ASSERT_EQ(g.size(), w.size()) << i;
+    double scale = 1e-3, err = 0;
+    for (double v : w) scale = std::max(scale, std::abs(v));
+    for (size_t k = 0; k < g.size(); ++k) err = std::max(err, std::abs(g[k] - w[k]));
+    EXPECT_LE(err / scale, 1e-4) << (i == 0 ? "logits" : i == 1 ? "input gradient" : "parameter gradient") << " #" << i;
+  }
 }
 
 TEST(SpaceOneShot, SupernetAtFullWidthCostsWhatTheFullExportCounts) {
