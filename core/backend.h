@@ -61,7 +61,8 @@ class Backend {
                                       const Tensor& gw, const Tensor& gbias);
 
   // --- pooling ------------------------------------------------------------------------------
-  // indices (int64, y's shape) holds the argmax as ih * W + iw within its (n, c) plane.
+  // indices (int64, y's shape) holds the argmax as ih * W + iw within its (n, c) plane; it is
+  // undefined when no backward will run (inference), and then not written.
   virtual void max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
                                   const Tensor& indices);
   virtual void max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& indices,

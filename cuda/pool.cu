@@ -55,7 +55,7 @@ __global__ void max_pool_forward(Window p, const T* x, Geom4 gx, T* y, Geom4 gy,
     }
     // A window entirely in the padding has no input: -inf and index -1, as the reference.
     y[gy.at(o.n, o.c, o.h, o.w)] = best_index < 0 ? -INFINITY : best;
-    idx[gi.at(o.n, o.c, o.h, o.w)] = best_index;
+    if (idx) idx[gi.at(o.n, o.c, o.h, o.w)] = best_index;  // null: inference, no backward
   }
 }
 
@@ -120,7 +120,8 @@ void max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
   dispatch_floating(x.dtype(), "max_pool2d_forward", [&](auto tag) {
     using T = decltype(tag);
     max_pool_forward<T><<<grid(n), kThreads>>>(window(p), x.data<T>(), geom4(x), y.data<T>(), geom4(y),
-                                               indices.data<int64_t>(), geom4(indices), channels_fastest(y),
+                                               indices.defined() ? indices.data<int64_t>() : nullptr,
+                                               indices.defined() ? geom4(indices) : Geom4{}, channels_fastest(y),
                                                static_cast<int32_t>(n));
     FIGS_CUDA_CHECK_LAUNCH();
   });

@@ -252,6 +252,12 @@ TEST(CpuFast, Pooling) {
     reference_backend().max_pool2d_forward(p, as64(x), y64, idx64);
     EXPECT_CLOSE(y, y64, 1e-7);
     EXPECT_EQ(idx.to_vector<int64_t>(), idx64.to_vector<int64_t>());
+    // Inference: no indices, the same values.
+    Tensor yv = empty(gy.shape(), out_opts), yv64 = empty_as64(y);
+    run_fast("max_pool2d_forward", kAvx2, [&] { cpu_backend().max_pool2d_forward(p, x, yv, Tensor()); });
+    reference_backend().max_pool2d_forward(p, as64(x), yv64, Tensor());
+    EXPECT_CLOSE(yv, y64, 1e-7) << "without indices";
+    EXPECT_CLOSE(yv64, y64, 0) << "the reference without indices";
     Tensor gx = empty_like(x), gx64 = empty_as64(x);
     run_fast("max_pool2d_backward", kAvx2, [&] { cpu_backend().max_pool2d_backward(p, gy, idx, gx); });
     reference_backend().max_pool2d_backward(p, as64(gy), idx64, gx64);

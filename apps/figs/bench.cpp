@@ -11,6 +11,7 @@
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "core/atomic_file.h"
+#include "core/autograd_meta.h"
 #include "core/build_info.h"
 #include "core/kernel_stats.h"
 #include "core/denormals.h"
@@ -51,7 +52,9 @@ double peak_rss_mib() {
 
 // Runs `step` warmup + steps times; the median of the timed ones. `step` returns the loss it
 // read back (which also waits for a device to finish the step).
-StageTiming time_steps(const BenchOptions& o, double macs_per_image, Device device,
+// flops_per_mac: 6 for a training step (a forward and two backward passes of about the forward's
+// MACs each, at 2 FLOPs per MAC), 2 for inference.
+StageTiming time_steps(const BenchOptions& o, double macs_per_image, double flops_per_mac, Device device,
                        const std::function<double()>& step) {
   StageTiming t;
   for (int64_t i = 0; i < o.warmup; ++i) {
@@ -74,9 +77,7 @@ StageTiming time_steps(const BenchOptions& o, double macs_per_image, Device devi
   t.min_s = sorted.front();
   t.max_s = sorted.back();
   t.images_per_s = static_cast<double>(o.batch) / t.median_s;
-  // A training step is a forward and two backward passes (data, weights) of about the forward's
-  // MACs each, at 2 FLOPs per MAC.
-  t.gflops = 6.0 * macs_per_image * static_cast<double>(o.batch) / t.median_s / 1e9;
+  t.gflops = flops_per_mac * macs_per_image * static_cast<double>(o.batch) / t.median_s / 1e9;
   t.peak_memory_mib = device.is_cuda() ? cuda::device_allocator_stats().peak_bytes_in_use / 1048576.0 : peak_rss_mib();
   double total_s = 0, in_ops_s = 0;
   for (double x : seconds) total_s += x;
@@ -146,7 +147,7 @@ StageTiming bench_search(const BenchOptions& o, const json& config, const nas::S
                {nn::ParamGroupSpec{.name = "logits", .selects = is_logits, .lr = sc["logits_lr"].get<double>(),
                                    .weight_decay = 0.0}});
   nas::ArchitectureSearch search(model, penalty, opt, {.tau = nas::TauSchedule::constant(sc["tau"].get<double>())});
-  return time_steps(o, macs, device, [&] {
+  return time_steps(o, macs, 6.0, device, [&] {
     const nas::SearchStepStats s = search.step(b.images, b.labels);
     return s.task_loss + s.penalty;
   });
@@ -159,12 +160,27 @@ StageTiming bench_retrain(const BenchOptions& o, const json& config, const nas::
   nn::Adam opt(model, {.lr = config["retrain"]["lr"].get<double>()});
   const Batch b = synthetic_batch(space, o.batch, config["seed"].get<uint64_t>() + 1, device);
   model.train();
-  return time_steps(o, macs, device, [&] {
+  return time_steps(o, macs, 6.0, device, [&] {
     opt.zero_grad();
     const Tensor loss = cross_entropy(model(b.images), b.labels);
     backward(loss);
     opt.step();
     return loss.item<double>();
+  });
+}
+
+// Inference of the supernet as a searched network is evaluated (eval mode: hard masks, BatchNorm
+// on its running statistics, no autograd), the forward that PyTorch twins time with --infer.
+StageTiming bench_infer(const BenchOptions& o, const json& config, const nas::SearchSpace& space, double macs,
+                        Device device) {
+  nn::Model model(space.build(space.full_widths(), {.masks = true, .mask_options = {}}),
+                  {.seed = config["seed"].get<uint64_t>() + 2, .device = device});
+  nas::configure_masks(model.root(), config["seed"].get<uint64_t>());
+  const Batch b = synthetic_batch(space, o.batch, config["seed"].get<uint64_t>() + 2, device);
+  model.eval();
+  return time_steps(o, macs, 2.0, device, [&] {
+    NoGradGuard no_grad;
+    return sum(model(b.images)).item<double>();  // waits for a device to finish
   });
 }
 
@@ -180,8 +196,10 @@ CLI::App* add_bench_command(CLI::App& app, BenchOptions& o) {
   cmd->add_option("--warmup", o.warmup, "untimed steps first (default 3)")->check(CLI::Range(int64_t{0}, int64_t{1000}));
   cmd->add_option("--steps", o.steps, "timed steps; the median is reported (default 10)")
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));
-  cmd->add_option("--stage", o.stages, "search, retrain or both (default)")
-      ->check(CLI::IsMember({"search", "retrain", "both"}));
+  cmd->add_option("--stage", o.stages,
+                  "search, retrain, both (default: search and retrain), infer (the supernet in eval mode, no "
+                  "autograd) or all")
+      ->check(CLI::IsMember({"search", "retrain", "both", "infer", "all"}));
   cmd->add_option("--json", o.json_out, "also write the figures to this JSON file");
   return cmd;
 }
@@ -200,8 +218,8 @@ void run_bench(const BenchOptions& o, const json& config) {
            {"batch", o.batch}, {"device", str_cat(device)}, {"threads", num_threads()},
            {"flush_denormals", flush_denormals_enabled()}, {"build", build_info().summary()},
            {"warmup_steps", o.warmup}, {"timed_steps", o.steps}};
-  // Retrain first: the search's supernet is the larger, so the CPU's high-water mark read after
-  // each stage is that stage's own (docs/cli.md).
+  // Inference, then retrain, then search: each needs more memory than the one before, so the
+  // CPU's high-water mark read after each stage is that stage's own (docs/cli.md).
   std::printf("%-8s %10s %12s %10s %10s %12s\n", "stage", "img/s", "step ms", "min ms", "GFLOP/s", "peak MiB");
   auto report = [&](const char* name, const StageTiming& t) {
     std::printf("%-8s %10.1f %12.2f %10.2f %10.1f %12.0f\n", name, t.images_per_s, 1e3 * t.median_s, 1e3 * t.min_s,
@@ -209,17 +227,24 @@ void run_bench(const BenchOptions& o, const json& config) {
     std::fflush(stdout);
     out[name] = timing_json(t);
   };
+  auto wanted = [&](const char* stage) {
+    return o.stages == stage || o.stages == "all" || (o.stages == "both" && std::string(stage) != "infer");
+  };
   std::vector<std::pair<const char*, StageTiming>> stages;
-  if (o.stages != "search") stages.emplace_back("retrain", bench_retrain(o, config, *space, macs, device));
-  if (!stages.empty()) report(stages.back().first, stages.back().second);
-  if (o.stages != "retrain") stages.emplace_back("search", bench_search(o, config, *space, macs, device));
-  if (o.stages != "retrain") report(stages.back().first, stages.back().second);
+  auto run = [&](const char* name, const std::function<StageTiming()>& time) {
+    stages.emplace_back(name, time());
+    report(name, stages.back().second);
+  };
+  if (wanted("infer")) run("infer", [&] { return bench_infer(o, config, *space, macs, device); });
+  if (wanted("retrain")) run("retrain", [&] { return bench_retrain(o, config, *space, macs, device); });
+  if (wanted("search")) run("search", [&] { return bench_search(o, config, *space, macs, device); });
   // Where each step's time went, per op of the list (the ten largest; the JSON has them all).
   for (const auto& [name, t] : stages) {
     double step_s = 0;
     for (const auto& [op, ot] : t.ops) step_s += ot.seconds;
     step_s += t.outside_ops_s;
-    std::printf("\n%s step, time per op%s (ms per step, share, calls per step):\n", name,
+    std::printf("\n%s %s, time per op%s (ms per step, share, calls per step):\n", name,
+                std::string(name) == "infer" ? "batch" : "step",
                 device.is_cuda() ? " (host time: on a GPU, launching)" : "");
     const auto ranked = ops_by_time(t);
     for (size_t i = 0; i < ranked.size() && i < 10; ++i)

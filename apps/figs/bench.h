@@ -18,7 +18,7 @@
 namespace figs::app {
 
 struct BenchOptions {
-  std::string preset, config_file, json_out, stages = "both";  // both | search | retrain
+  std::string preset, config_file, json_out, stages = "both";  // both (search and retrain) | search | retrain | infer | all
   std::vector<std::string> sets;
   int64_t batch = 128, warmup = 3, steps = 10;
 };

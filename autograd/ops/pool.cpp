@@ -34,14 +34,16 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
   const OpScope op_scope(OpKind::MaxPool2d);  // the kernel statistics book its calls under it
   const Shape shape = pool_output_shape("max_pool2d", x, p);
   Tensor y = empty(shape, {x.dtype(), x.device(), x.memory_format()});
-  Tensor indices = empty(shape, {DType::Int64, x.device(), x.memory_format()});
+  // The argmax is kept for the backward only: inference writes none (half the bytes).
+  const bool backward = any_requires_grad({&x});
+  Tensor indices = backward ? empty(shape, {DType::Int64, x.device(), x.memory_format()}) : Tensor();
   backend_of(x).max_pool2d_forward(p, x, y, indices);
   if (trace::active()) {
     TracedOp op = trace::op(OpKind::MaxPool2d, {x}, y);
     op.pool = p;
     trace::record(std::move(op));
   }
-  if (any_requires_grad({&x})) {
+  if (backward) {
     record(OpKind::MaxPool2d, {&x}, y,
            [p, indices, shape = x.shape(), dtype = x.dtype(), format = x.memory_format()](
                const Tensor& gy, InputGrads& g) {

@@ -1,6 +1,7 @@
 // Max pooling with argmax indices (oneDNN's max pooling keeps an opaque workspace instead, which
 // our Backend contract does not carry). NCHW walks planes; channels-last walks pixels with the
 // channel loop innermost (vectorised).
+#include <algorithm>
 #include <limits>
 #include <vector>
 
@@ -27,10 +28,51 @@ void max_update(const float* __restrict in, float* __restrict out, int64_t* __re
     idx[c] = greater ? at : idx[c];
   }
 }
+// The forward without indices (inference): out[c] = max(out[c], in[c]) over the window.
+void max_values_update(const float* __restrict in, float* __restrict out, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) out[c] = in[c] > out[c] ? in[c] : out[c];
+}
+bool max_pool2d_values(const Pool2dParams& p, const Tensor& x, const Tensor& y) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), OH = y.size(2), OW = y.size(3);
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+  const bool cl = x.memory_format() == MemoryFormat::ChannelsLast;
+  // Channels-last: one output pixel's C channels at a time; NCHW: one plane's pixel, C = 1.
+  const int64_t jobs = cl ? N * OH : N * C, inner = cl ? C : 1;
+  const int64_t h_stride = cl ? W * C : W, w_stride = cl ? C : 1;
+  parallel_for(0, jobs, 1, [&](int64_t b, int64_t e) {
+    for (int64_t job = b; job < e; ++job) {
+      const int64_t plane = cl ? job / OH : job;  // n (channels-last) or n * C + c
+      const float* in0 = px + plane * H * W * inner;
+      for (int64_t oh = cl ? job % OH : 0, oh_end = cl ? oh + 1 : OH; oh < oh_end; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          float* out = py + ((plane * OH + oh) * OW + ow) * inner;
+          bool first = true;
+          for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+            const int64_t ih = oh * p.stride_h - p.pad_h + kh;
+            if (ih < 0 || ih >= H) continue;
+            for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+              const int64_t iw = ow * p.stride_w - p.pad_w + kw;
+              if (iw < 0 || iw >= W) continue;
+              const float* in = in0 + ih * h_stride + iw * w_stride;
+              if (first) {
+                std::copy(in, in + inner, out);
+                first = false;
+              } else {
+                max_values_update(in, out, inner);
+              }
+            }
+          }
+        }
+    }
+  });
+  return true;
+}
 }  // namespace
 
 bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& indices) {
-  if (!pool_layout_ok(x, y) || indices.strides() != y.strides()) return false;
+  if (!pool_layout_ok(x, y) || (indices.defined() && indices.strides() != y.strides())) return false;
+  if (!indices.defined()) return max_pool2d_values(p, x, y);
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), OH = y.size(2), OW = y.size(3);
   const float* px = x.data<float>();
   float* py = y.data<float>();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 
 #include "core/params.h"
 #include "core/parallel.h"
@@ -16,7 +17,8 @@ template <class T>
 void max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& indices) {
   const Nchw<const T> X(x);
   const Nchw<T> Y(y);
-  const Nchw<int64_t> I(indices);
+  std::optional<Nchw<int64_t>> I;  // none: inference, no backward
+  if (indices.defined()) I.emplace(indices);
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), OH = y.size(2), OW = y.size(3);
   parallel_for(0, N * C, 1, [&](int64_t begin, int64_t end) {
     for (int64_t job = begin; job < end; ++job) {
@@ -39,7 +41,7 @@ void max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
             }
           }
           Y(n, c, oh, ow) = best;
-          I(n, c, oh, ow) = best_index;
+          if (I) (*I)(n, c, oh, ow) = best_index;
         }
     }
   });

@@ -33,6 +33,26 @@ else
   echo "FAIL run:"; tail -5 "$TMP/run.log"; fails=$((fails+1))
 fi
 
+# figs bench times every stage on synthetic data and writes their figures; inference is a
+# forward without state, so its output (the sum of the logits) is the same every batch.
+if "$FIGS" --threads 1 bench --set space.preset=tiny28 --batch 4 --warmup 1 --steps 2 --stage all \
+     --json "$TMP/bench.json" > "$TMP/bench.log" 2>&1 &&
+   python3 - "$TMP/bench.json" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+for stage in ("search", "retrain", "infer"):
+    assert b[stage]["img_per_s"] > 0 and b[stage]["gflops"] > 0, stage
+    assert "conv2d" in b[stage]["ops"], stage
+assert b["infer"]["first_loss"] == b["infer"]["last_loss"], b["infer"]
+assert b["search"]["first_loss"] != b["search"]["last_loss"], "the search step must learn"
+PY
+then
+  echo "ok   bench"
+else
+  echo "FAIL bench:"; tail -5 "$TMP/bench.log"; fails=$((fails+1))
+fi
+check bench-unknown-stage "--stage: eval not in" "$FIGS" bench --stage eval
+
 # retrain and info read the exported architecture.
 if "$FIGS" retrain "$TMP/run/arch.json" "${QUICK[@]}" --out "$TMP/retrain" > /dev/null 2>&1 && [ -s "$TMP/retrain/results.json" ]; then
   echo "ok   retrain"
