@@ -78,6 +78,13 @@ void Backend::mask_values(const MaskParams&, const Tensor&, const Tensor&, const
 void Backend::mask_values_backward(const MaskParams&, const Tensor&, const Tensor&, const Tensor&) {
   missing("mask_values_backward");
 }
+void Backend::concat(const std::vector<Tensor>& xs, int dim, const Tensor& y) {
+  int64_t at = 0;
+  for (const Tensor& x : xs) {
+    copy(x, raw::narrow(y, dim, at, x.size(dim)));
+    at += x.size(dim);
+  }
+}
 void Backend::mask_forward(const MaskParams& p, const Tensor& x, const Tensor& logits, const Tensor& noise,
                            const Tensor& y, const Tensor& m, const Tensor& slope) {
   mask_values(p, logits, noise, m, slope);

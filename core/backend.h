@@ -30,6 +30,10 @@ class Backend {
   // dst = src, same shape, both on this backend's device, any strides; converts the dtype
   // when they differ.
   virtual void copy(const Tensor& src, const Tensor& dst);
+  // y = the xs side by side along dim: y is allocated with their shapes summed along dim, and
+  // each x goes to its slice, in order. The default copies each x into its slice; a backend may
+  // write y in one pass (each slice's copy otherwise writes a part of every row of y).
+  virtual void concat(const std::vector<Tensor>& xs, int dim, const Tensor& y);
   // Between this device and the host; both tensors contiguous, same shape and dtype.
   virtual void copy_from_host(const Tensor& host_src, const Tensor& dst);
   virtual void copy_to_host(const Tensor& src, const Tensor& host_dst);

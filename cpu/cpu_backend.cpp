@@ -74,6 +74,13 @@ const char* kernel_mode_name(KernelMode m) { return m == KernelMode::Fast ? "fas
 void CpuBackend::copy(const Tensor& src, const Tensor& dst) {
   FIGS_VECTORISED_OR_REFERENCE("copy", dst, fast::copy(src, dst), ReferenceBackend::copy(src, dst));
 }
+void CpuBackend::concat(const std::vector<Tensor>& xs, int dim, const Tensor& y) {
+  if (vectorised(y) && fast::concat_channels_last(xs, dim, y)) {
+    FIGS_COUNT_KERNEL("concat", "avx2");
+    return;
+  }
+  Backend::concat(xs, dim, y);  // a copy per input (counted as copies)
+}
 void CpuBackend::fill(const Tensor& out, double value) {
   FIGS_VECTORISED_OR_REFERENCE("fill", out, fast::fill(out, value), ReferenceBackend::fill(out, value));
 }

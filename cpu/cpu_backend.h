@@ -24,6 +24,7 @@ class CpuBackend final : public ReferenceBackend {
   const char* name() const override { return "cpu"; }
 
   void copy(const Tensor& src, const Tensor& dst) override;
+  void concat(const std::vector<Tensor>& xs, int dim, const Tensor& y) override;
   void fill(const Tensor& out, double value) override;
   void unary(UnaryOp op, double alpha, const Tensor& x, const Tensor& y) override;
   void unary_backward(UnaryOp op, double alpha, const Tensor& x, const Tensor& y, const Tensor& gy,

@@ -108,12 +108,14 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   }
   Tensor y = empty(shape, {first.dtype(), first.device(), first.memory_format()});
   std::vector<int64_t> starts;
+  std::vector<Tensor> parts;
   int64_t at = 0;
   for (const Tensor& x : xs) {
     starts.push_back(at);
-    raw::copy_(raw::narrow(y, d, at, x.size(d)), x.detach());
+    parts.push_back(x.detach());
     at += x.size(d);
   }
+  backend_of(y).concat(parts, d, y);
   if (trace::active()) trace::record(trace::op(OpKind::Concat, xs, y, {d}));
   bool needs = false;
   for (const Tensor& x : xs) needs = needs || any_requires_grad({&x});

@@ -16,7 +16,9 @@ namespace figs::cpu::fast {
 bool cpu_supported();
 
 bool fill(const Tensor& out, double value);
-bool copy(const Tensor& src, const Tensor& dst);  // same dtype, same dense strides: memcpy
+bool copy(const Tensor& src, const Tensor& dst);
+// Channel concatenation of dense channels-last float32 tensors in one pass over y (concat.cpp).
+bool concat_channels_last(const std::vector<Tensor>& xs, int dim, const Tensor& y);  // same dtype, same dense strides: memcpy
 bool unary(UnaryOp op, double alpha, const Tensor& x, const Tensor& y);
 bool unary_backward(UnaryOp op, double alpha, const Tensor& x, const Tensor& y, const Tensor& gy, const Tensor& gx);
 // Same shape, a per-channel (C) operand of an (N, C, H, W) one (the mask's scale), or a scalar.

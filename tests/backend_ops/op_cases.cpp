@@ -509,7 +509,7 @@ void layout_cases(Table& t) {
   t.add("expand", "one_to_" + image_name(big, kCl), kCl, kViewThenSum, {}, [big](CaseInputs& in) {
     return CaseOutputs{expand(in.input("x", {1, 1, 1, 1}), big.shape())};
   });
-  t.add("concat", "channels_1_5_7_" + image_name({batch.n, 13, batch.h, batch.w}, kCl), kCl, kExact, {},
+  t.add("concat", "channels_1_5_7_" + image_name({batch.n, 13, batch.h, batch.w}, kCl), kCl, kExact, {{"concat", kAvx2}},
         [batch](CaseInputs& in) {
           std::vector<Tensor> parts;
           for (const int64_t c : {1, 5, 7}) parts.push_back(in.input(str_cat("x", parts.size()), {batch.n, c, batch.h, batch.w}));
