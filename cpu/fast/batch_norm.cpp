@@ -111,7 +111,10 @@ void affine(const float* x, float* y, int64_t rows, const Period& pd, const std:
     const float *xi = x + i, *a = sc.data() + j, *b = sh.data() + j;
     float* yi = y + i;
     if (relu)
-      for (int64_t k = 0; k < n; ++k) yi[k] = std::max(xi[k] * a[k] + b[k], 0.f);
+      for (int64_t k = 0; k < n; ++k) {
+        const float v = xi[k] * a[k] + b[k];
+        yi[k] = v > 0.f ? v : 0.f;  // as the relu op: NaN -> 0
+      }
     else
       for (int64_t k = 0; k < n; ++k) yi[k] = xi[k] * a[k] + b[k];
   });
