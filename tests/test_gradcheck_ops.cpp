@@ -227,7 +227,9 @@ TEST(MaskOp, EqualsTheTwoOpFormBitForBit) {
       EXPECT_EQ(fused[0], two_ops[0]) << "y";
       EXPECT_EQ(fused[1], two_ops[1]) << "dx";
       EXPECT_EQ(fused[2], two_ops[2]) << "d logits";
-      if (training) EXPECT_NE(fused[2], std::vector<float>(13, 0.f)) << "d logits must not vanish at tau 0.05";
+      if (training) {
+        EXPECT_NE(fused[2], std::vector<float>(13, 0.f)) << "d logits must not vanish at tau 0.05";
+      }
     }
 }
 
