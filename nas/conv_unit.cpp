@@ -30,15 +30,14 @@ Tensor ConvUnit::forward(const Tensor& x) {
 
 // Note [The mask folded into the BatchNorm]: BN then mask is (x_hat gamma + beta) m, which is BN
 // with the affine gamma m, beta m: one pass over the activations each way instead of two (the
-// mask's pass was 14% of the main job's search step on the CPU, `figs bench`). Training only:
-// the evaluation path keeps the two ops, which the ONNX exporter maps (BN, then Mul by the hard
-// mask). The channel-group trace finds the mask behind the BN's gamma (nas/channel_graph.cpp).
-// A ReLU after the unit is fused into the BN in both paths: with m >= 0, relu(h) m = relu(h m)
-// exactly, so in evaluation the mask may follow the BN's ReLU.
+// mask's pass was 14% of the main job's search step on the CPU, `figs bench`, and 11% of its
+// inference). In training and in evaluation (the eval masks: hard 0/1, or the probabilities);
+// the channel-group trace finds the mask behind the BN's gamma (nas/channel_graph.cpp), and the
+// ONNX exporter sees gamma m and beta m as constants (a BN whose dropped channels are 0). A ReLU
+// after the unit is fused into the BN as well (relu(h m) = relu(h) m for m >= 0).
 Tensor batch_norm_and_mask(nn::BatchNorm2d& bn, MaskLayer* mask, const Tensor& x, bool relu_after) {
-  if (mask && mask->is_training()) return bn.forward_scaled(x, mask->values(), relu_after);
-  const Tensor h = relu_after ? bn.forward_relu(x) : bn(x);
-  return mask ? (*mask)(h) : h;
+  if (mask) return bn.forward_scaled(x, mask->values(), relu_after);
+  return relu_after ? bn.forward_relu(x) : bn(x);
 }
 
 std::string ConvUnit::extra_repr() const {

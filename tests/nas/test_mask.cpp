@@ -98,18 +98,19 @@ TEST(Mask, BadInputIsReported) {
   EXPECT_ERROR_MENTIONS(mask_values(zeros({2, 2}), Tensor(), 1e-3, MaskMode::EvalHard), "1-d floating tensor");
 }
 
-// Note [The mask folded into the BatchNorm] (nas/conv_unit.cpp): in training a unit's BN runs with
-// gamma * m and beta * m instead of BN followed by the mask op. The two are the same function:
-// outputs and every gradient (conv weight, gamma, beta, logits, input) agree to float32
-// rounding, in both layouts, for a relaxed and a straight-through mask.
+// Note [The mask folded into the BatchNorm] (nas/conv_unit.cpp): a unit's BN runs with gamma * m
+// and beta * m instead of BN followed by the mask op. The two are the same function: outputs and
+// every gradient (conv weight, gamma, beta, logits, input) agree to float32 rounding, in both
+// layouts, for a relaxed and a straight-through mask in training and both eval masks.
 TEST(Mask, FoldedIntoTheBatchNormEqualsBatchNormThenMask) {
-  for (const MaskMode mode : {MaskMode::Relaxed, MaskMode::StraightThrough})
+  for (const MaskMode mode : {MaskMode::Relaxed, MaskMode::StraightThrough, MaskMode::EvalHard, MaskMode::EvalScaled})
     for (const MemoryFormat format : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+      const bool training = mode == MaskMode::Relaxed || mode == MaskMode::StraightThrough;
       SCOPED_TRACE(str_cat(mask_mode_name(mode), format == MemoryFormat::ChannelsLast ? " channels-last" : " nchw"));
       auto run = [&](bool folded) {
         ConvUnitOptions o{.kernel_h = 3, .kernel_w = 3, .relu_after = true, .mask = true};
         o.mask_options.tau = 0.3;
-        o.mask_options.train_mode = mode;
+        (training ? o.mask_options.train_mode : o.mask_options.eval_mode) = mode;
         auto unit = std::make_shared<ConvUnit>(5, 7, o);
         nn::Model model(unit, {.seed = 4});
         configure_masks(model.root(), 9);
@@ -123,7 +124,10 @@ TEST(Mask, FoldedIntoTheBatchNormEqualsBatchNormThenMask) {
         Generator g(6, 2);
         const Tensor x = uniform({3, 5, 9, 7}, -1, 1, g, {DType::Float32, Device::cpu(), format}).set_requires_grad();
         const Tensor w = uniform({3, 7, 9, 7}, -1, 1, g);
-        model.train();
+        if (training)
+          model.train();
+        else
+          model.eval();
         model.zero_grad();
         Tensor y;
         if (folded) {
