@@ -28,6 +28,19 @@ void max_update(const float* __restrict in, float* __restrict out, int64_t* __re
     idx[c] = greater ? at : idx[c];
   }
 }
+// Calls fn(ih, iw) for the window taps of output (oh, ow) that fall inside the H x W input.
+template <class Fn>
+void for_each_tap(const Pool2dParams& p, int64_t oh, int64_t ow, int64_t H, int64_t W, const Fn& fn) {
+  for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
+    const int64_t ih = oh * p.stride_h - p.pad_h + kh;
+    if (ih < 0 || ih >= H) continue;
+    for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
+      const int64_t iw = ow * p.stride_w - p.pad_w + kw;
+      if (iw >= 0 && iw < W) fn(ih, iw);
+    }
+  }
+}
+
 // The forward without indices (inference): out[c] = max(out[c], in[c]) over the window.
 void max_values_update(const float* __restrict in, float* __restrict out, int64_t C) {
   for (int64_t c = 0; c < C; ++c) out[c] = in[c] > out[c] ? in[c] : out[c];
@@ -48,21 +61,14 @@ bool max_pool2d_values(const Pool2dParams& p, const Tensor& x, const Tensor& y) 
         for (int64_t ow = 0; ow < OW; ++ow) {
           float* out = py + ((plane * OH + oh) * OW + ow) * inner;
           bool first = true;
-          for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
-            const int64_t ih = oh * p.stride_h - p.pad_h + kh;
-            if (ih < 0 || ih >= H) continue;
-            for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
-              const int64_t iw = ow * p.stride_w - p.pad_w + kw;
-              if (iw < 0 || iw >= W) continue;
-              const float* in = in0 + ih * h_stride + iw * w_stride;
-              if (first) {
-                std::copy(in, in + inner, out);
-                first = false;
-              } else {
-                max_values_update(in, out, inner);
-              }
-            }
-          }
+          for_each_tap(p, oh, ow, H, W, [&](int64_t ih, int64_t iw) {
+            const float* in = in0 + ih * h_stride + iw * w_stride;
+            if (first)
+              std::copy(in, in + inner, out);
+            else
+              max_values_update(in, out, inner);
+            first = false;
+          });
         }
     }
   });
@@ -85,22 +91,15 @@ bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
           float* out = py + ((n * OH + oh) * OW + ow) * C;
           int64_t* idx = pi + ((n * OH + oh) * OW + ow) * C;
           bool first = true;
-          for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
-            const int64_t ih = oh * p.stride_h - p.pad_h + kh;
-            if (ih < 0 || ih >= H) continue;
-            for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
-              const int64_t iw = ow * p.stride_w - p.pad_w + kw;
-              if (iw < 0 || iw >= W) continue;
-              const float* in = px + ((n * H + ih) * W + iw) * C;
-              const int64_t at = ih * W + iw;
-              if (first) {
-                for (int64_t c = 0; c < C; ++c) out[c] = in[c], idx[c] = at;
-                first = false;
-              } else {
-                max_update(in, out, idx, at, C);
-              }
-            }
-          }
+          for_each_tap(p, oh, ow, H, W, [&](int64_t ih, int64_t iw) {
+            const float* in = px + ((n * H + ih) * W + iw) * C;
+            const int64_t at = ih * W + iw;
+            if (first)
+              for (int64_t c = 0; c < C; ++c) out[c] = in[c], idx[c] = at;
+            else
+              max_update(in, out, idx, at, C);
+            first = false;
+          });
         }
       }
     });
@@ -112,18 +111,12 @@ bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
           for (int64_t ow = 0; ow < OW; ++ow) {
             float best = -std::numeric_limits<float>::infinity();
             int64_t best_at = -1;
-            for (int64_t kh = 0; kh < p.kernel_h; ++kh) {
-              const int64_t ih = oh * p.stride_h - p.pad_h + kh;
-              if (ih < 0 || ih >= H) continue;
-              for (int64_t kw = 0; kw < p.kernel_w; ++kw) {
-                const int64_t iw = ow * p.stride_w - p.pad_w + kw;
-                if (iw < 0 || iw >= W) continue;
-                const float v = in[ih * W + iw];
-                const bool take = best_at < 0 || v > best;  // selects (cmov), as above
-                best = take ? v : best;
-                best_at = take ? ih * W + iw : best_at;
-              }
-            }
+            for_each_tap(p, oh, ow, H, W, [&](int64_t ih, int64_t iw) {
+              const float v = in[ih * W + iw];
+              const bool take = best_at < 0 || v > best;  // selects (cmov), as above
+              best = take ? v : best;
+              best_at = take ? ih * W + iw : best_at;
+            });
             py[plane * OH * OW + oh * OW + ow] = best;
             pi[plane * OH * OW + oh * OW + ow] = best_at;
           }
