@@ -146,7 +146,12 @@ void merge(json& config, const json& patch, const std::string& prefix, const std
              json_excerpt(patch));
   for (auto it = patch.begin(); it != patch.end(); ++it) {
     const std::string key = prefix.empty() ? it.key() : prefix + "." + it.key();
-    if (key == "space.options") {
+    // A file nests its keys as objects. A dotted key ("space.options": {...} at the root) would
+    // otherwise be walked as a path by set_path, or, spelled like the space's options, land
+    // beside the sections as a key no run reads (found by fuzz_config).
+    FIGS_CHECK(it.key().find('.') == std::string::npos, origin, ": key '", key,
+               "' contains a '.': write nested objects ({\"space\": {\"options\": ...}}), not dotted paths");
+    if (prefix == "space" && it.key() == "options") {
       FIGS_CHECK(it.value().is_object(), origin, ": 'space.options' must be an object");
       for (auto o = it.value().begin(); o != it.value().end(); ++o) config["options"][o.key()] = o.value();
     } else if (it.value().is_object()) {

@@ -200,6 +200,8 @@ check unknown-key "unknown key 'search.lamda'" "$FIGS" run "${QUICK[@]}" --set s
 check wrong-type "'search.lambda' expects a number" "$FIGS" run "${QUICK[@]}" --set search.lambda=abc --out "$TMP/bad3"
 echo '{"search": {' > "$TMP/broken.json"
 check malformed-config "not valid JSON" "$FIGS" run "${QUICK[@]}" --config "$TMP/broken.json" --out "$TMP/bad4"
+echo '{"space.options": {"width": 8}}' > "$TMP/dotted.json"  # fuzz_config's finding: was accepted as a root key
+check dotted-config-key "key 'space.options' contains a '.'" "$FIGS" run "${QUICK[@]}" --config "$TMP/dotted.json" --out "$TMP/bad4b"
 check missing-dataset "/nonexistent" "$FIGS" run --quick --set data.dir=/nonexistent --out "$TMP/bad5"
 check existing-run "already holds figs output" "$FIGS" run "${QUICK[@]}" --out "$TMP/run"
 check unwritable-out "cannot create the folder '/proc/figs-run'" "$FIGS" run "${QUICK[@]}" --out /proc/figs-run
