@@ -11,6 +11,7 @@
 #include <cuda_runtime.h>
 
 #include "cuda/kernels.h"
+#include "cuda/launch.h"
 #include "figs.h"
 
 namespace figs {
@@ -56,13 +57,15 @@ Tensor random_cuda(const Shape& s, uint64_t stream, MemoryFormat f = MemoryForma
 enum Direction { Forward, BackwardData, BackwardWeight };
 enum Impl { Ours, Cudnn };
 
-// args: N, C, H (= W), k, stride, direction, implementation
+// args: N, C, H (= W), k, stride, direction, implementation, backward-weight tile rows (ours;
+// 0: depthwise_weight_tile_rows's choice)
 void BM_depthwise(benchmark::State& state) {
   if (!have_gpu(state)) return;
   const int64_t N = state.range(0), C = state.range(1), H = state.range(2), k = state.range(3);
   const int s = static_cast<int>(state.range(4));
   const auto dir = static_cast<Direction>(state.range(5));
   const auto impl = static_cast<Impl>(state.range(6));
+  const int rows = static_cast<int>(state.range(7));
   Conv2dParams p;
   p.stride_h = p.stride_w = s;
   p.pad_h = p.pad_w = static_cast<int>(k / 2);
@@ -87,14 +90,14 @@ void BM_depthwise(benchmark::State& state) {
       break;
     case BackwardWeight:
       run_timed(state, by + bx + bw, [&] {
-        impl == Ours ? cuda::kernels::depthwise_conv2d_backward_weight(p, y, x, gw, Tensor())
+        impl == Ours ? cuda::kernels::depthwise_conv2d_backward_weight(p, y, x, gw, Tensor(), rows)
                      : cuda::kernels::cudnn_conv2d_backward_weight(p, y, x, gw, Tensor());
       });
       break;
   }
   state.SetLabel(str_cat(impl == Ours ? "ours" : "cudnn", " ",
                          dir == Forward ? "fwd" : (dir == BackwardData ? "bwd_data" : "bwd_weight"), " N", N, " C", C,
-                         " H", H, " k", k, " s", s));
+                         " H", H, " k", k, " s", s, rows > 0 ? str_cat(" rows ", rows) : std::string()));
 }
 
 // Shapes of the One-Shot / FBNet / MobileNet-style supernets at ImageNet resolution.
@@ -104,9 +107,12 @@ void depthwise_args(benchmark::internal::Benchmark* b) {
       {128, 240, 28, 5, 1}, {64, 192, 28, 7, 2},  {256, 480, 14, 3, 1}, {256, 672, 14, 5, 1},
       {256, 1152, 7, 5, 1}, {256, 1152, 7, 7, 1},
   };
-  for (const auto& s : shapes)
+  for (const auto& s : shapes) {
     for (int dir = 0; dir < 3; ++dir)
-      for (int impl = 0; impl < 2; ++impl) b->Args({s[0], s[1], s[2], s[3], s[4], dir, impl});
+      for (int impl = 0; impl < 2; ++impl) b->Args({s[0], s[1], s[2], s[3], s[4], dir, impl, 0});
+    // Backward-weight's tile heights side by side (the choice above is one of them).
+    for (const int rows : cuda::kDepthwiseWeightTileRows) b->Args({s[0], s[1], s[2], s[3], s[4], BackwardWeight, Ours, rows});
+  }
 }
 BENCHMARK(BM_depthwise)->Apply(depthwise_args)->UseManualTime()->Unit(benchmark::kMicrosecond)->MinTime(0.1);
 

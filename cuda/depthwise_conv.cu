@@ -17,9 +17,11 @@
 //   backward-data    one thread per input element, gathering the outputs whose window holds it
 //                    (no atomics, deterministic);
 //   backward-weight  the per-channel reduction of channel_reduce.cuh with k*k + 1 accumulators
-//                    per thread (taps, bias) when specialised, over tiles of kDepthwiseTile gy
-//                    positions along W (the forward's register reuse); the generic path reduces
-//                    one tap per pass over single positions.
+//                    per thread (taps, bias) when specialised, over 2-D tiles of gy: rows x
+//                    kDepthwiseTile positions (launch.h, depthwise_weight_tile_rows), so each
+//                    input row the tile touches is loaded into registers once, for every output
+//                    row and column of the tile that reads it; the generic path reduces one tap
+//                    per pass over single positions.
 #include <type_traits>
 
 #include "core/kernel_stats.h"
@@ -147,41 +149,51 @@ __global__ void backward_data_generic(const T* gy, Geom4 ggy, const T* wt, T* gx
   }
 }
 
-// Backward-weight fold over kDepthwiseTile consecutive gy positions of one row (n, c, oh), the
-// reduction's "w" being the tile index: acc[tap] += gy * x at the tap, acc[K*K] += gy. As in the
-// forward, each kernel row's (tile - 1) * S + K input columns are loaded once into registers and
-// shared by the tile, and the position arithmetic is done once per tile; gy past the row's end
-// counts as 0.
-template <int K, int S>
+// Backward-weight fold over an R x kDepthwiseTile tile of gy: output rows R * th ... + R - 1,
+// columns kDepthwiseTile * tw ... (the reduction's "h" and "w" are the tile's indices):
+// acc[tap] += gy * x at the tap, acc[K*K] += gy. The tile reads (R - 1) * S + K input rows of
+// (kDepthwiseTile - 1) * S + K columns; each is loaded into registers once and used by every
+// output row r whose window holds it (kernel row kh = j - r * S, resolved at compile time), so
+// an input value is loaded ((R - 1) * S + K) / R times per tile column instead of K (k = 3,
+// s = 1: 3 -> 1.5 at R = 4). gy outside the output counts as 0. R = 1 is the 1-D tiling that
+// the H200 measured (docs/architecture.md), with the same summation order.
+template <int K, int S, int R>
 struct WeightFold {
   const float *gy, *x;
   Geom4 ggy, gx;
   int32_t ph, pw;
-  __device__ void operator()(int32_t n, int32_t c, int32_t oh, int32_t tile, float (&acc)[K * K + 1]) const {
-    constexpr int kTile = kDepthwiseTile, kSpan = (kTile - 1) * S + K;
-    const int32_t ow0 = tile * kTile, iw0 = ow0 * S - pw;
-    const float* gyrow = gy + n * ggy.sn + c * ggy.sc + oh * ggy.sh;
-    float g[kTile];
+  __device__ void operator()(int32_t n, int32_t c, int32_t th, int32_t tw, float (&acc)[K * K + 1]) const {
+    constexpr int kTile = kDepthwiseTile, kSpan = (kTile - 1) * S + K, kRowsIn = (R - 1) * S + K;
+    const int32_t oh0 = th * R, ow0 = tw * kTile, ih0 = oh0 * S - ph, iw0 = ow0 * S - pw;
+    const float* gyplane = gy + n * ggy.sn + c * ggy.sc;
+    float g[R][kTile];
 #pragma unroll
-    for (int t = 0; t < kTile; ++t) {
-      g[t] = ow0 + t < ggy.W ? gyrow[(ow0 + t) * ggy.sw] : 0.f;
-      acc[K * K] += g[t];
-    }
+    for (int r = 0; r < R; ++r)
 #pragma unroll
-    for (int kh = 0; kh < K; ++kh) {
-      const int32_t ih = oh * S - ph + kh;
+      for (int t = 0; t < kTile; ++t) {
+        g[r][t] = oh0 + r < ggy.H && ow0 + t < ggy.W ? gyplane[(oh0 + r) * ggy.sh + (ow0 + t) * ggy.sw] : 0.f;
+        acc[K * K] += g[r][t];
+      }
+#pragma unroll
+    for (int j = 0; j < kRowsIn; ++j) {
+      const int32_t ih = ih0 + j;
       if (ih < 0 || ih >= gx.H) continue;
       const float* xrow = x + n * gx.sn + c * gx.sc + ih * gx.sh;
       float row[kSpan];
 #pragma unroll
-      for (int j = 0; j < kSpan; ++j) {
-        const int32_t iw = iw0 + j;
-        row[j] = (iw >= 0 && iw < gx.W) ? xrow[iw * gx.sw] : 0.f;
+      for (int q = 0; q < kSpan; ++q) {
+        const int32_t iw = iw0 + q;
+        row[q] = (iw >= 0 && iw < gx.W) ? xrow[iw * gx.sw] : 0.f;
       }
 #pragma unroll
-      for (int kw = 0; kw < K; ++kw)
+      for (int r = 0; r < R; ++r) {
+        const int kh = j - r * S;
+        if (kh < 0 || kh >= K) continue;
 #pragma unroll
-        for (int t = 0; t < kTile; ++t) acc[kh * K + kw] += g[t] * row[t * S + kw];
+        for (int kw = 0; kw < K; ++kw)
+#pragma unroll
+          for (int t = 0; t < kTile; ++t) acc[kh * K + kw] += g[r][t] * row[t * S + kw];
+      }
     }
   }
 };
@@ -247,6 +259,18 @@ void with_specialisation(const DepthwiseSpecialization& s, Fn&& fn) {
     case 72: fn(integral_constant<int, 7>{}, integral_constant<int, 2>{}); return;
   }
   fail("depthwise conv: no specialisation for k ", s.k, " stride ", s.stride);
+}
+
+// Calls fn(integral_constant R) for a backward-weight tile height (launch.h).
+template <class Fn>
+void with_tile_rows(int rows, Fn&& fn) {
+  using std::integral_constant;
+  switch (rows) {
+    case 1: fn(integral_constant<int, 1>{}); return;
+    case 2: fn(integral_constant<int, 2>{}); return;
+    case 4: fn(integral_constant<int, 4>{}); return;
+  }
+  fail("depthwise conv2d_backward_weight: no kernel for tiles of ", rows, " rows (1, 2 or 4)");
 }
 
 DepthwiseSpecialization specialisation(const Conv2dParams& p, const Tensor& w) {
@@ -336,7 +360,7 @@ void depthwise_conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, con
 }
 
 void depthwise_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
-                                      const Tensor& gbias) {
+                                      const Tensor& gbias, int tile_rows) {
   check_index_range("conv2d_backward_weight (depthwise)", x);
   check_index_range("conv2d_backward_weight (depthwise)", gy);
   use_device_of(x);
@@ -349,13 +373,17 @@ void depthwise_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, c
     const int64_t gbs = gbias.defined() ? gbias.stride(0) : 0;
     if constexpr (std::is_same_v<T, float>) {
       if (spec.k > 0) {
+        const int rows = tile_rows > 0 ? tile_rows : depthwise_weight_tile_rows(spec.k, spec.stride);
         with_specialisation(spec, [&](auto k, auto s) {
-          constexpr int K = decltype(k)::value, S = decltype(s)::value;
-          Geom4 tiles = geom4(gy);  // the positions the reduction visits: (n, c, oh, tile)
-          tiles.W = static_cast<int32_t>(depthwise_tiles(gy.size(3), kDepthwiseTile));
-          channel_reduce<K * K + 1, float>(
-              tiles, cl, WeightFold<K, S>{gy.data<float>(), x.data<float>(), geom4(gy), geom4(x), p.pad_h, p.pad_w},
-              WeightStore<K * K + 1, float>{gw.data<float>(), geom4(gw), gb, gbs}, dev);
+          with_tile_rows(rows, [&](auto r) {
+            constexpr int K = decltype(k)::value, S = decltype(s)::value, R = decltype(r)::value;
+            Geom4 tiles = geom4(gy);  // the positions the reduction visits: (n, c, row tile, column tile)
+            tiles.H = static_cast<int32_t>(depthwise_tiles(gy.size(2), R));
+            tiles.W = static_cast<int32_t>(depthwise_tiles(gy.size(3), kDepthwiseTile));
+            channel_reduce<K * K + 1, float>(
+                tiles, cl, WeightFold<K, S, R>{gy.data<float>(), x.data<float>(), geom4(gy), geom4(x), p.pad_h, p.pad_w},
+                WeightStore<K * K + 1, float>{gw.data<float>(), geom4(gw), gb, gbs}, dev);
+          });
         });
         FIGS_COUNT_KERNEL("conv2d_backward_weight", "cuda-depthwise");
         return;

@@ -67,8 +67,10 @@ bool is_depthwise(const Conv2dParams& p, const Tensor& x, const Tensor& w);
 void depthwise_conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& bias,
                               const Tensor& y);
 void depthwise_conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, const Tensor& w, const Tensor& gx);
+// tile_rows: gy rows per thread tile of the specialised kernels (1, 2 or 4; launch.h); 0 takes
+// depthwise_weight_tile_rows's choice. Tests and bench_cuda_kernels run each.
 void depthwise_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
-                                      const Tensor& gbias);
+                                      const Tensor& gbias, int tile_rows = 0);
 
 // cudnn_conv.cpp: every other convolution (dense, pointwise, grouped) through cuDNN. Without
 // cuDNN in the build these throw an error saying so.

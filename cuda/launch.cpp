@@ -68,4 +68,10 @@ DepthwiseSpecialization depthwise_specialization(int64_t kh, int64_t kw, int str
   return {static_cast<int>(kh), stride_h};
 }
 
+int depthwise_weight_tile_rows(int /*k*/, int /*stride*/) {
+  // Until a GPU run times 2 and 4 against 1 (bench_cuda_kernels, scripts/gpu-check.sh), the
+  // measured 1-D tiling stays the choice.
+  return 1;
+}
+
 }  // namespace figs::cuda

@@ -81,4 +81,13 @@ inline int64_t depthwise_input_span(int tile, int k, int stride) {
 }
 inline int64_t depthwise_tiles(int64_t out_w, int tile) { return (out_w + tile - 1) / tile; }
 
+// Backward-weight of the specialised kernels folds 2-D tiles: depthwise_weight_tile_rows(k, s)
+// rows of kDepthwiseTile gy positions per thread (1, 2 or 4), so that an input row is loaded
+// once for all the tile's rows that read it. 1 is the 1-D tiling measured on the H200
+// (2026-12-04); 2 and 4 are built, tested against the reference and timed side by side by
+// bench_cuda_kernels (`rows` in its label), and become the choice where a GPU run shows them
+// faster. Taller tiles cut loads but hold more registers (k = 7: 50 accumulators).
+inline constexpr int kDepthwiseWeightTileRows[] = {1, 2, 4};
+int depthwise_weight_tile_rows(int k, int stride);
+
 }  // namespace figs::cuda

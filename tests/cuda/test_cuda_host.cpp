@@ -1,6 +1,8 @@
 // Host-side logic of the CUDA backend that needs no GPU: allocator size classes and the launch
 // planning of cuda/launch.h (layout classification, tilings). These run everywhere; a build
 // without CUDA has no cuda/launch.cpp, so they skip there.
+#include <algorithm>
+#include <iterator>
 #include <gtest/gtest.h>
 
 #include "figs.h"
@@ -112,6 +114,14 @@ TEST(CudaHost, DepthwiseSpecialisationsAndTiles) {
   EXPECT_EQ(depthwise_tiles(7, 4), 2);
   EXPECT_EQ(depthwise_tiles(8, 4), 2);
   EXPECT_EQ(depthwise_tiles(1, 4), 1);
+  // The backward-weight tile height is one the kernels are built for, for every specialisation.
+  for (const int k : {3, 5, 7})
+    for (const int s : {1, 2}) {
+      const int rows = depthwise_weight_tile_rows(k, s);
+      EXPECT_NE(std::find(std::begin(kDepthwiseWeightTileRows), std::end(kDepthwiseWeightTileRows), rows),
+                std::end(kDepthwiseWeightTileRows))
+          << "k " << k << " s " << s << ": " << rows << " rows";
+    }
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 // a reduction of length L errs by about L * 2^-24 relative, far below 1e-4 at these sizes; a
 // wrong index or a missing term is far above. Each case skips without a GPU.
 #include "core/kernel_stats.h"
+#include "cuda/kernels.h"
+#include "cuda/launch.h"
 #include "cuda/noise.h"
 #include "cuda_test_util.h"
 #include "nas/mask.h"
@@ -326,6 +328,41 @@ TEST(CudaKernels, DepthwiseConvSpecialised) {
     c.p.pad_h = c.p.pad_w = 1;
     check_conv(c, 2300);
   }
+}
+
+// Every backward-weight tile height (launch.h, kDepthwiseWeightTileRows), each (k, stride),
+// both layouts, against the float64 reference: output heights that leave a partial last row
+// tile and widths that leave a partial column tile, with and without the bias gradient.
+TEST(CudaKernels, DepthwiseWeightGradientEveryTileHeight) {
+  FIGS_REQUIRE_GPU();
+  Dice d(10);
+  int i = 0;
+  for (const int rows : cuda::kDepthwiseWeightTileRows)
+    for (const int64_t k : {3, 5, 7})
+      for (const int s : {1, 2}) {
+        ++i;
+        const int64_t C = d.pick(1, 45), H = d.pick(k, 26), W = d.pick(k, 19), N = d.pick(1, 3);
+        const MemoryFormat f = i % 2 ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+        Conv2dParams p;
+        p.groups = static_cast<int>(C);
+        p.stride_h = p.stride_w = s;
+        p.pad_h = p.pad_w = static_cast<int>(d.pick(0, k / 2));
+        const bool bias = i % 3 != 0;
+        SCOPED_TRACE(str_cat("rows ", rows, " k ", k, " s ", s, " N", N, " C", C, " H", H, " W", W, " pad ", p.pad_h,
+                             bias ? " bias" : "", f == MemoryFormat::ChannelsLast ? " channels-last" : " NCHW"));
+        const int64_t OH = window_output_size(H, static_cast<int>(k), s, p.pad_h, 1);
+        const int64_t OW = window_output_size(W, static_cast<int>(k), s, p.pad_w, 1);
+        const Tensor x = rand_cpu({N, C, H, W}, 4000 + i, f), gy = rand_cpu({N, C, OH, OW}, 4100 + i, f);
+        Tensor gw = gpu_out({C, 1, k, k}, MemoryFormat::Contiguous, DType::Float32), gw64 = ref_out({C, 1, k, k});
+        Tensor gb = bias ? gpu_out({C}, MemoryFormat::Contiguous, DType::Float32) : Tensor();
+        Tensor gb64 = bias ? ref_out({C}) : Tensor();
+        cuda::kernels::depthwise_conv2d_backward_weight(p, on_gpu(gy, f), on_gpu(x, f), gw, gb, rows);
+        ref_backend().conv2d_backward_weight(p, as64(gy), as64(x), gw64, gb64);
+        EXPECT_GPU_CLOSE(gw, gw64, kTol);
+        if (bias) {
+          EXPECT_GPU_CLOSE(gb, gb64, kTol);
+        }
+      }
 }
 
 // The generic fallback: other kernel sizes, unequal strides, dilation, float64.
