@@ -59,11 +59,14 @@ double LambdaController::update(double current_cost) {
   return lambda_;
 }
 
-double exported_count(const ChannelGraph& graph, CostKind kind) {
-  return exported_count(graph, kind, graph.mask_logits_on_host());
+double exported_count(const ChannelGraph& graph, CostKind kind, WidthRule rule, double threshold) {
+  return exported_count(graph, kind, graph.mask_logits_on_host(), rule, threshold);
 }
 
-double exported_count(const ChannelGraph& graph, CostKind kind, const std::vector<std::vector<double>>& logits) {
+double exported_count(const ChannelGraph& graph, CostKind kind, const std::vector<std::vector<double>>& logits,
+                      WidthRule rule, double threshold) {
+  FIGS_CHECK(rule == WidthRule::FloorSum || rule == WidthRule::Threshold, "exported_count: the last-sample rule "
+             "depends on a sampled mask, not on the logits");
   const auto& masks = graph.masks();
   FIGS_CHECK(logits.size() == masks.size(), "exported_count: logits of ", logits.size(), " masks for ", masks.size());
   std::vector<std::vector<double>> pi = logits;
@@ -76,8 +79,14 @@ double exported_count(const ChannelGraph& graph, CostKind kind, const std::vecto
     for (int64_t c = 0; c < m.channels; ++c) alive[graph.group_of(m.slot + c)] = false;
   for (const TracedMask& m : masks) {
     double sum = 0;
-    for (int64_t c = 0; c < m.channels; ++c) sum += p[graph.group_of(m.slot + c)];
-    const int64_t width = static_cast<int64_t>(std::floor(sum + 1e-6));  // as export_widths
+    int64_t counted = 0;
+    for (int64_t c = 0; c < m.channels; ++c) {
+      const double pc = p[graph.group_of(m.slot + c)];
+      sum += pc;
+      counted += pc >= threshold;
+    }
+    const int64_t width = rule == WidthRule::FloorSum ? static_cast<int64_t>(std::floor(sum + 1e-6))  // as export_widths
+                                                      : counted;
     std::vector<int64_t> order(m.channels);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {

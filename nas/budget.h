@@ -38,6 +38,7 @@
 
 #include "core/json_reader.h"
 #include "nas/channel_graph.h"
+#include "nas/objective.h"
 
 namespace figs::nas {
 
@@ -86,14 +87,16 @@ class LambdaController {
 // the supernet) need lambda ~30x its start; the ramp keeps that from winding up while the cost lags.
 LambdaControllerOptions search_controller_options(int64_t ramp_updates, double range);
 
-// The reported count (BN and biases included) of the network export_widths(graph) gives with the
-// default FloorSum rule, read off the channel graph: in each mask its floor(sum p) most probable
-// channels alive (masks tied to one group pick the same channels), groups without a mask alive.
-// Exact when removing channels removes nothing else; where a 0 width removes a whole operator
-// (its other convs go with it), the export counts a little less than this.
-double exported_count(const ChannelGraph& graph, CostKind kind);
+// The reported count (BN and biases included) of the network export_widths(graph, rule,
+// threshold) gives (FloorSum or Threshold), read off the channel graph: in each mask its `width`
+// most probable channels alive (masks tied to one group pick the same channels), groups without
+// a mask alive. Exact when removing channels removes nothing else; where a 0 width removes a
+// whole operator (its other convs go with it), the export counts a little less than this.
+double exported_count(const ChannelGraph& graph, CostKind kind, WidthRule rule = WidthRule::FloorSum,
+                      double threshold = 0.5);
 // The same from logits the caller already read (per mask, in graph.masks() order; e.g. a FiGS
 // step's readout, CostPenalty::last_logits()): no copy from the device.
-double exported_count(const ChannelGraph& graph, CostKind kind, const std::vector<std::vector<double>>& logits);
+double exported_count(const ChannelGraph& graph, CostKind kind, const std::vector<std::vector<double>>& logits,
+                      WidthRule rule = WidthRule::FloorSum, double threshold = 0.5);
 
 }  // namespace figs::nas

@@ -271,9 +271,6 @@ void validate_config(json& config, const std::string& origin) {
   if (search["target"].number() > 0) {
     if (search["lambda"].number() <= 0)
       search["lambda"].fail("must be > 0 in budget mode (search.target > 0): it is the controller's starting point");
-    if (search["method"].string() == "figs" && search["width_rule"].string() != "floor")
-      search["width_rule"].fail("must be \"floor\" in budget mode (search.target > 0): the controller aims at what the "
-                                "floor rule exports");
   }
   normalize_integers(config, default_config());
 }

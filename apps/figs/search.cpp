@@ -145,7 +145,7 @@ class FigsMethod : public Method {
  public:
   FigsMethod(const nas::SearchSpace& space, const json& config, const Tensor& first_images, int64_t steps)
       : Method(space.build(space.full_widths(), mask_options(config)), space, first_images, config),
-        penalty_(graph_, penalty_options(config)) {
+        penalty_(graph_, penalty_options(config)), width_rule_(width_rule(config)) {
     const json& sc = config["search"];
     // The mask logits: their own lr, never weight decay (it would pull every logit to 0, pi = 1/2).
     start(stage_optimizer(sc, model_, {nn::ParamGroupSpec{.name = "logits", .selects = is_logits,
@@ -158,7 +158,7 @@ class FigsMethod : public Method {
 
   // From the logits the step read with its statistics: no second copy from the device.
   double export_count(nas::CostKind kind) const override {
-    return nas::exported_count(graph_, kind, penalty_.last_logits());
+    return nas::exported_count(graph_, kind, penalty_.last_logits(), width_rule_);
   }
 
   json layer_stats(int64_t step) const override {
@@ -198,6 +198,7 @@ class FigsMethod : public Method {
   }
 
   nas::CostPenalty penalty_;
+  nas::WidthRule width_rule_;  // what the export (and the budget controller's count) uses
 };
 
 // MorphNet (section 6): the network without masks, L1 on the BatchNorm scales weighted by cost.
@@ -418,10 +419,6 @@ class SearchRun {
     FIGS_CHECK(target_ >= 0, "config: search.target must be >= 0 (0: lambda as given), got ", target_);
     if (target_ == 0) return;
     FIGS_CHECK(method_->lambda() > 0, "config: search.target needs a starting lambda > 0 (search.lambda)");
-    // The controller is fed nas::exported_count, which counts what the floor rule exports.
-    FIGS_CHECK(method_name_ != "figs" || width_rule(config_) == nas::WidthRule::FloorSum, "config: budget mode "
-               "(search.target > 0) exports with search.width_rule \"floor\"; \"threshold\" would land elsewhere than "
-               "the controller aims");
     // The target ramps down from the starting cost over search.target_ramp updates so that the
     // masks (or gammas) do not all cross together; lambda may grow up to search.lambda_range
     // times its start.

@@ -191,7 +191,6 @@ check sweep-budget-too-large "is not below the supernet's" "$FIGS" sweep "${QUIC
 check sweep-budget-too-small "below what the width multiplier reaches" "$FIGS" sweep "${QUICK[@]}" --set 'sweep.budgets=[1000]' --out "$TMP/bad-sweep3"
 check sweep-repeated-budget "sweep.budgets lists 8000 twice" "$FIGS" sweep "${QUICK[@]}" --set 'sweep.budgets=[8000,9000,8000]' --out "$TMP/bad-sweep5"
 check sweep-random-unreachable "none of 200 random operator subsets" "$FIGS" sweep "${QUICK[@]}" --set 'sweep.budgets=[20400]' --out "$TMP/bad-sweep6"
-check threshold-in-budget-mode "'search.width_rule' must be \"floor\" in budget mode" "$FIGS" search "${QUICK[@]}" --set search.width_rule=threshold --out "$TMP/bad8"
 check sweep-unknown-method 'unknown method "nas"' "$FIGS" sweep "${QUICK[@]}" --set 'sweep.methods=["nas"]' --out "$TMP/bad-sweep2"
 
 # Bad input.

@@ -4,6 +4,7 @@
 // a reduction of length L errs by about L * 2^-24 relative, far below 1e-4 at these sizes; a
 // wrong index or a missing term is far above. Each case skips without a GPU.
 #include "core/kernel_stats.h"
+#include "figs_build_config.h"
 #include "cuda/kernels.h"
 #include "cuda/launch.h"
 #include "cuda/noise.h"
@@ -335,6 +336,7 @@ TEST(CudaKernels, DepthwiseConvSpecialised) {
 // tile and widths that leave a partial column tile, with and without the bias gradient.
 TEST(CudaKernels, DepthwiseWeightGradientEveryTileHeight) {
   FIGS_REQUIRE_GPU();
+#if FIGS_WITH_CUDA  // calls the kernel itself (cuda/kernels.h), which only a CUDA build has
   Dice d(10);
   int i = 0;
   for (const int rows : cuda::kDepthwiseWeightTileRows)
@@ -363,6 +365,7 @@ TEST(CudaKernels, DepthwiseWeightGradientEveryTileHeight) {
           EXPECT_GPU_CLOSE(gb, gb64, kTol);
         }
       }
+#endif
 }
 
 // The generic fallback: other kernel sizes, unequal strides, dilation, float64.

@@ -144,6 +144,13 @@ TEST(ExportedCount, IsTheCountOfTheNetworkTheExportDescribes) {
   EXPECT_EQ(w[1].width, 2);
   EXPECT_EQ(w[2].width, 6);
   EXPECT_EQ(exported_count(graph, CostKind::Params), three_layer_params(4, 2, 6));
+  // The threshold rule counts p >= 0.5: 5, 4 (logit 0 is p = 1/2 exactly) and 6 channels.
+  const std::vector<LayerWidth> t = export_widths(graph, WidthRule::Threshold);
+  EXPECT_EQ(t[0].width, 5);
+  EXPECT_EQ(t[1].width, 4);
+  EXPECT_EQ(t[2].width, 6);
+  EXPECT_EQ(exported_count(graph, CostKind::Params, WidthRule::Threshold), three_layer_params(5, 4, 6));
+  EXPECT_THROW(exported_count(graph, CostKind::Params, WidthRule::LastSample), Error);
 }
 
 struct BudgetRun {
