@@ -28,7 +28,8 @@
 // What "current cost" to feed it decides where the search lands. FiGS exports floor(sum p) per
 // layer, which can be ~one channel per layer below the expected cost E[cost]; feeding E[cost]
 // would land the export below the target. exported_count() below is the count of the network
-// the export would give now, and is what a search should feed to land the export on target.
+// the export would give now, under the export's own width rule (floor or threshold), and is what
+// a search should feed to land the export on target.
 // MorphNet's analogue is morphnet_alive_count (nas/baselines/morphnet.h), the count of the alive channels.
 // The controller itself only sees numbers: CostPenalty::set_lambda / MorphNetPenalty::set_lambda
 // apply what update() returns.
