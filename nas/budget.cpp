@@ -97,4 +97,56 @@ double exported_count(const ChannelGraph& graph, CostKind kind, const std::vecto
   return graph.count(kind, alive);
 }
 
+BudgetExport budget_export(const ChannelGraph& graph, CostKind kind, const std::vector<std::vector<double>>& logits,
+                           double target) {
+  FIGS_CHECK(std::isfinite(target) && target > 0, "budget_export: the target must be > 0, got ", target);
+  const auto& masks = graph.masks();
+  FIGS_CHECK(logits.size() == masks.size(), "budget_export: logits of ", logits.size(), " masks for ", masks.size());
+  std::vector<std::vector<double>> pi = logits;
+  for (std::vector<double>& v : pi)
+    for (double& x : v) x = x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
+  const std::vector<double> p = graph.group_probabilities(pi);
+  // The groups under a mask, each with its tie-break: the lowest c / C over its masks' channels.
+  const int64_t G = graph.num_groups();
+  std::vector<double> position(G, 2.0);  // 2: no mask on the group (always kept)
+  for (const TracedMask& m : masks)
+    for (int64_t c = 0; c < m.channels; ++c) {
+      double& pos = position[graph.group_of(m.slot + c)];
+      pos = std::min(pos, static_cast<double>(c) / static_cast<double>(m.channels));
+    }
+  std::vector<int64_t> order;
+  for (int64_t g = 0; g < G; ++g)
+    if (position[g] < 2.0) order.push_back(g);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return p[a] != p[b] ? p[a] > p[b] : position[a] < position[b];
+  });
+  const auto alive_with = [&](size_t kept) {
+    std::vector<bool> alive(G, true);
+    for (size_t i = kept; i < order.size(); ++i) alive[order[i]] = false;
+    return alive;
+  };
+  const auto count_with = [&](size_t kept) { return graph.count(kind, alive_with(kept)); };
+  FIGS_CHECK(count_with(0) <= target, "budget_export: the network without any masked channel counts ", count_with(0),
+             ", over the target ", target);
+  // The most groups whose count fits (the count grows with what is kept).
+  size_t lo = 0, hi = order.size();
+  while (lo < hi) {
+    const size_t mid = lo + (hi - lo + 1) / 2;
+    if (count_with(mid) <= target)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  BudgetExport out;
+  const std::vector<bool> alive = alive_with(lo);
+  out.cut_p = lo > 0 ? p[order[lo - 1]] : 1.0;
+  out.count = graph.count(kind, alive);
+  for (const TracedMask& m : masks) {
+    int64_t width = 0;
+    for (int64_t c = 0; c < m.channels; ++c) width += alive[graph.group_of(m.slot + c)];
+    out.widths.push_back({m.name, m.channels, width});
+  }
+  return out;
+}
+
 }  // namespace figs::nas

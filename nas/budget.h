@@ -100,4 +100,20 @@ double exported_count(const ChannelGraph& graph, CostKind kind, WidthRule rule =
 double exported_count(const ChannelGraph& graph, CostKind kind, const std::vector<std::vector<double>>& logits,
                       WidthRule rule = WidthRule::FloorSum, double threshold = 0.5);
 
+// The budget-matched export (`figs`: search.width_rule "budget"): the mask channels' groups in
+// the order of their keep probability p, and the most of them, from the top, whose network
+// counts at most `target` (exported_count's count); each masked layer's width is then its
+// number of kept channels. Without ties this is the threshold export #(p >= t) at the lowest t
+// that fits. Ties (e.g. logits no gradient has moved, all at the starting 2.5) are broken by the
+// channel's relative position in its layer (c / C, the lowest over a group's layers), so a cut
+// through tied channels takes the same share of every layer they span instead of whole layers
+// in index order. `cut_p` is the p of the last kept group (1 when none is kept).
+struct BudgetExport {
+  std::vector<LayerWidth> widths;  // in graph.masks() order, as export_widths
+  double cut_p = 1;
+  double count = 0;  // exported_count of these widths
+};
+BudgetExport budget_export(const ChannelGraph& graph, CostKind kind, const std::vector<std::vector<double>>& logits,
+                           double target);
+
 }  // namespace figs::nas

@@ -98,7 +98,7 @@ const std::vector<KeyRule>& rules() {
          if (v.number() < 1) v.fail("must be >= 1 (lambda may grow to this many times its start), got ", v.number());
        }},
       {"search.morphnet_expand", Kind::Boolean},
-      {"search.width_rule", Kind::Choice, {"floor", "threshold"}},
+      {"search.width_rule", Kind::Choice, {"floor", "threshold", "budget"}},
       {"search.group_rule", Kind::Choice, {"any", "max"}},
       {"search.removal_aware", Kind::Boolean},
       {"search.init_logit", Kind::Custom, {},
@@ -268,6 +268,8 @@ void validate_config(json& config, const std::string& origin) {
   if (dataset == "idx")
     for (const char* k : {"train_images", "train_labels", "test_images", "test_labels"})
       if (data["idx"][k].string().empty()) data["idx"][k].fail("is empty: data.dataset \"idx\" needs all four files");
+  if (search["width_rule"].string() == "budget" && search["target"].number() <= 0)
+    search["width_rule"].fail("\"budget\" matches the export to search.target, which is 0 (no target)");
   if (search["target"].number() > 0) {
     if (search["lambda"].number() <= 0)
       search["lambda"].fail("must be > 0 in budget mode (search.target > 0): it is the controller's starting point");

@@ -46,12 +46,15 @@ nas::CostKind cost_kind(const json& config) {
   return k == "params" ? nas::CostKind::Params : nas::CostKind::Macs;
 }
 
+// "budget" exports with a threshold too (the budget-matched one, nas::budget_threshold); during
+// the search its controller counts the threshold-1/2 export.
 nas::WidthRule width_rule(const json& config) {
   const std::string r = config["search"]["width_rule"].get<std::string>();
   if (r == "floor") return nas::WidthRule::FloorSum;
-  if (r == "threshold") return nas::WidthRule::Threshold;
-  fail("config: search.width_rule must be \"floor\" or \"threshold\", got \"", r, "\"");
+  if (r == "threshold" || r == "budget") return nas::WidthRule::Threshold;
+  fail("config: search.width_rule must be \"floor\", \"threshold\" or \"budget\", got \"", r, "\"");
 }
+bool budget_matched_export(const json& config) { return config["search"]["width_rule"].get<std::string>() == "budget"; }
 
 nas::ChannelGraph::NamedParameters named_parameters(const nn::Model& model) {
   nas::ChannelGraph::NamedParameters named;
@@ -176,8 +179,18 @@ class FigsMethod : public Method {
     std::map<std::string, double> scores;
     for (const nas::MaskLayerStats& l : search_->layer_stats())
       scores[nas::width_key_of_mask(l.name + ".logits")] = l.sum_p;
-    return nas::keep_network_connected(
-        space, nas::width_map_from_export(space, nas::export_widths(graph_, width_rule(config))), scores, repairs);
+    std::vector<nas::LayerWidth> widths;
+    if (budget_matched_export(config)) {
+      const double target = config["search"]["target"].get<double>();
+      const nas::BudgetExport b = nas::budget_export(graph_, cost_kind(config), graph_.mask_logits_on_host(), target);
+      std::fprintf(stderr, "search: width rule \"budget\": the most probable channels that fit the %.0f %s target, "
+                   "down to p = %.4g\n", target, cost_kind(config) == nas::CostKind::Params ? "params" : "MACs",
+                   b.cut_p);
+      widths = b.widths;
+    } else {
+      widths = nas::export_widths(graph_, width_rule(config));
+    }
+    return nas::keep_network_connected(space, nas::width_map_from_export(space, widths), scores, repairs);
   }
 
   double val_accuracy(const json& config, const Datasets& d) override {

@@ -53,6 +53,19 @@ else
 fi
 check bench-unknown-stage "--stage: eval not in" "$FIGS" bench --stage eval
 
+# The budget width rule: the export's threshold is chosen so that the network fits the target;
+# arch.json's own count (what retrain builds) must be within it.
+if "$FIGS" search "${QUICK[@]}" --set search.width_rule=budget --out "$TMP/budget-rule" > "$TMP/budget-rule.log" 2>&1 &&
+   grep -q 'width rule "budget": channels with p >= ' "$TMP/budget-rule.log" &&
+   python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); assert 0 < a["params"] <= 12000, a["params"]' \
+     "$TMP/budget-rule/arch.json"; then
+  echo "ok   budget width rule"
+else
+  echo "FAIL budget width rule:"; tail -3 "$TMP/budget-rule.log"; fails=$((fails+1))
+fi
+check budget-rule-needs-target "matches the export to search.target, which is 0" "$FIGS" search "${QUICK[@]}" \
+  --set search.width_rule=budget --set search.target=0 --out "$TMP/bad8"
+
 # retrain and info read the exported architecture.
 if "$FIGS" retrain "$TMP/run/arch.json" "${QUICK[@]}" --out "$TMP/retrain" > /dev/null 2>&1 && [ -s "$TMP/retrain/results.json" ]; then
   echo "ok   retrain"

@@ -151,6 +151,37 @@ TEST(ExportedCount, IsTheCountOfTheNetworkTheExportDescribes) {
   EXPECT_EQ(t[2].width, 6);
   EXPECT_EQ(exported_count(graph, CostKind::Params, WidthRule::Threshold), three_layer_params(5, 4, 6));
   EXPECT_THROW(exported_count(graph, CostKind::Params, WidthRule::LastSample), Error);
+  // The budget export keeps groups from the most probable down. At exactly the p >= 0.5
+  // network's count it is that network (the next group, p ~ 1e-13, would not fit); one
+  // parameter less gives up one of layer 1's four tied p = 0.5 channels (the one last in its
+  // layer: ties go by position c / C); everything fits a huge target.
+  const std::vector<std::vector<double>> logits = graph.mask_logits_on_host();
+  const auto widths_of = [](const BudgetExport& b) {
+    std::vector<int64_t> w;
+    for (const LayerWidth& l : b.widths) w.push_back(l.width);
+    return w;
+  };
+  const double fits = static_cast<double>(three_layer_params(5, 4, 6));
+  const BudgetExport at = budget_export(graph, CostKind::Params, logits, fits);
+  EXPECT_EQ(widths_of(at), (std::vector<int64_t>{5, 4, 6}));
+  EXPECT_NEAR(at.cut_p, 0.5, 1e-6);
+  EXPECT_EQ(at.count, fits);
+  const BudgetExport less = budget_export(graph, CostKind::Params, logits, fits - 1);
+  EXPECT_EQ(widths_of(less), (std::vector<int64_t>{5, 3, 6}));
+  EXPECT_EQ(less.count, static_cast<double>(three_layer_params(5, 3, 6)));
+  EXPECT_EQ(widths_of(budget_export(graph, CostKind::Params, logits, 1e12)), (std::vector<int64_t>{6, 6, 6}));
+}
+
+// Tied probabilities (logits no gradient moved) are cut evenly: each layer keeps its first
+// channels in proportion, instead of the first layers whole and the last ones empty.
+TEST(BudgetExport, CutsTiedChannelsEvenlyAcrossLayers) {
+  Model model(three_layer_net(6, true), {.seed = 1});
+  Tensor x, y;
+  test::make_bars(4, x, y);
+  const ChannelGraph graph = ChannelGraph::trace(sum(model(x)), named(model));  // every logit at its start
+  const std::vector<std::vector<double>> logits = graph.mask_logits_on_host();
+  const BudgetExport b = budget_export(graph, CostKind::Params, logits, static_cast<double>(three_layer_params(4, 4, 4)));
+  for (const LayerWidth& l : b.widths) EXPECT_EQ(l.width, 4) << l.mask;
 }
 
 struct BudgetRun {
