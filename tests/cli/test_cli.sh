@@ -56,7 +56,7 @@ check bench-unknown-stage "--stage: eval not in" "$FIGS" bench --stage eval
 # The budget width rule: the export's threshold is chosen so that the network fits the target;
 # arch.json's own count (what retrain builds) must be within it.
 if "$FIGS" search "${QUICK[@]}" --set search.width_rule=budget --out "$TMP/budget-rule" > "$TMP/budget-rule.log" 2>&1 &&
-   grep -q 'width rule "budget": channels with p >= ' "$TMP/budget-rule.log" &&
+   grep -q 'width rule "budget": the most probable channels that fit' "$TMP/budget-rule.log" &&
    python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); assert 0 < a["params"] <= 12000, a["params"]' \
      "$TMP/budget-rule/arch.json"; then
   echo "ok   budget width rule"
