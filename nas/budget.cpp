@@ -59,6 +59,21 @@ double LambdaController::update(double current_cost) {
   return lambda_;
 }
 
+namespace {
+
+// Each group's keep probability p from the masks' logits (per mask, in graph.masks() order),
+// with the sigmoid written so that neither tail overflows.
+std::vector<double> group_keep_probabilities(const ChannelGraph& graph, std::vector<std::vector<double>> logits,
+                                             const char* who) {
+  FIGS_CHECK(logits.size() == graph.masks().size(), who, ": logits of ", logits.size(), " masks for ",
+             graph.masks().size());
+  for (std::vector<double>& v : logits)
+    for (double& x : v) x = x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
+  return graph.group_probabilities(logits);
+}
+
+}  // namespace
+
 double exported_count(const ChannelGraph& graph, CostKind kind, WidthRule rule, double threshold) {
   return exported_count(graph, kind, graph.mask_logits_on_host(), rule, threshold);
 }
@@ -68,11 +83,7 @@ double exported_count(const ChannelGraph& graph, CostKind kind, const std::vecto
   FIGS_CHECK(rule == WidthRule::FloorSum || rule == WidthRule::Threshold, "exported_count: the last-sample rule "
              "depends on a sampled mask, not on the logits");
   const auto& masks = graph.masks();
-  FIGS_CHECK(logits.size() == masks.size(), "exported_count: logits of ", logits.size(), " masks for ", masks.size());
-  std::vector<std::vector<double>> pi = logits;
-  for (std::vector<double>& v : pi)
-    for (double& x : v) x = x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
-  const std::vector<double> p = graph.group_probabilities(pi);
+  const std::vector<double> p = group_keep_probabilities(graph, logits, "exported_count");
   // Groups under a mask start dead; each mask revives its floor(sum p) most probable channels.
   std::vector<bool> alive(graph.num_groups(), true);
   for (const TracedMask& m : masks)
@@ -101,11 +112,7 @@ BudgetExport budget_export(const ChannelGraph& graph, CostKind kind, const std::
                            double target) {
   FIGS_CHECK(std::isfinite(target) && target > 0, "budget_export: the target must be > 0, got ", target);
   const auto& masks = graph.masks();
-  FIGS_CHECK(logits.size() == masks.size(), "budget_export: logits of ", logits.size(), " masks for ", masks.size());
-  std::vector<std::vector<double>> pi = logits;
-  for (std::vector<double>& v : pi)
-    for (double& x : v) x = x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
-  const std::vector<double> p = graph.group_probabilities(pi);
+  const std::vector<double> p = group_keep_probabilities(graph, logits, "budget_export");
   // The groups under a mask, each with its tie-break: the lowest c / C over its masks' channels.
   const int64_t G = graph.num_groups();
   std::vector<double> position(G, 2.0);  // 2: no mask on the group (always kept)
