@@ -46,8 +46,8 @@ nas::CostKind cost_kind(const json& config) {
   return k == "params" ? nas::CostKind::Params : nas::CostKind::Macs;
 }
 
-// "budget" exports with a threshold too (the budget-matched one, nas::budget_threshold); during
-// the search its controller counts the threshold-1/2 export.
+// "budget" exports the most probable channels that fit the target (nas::budget_export); during
+// the search its controller counts the p >= 1/2 export, as "threshold" does.
 nas::WidthRule width_rule(const json& config) {
   const std::string r = config["search"]["width_rule"].get<std::string>();
   if (r == "floor") return nas::WidthRule::FloorSum;
