@@ -338,13 +338,16 @@ TEST(CudaKernels, DepthwiseWeightGradientEveryTileHeight) {
   FIGS_REQUIRE_GPU();
 #if FIGS_WITH_CUDA  // calls the kernel itself (cuda/kernels.h), which only a CUDA build has
   Dice d(10);
-  int i = 0;
-  for (const int rows : cuda::kDepthwiseWeightTileRows)
+  int i = 0, r = 0;
+  for (const int rows : cuda::kDepthwiseWeightTileRows) {
+    ++r;
     for (const int64_t k : {3, 5, 7})
       for (const int s : {1, 2}) {
         ++i;
         const int64_t C = d.pick(1, 45), H = d.pick(k, 26), W = d.pick(k, 19), N = d.pick(1, 3);
-        const MemoryFormat f = i % 2 ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+        // The layout flips with the stride and with the tile height, so that every (k, stride)
+        // and every height runs in both.
+        const MemoryFormat f = (s + r) % 2 ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
         Conv2dParams p;
         p.groups = static_cast<int>(C);
         p.stride_h = p.stride_w = s;
@@ -365,6 +368,7 @@ TEST(CudaKernels, DepthwiseWeightGradientEveryTileHeight) {
           EXPECT_GPU_CLOSE(gb, gb64, kTol);
         }
       }
+  }
 #endif
 }
 
