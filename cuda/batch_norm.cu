@@ -167,9 +167,9 @@ void batch_norm_forward_training(const BatchNormParams& p, const Tensor& x, cons
                                           vec<T>(running_var), M, p.eps, p.momentum},
                          dev);
     if (x.numel() == 0) return;
-    normalize_kernel<T><<<grid(x.numel()), kThreads>>>(x.data<T>(), gx, y.data<T>(), geom4(y), vec<T>(save_mean),
-                                                       vec<T>(save_invstd), false, p.eps, vec<T>(gamma), vec<T>(beta),
-                                                       p.relu, cl, static_cast<int32_t>(x.numel()));
+    normalize_kernel<T><<<grid(x.numel()), kThreads, 0, current_stream()>>>(
+        x.data<T>(), gx, y.data<T>(), geom4(y), vec<T>(save_mean), vec<T>(save_invstd), false, p.eps, vec<T>(gamma),
+        vec<T>(beta), p.relu, cl, static_cast<int32_t>(x.numel()));
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }
@@ -181,10 +181,9 @@ void batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x, con
   use_device_of(x);
   dispatch_floating(x.dtype(), "batch_norm_forward_inference", [&](auto tag) {
     using T = decltype(tag);
-    normalize_kernel<T><<<grid(x.numel()), kThreads>>>(x.data<T>(), geom4(x), y.data<T>(), geom4(y),
-                                                       vec<T>(running_mean), vec<T>(running_var), true, p.eps,
-                                                       vec<T>(gamma), vec<T>(beta), p.relu, channels_fastest(x),
-                                                       static_cast<int32_t>(x.numel()));
+    normalize_kernel<T><<<grid(x.numel()), kThreads, 0, current_stream()>>>(
+        x.data<T>(), geom4(x), y.data<T>(), geom4(y), vec<T>(running_mean), vec<T>(running_var), true, p.eps,
+        vec<T>(gamma), vec<T>(beta), p.relu, channels_fastest(x), static_cast<int32_t>(x.numel()));
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }
@@ -205,10 +204,9 @@ void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tenso
                                          gate},
                          StoreBackwardSums<T>{sums.data(), vec<T>(ggamma), vec<T>(gbeta)}, x.device().index);
     if (!gx.defined() || x.numel() == 0) return;
-    batch_norm_gx_kernel<T><<<grid(x.numel()), kThreads>>>(gy.data<T>(), geom4(gy), x.data<T>(), geom4(x), gx.data<T>(),
-                                                           geom4(gx), vec<T>(mean), vec<T>(invstd), vec<T>(gamma),
-                                                           sums.data(), gate, p.training, static_cast<T>(M), cl,
-                                                           static_cast<int32_t>(x.numel()));
+    batch_norm_gx_kernel<T><<<grid(x.numel()), kThreads, 0, current_stream()>>>(
+        gy.data<T>(), geom4(gy), x.data<T>(), geom4(x), gx.data<T>(), geom4(gx), vec<T>(mean), vec<T>(invstd),
+        vec<T>(gamma), sums.data(), gate, p.training, static_cast<T>(M), cl, static_cast<int32_t>(x.numel()));
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }

@@ -75,19 +75,20 @@ void channel_reduce(const Geom4& g, bool channels_fastest, const Fn& fn, const F
   const dim3 block(plan.block_x, plan.block_y);
   const dim3 grid(static_cast<unsigned>(plan.channel_blocks), static_cast<unsigned>(plan.splits));
   const size_t smem = sizeof(Acc) * plan.block_x * plan.block_y;
-  channel_reduce_kernel<NV, Acc, Fn><<<grid, block, smem>>>(g, static_cast<int32_t>(rows),
+  channel_reduce_kernel<NV, Acc, Fn><<<grid, block, smem, current_stream()>>>(g, static_cast<int32_t>(rows),
                                                             static_cast<int32_t>(plan.rows_per_split), fn,
                                                             partial.data());
   FIGS_CUDA_CHECK_LAUNCH();
   if (NV > 1 && plan.splits > 1) {
     const int64_t n = int64_t{g.C} * NV;
     DeviceBuffer<Acc> summed(n, device);
-    sum_partials_kernel<Acc><<<static_cast<int>(blocks_for(n)), kThreads>>>(
+    sum_partials_kernel<Acc><<<static_cast<int>(blocks_for(n)), kThreads, 0, current_stream()>>>(
         static_cast<int32_t>(n), static_cast<int32_t>(plan.splits), partial.data(), summed.data());
     FIGS_CUDA_CHECK_LAUNCH();
-    channel_finish_kernel<NV, Acc, Fin><<<static_cast<int>(blocks_for(g.C)), kThreads>>>(g.C, 1, summed.data(), fin);
+    channel_finish_kernel<NV, Acc, Fin><<<static_cast<int>(blocks_for(g.C)), kThreads, 0, current_stream()>>>(
+        g.C, 1, summed.data(), fin);
   } else {
-    channel_finish_kernel<NV, Acc, Fin><<<static_cast<int>(blocks_for(g.C)), kThreads>>>(
+    channel_finish_kernel<NV, Acc, Fin><<<static_cast<int>(blocks_for(g.C)), kThreads, 0, current_stream()>>>(
         g.C, static_cast<int32_t>(plan.splits), partial.data(), fin);
   }
   FIGS_CUDA_CHECK_LAUNCH();

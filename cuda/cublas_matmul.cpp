@@ -29,16 +29,30 @@ namespace {
                    cublasGetStatusString(figs_cublas_status_), ") at ", __FILE__, ":", __LINE__);       \
   } while (false)
 
+// The device's handle, set to the calling thread's current stream, with a workspace of figs's
+// own: cublasSetStream puts the handle back on cuBLAS's default workspace pool, which allocates
+// per stream, and an allocation inside a CUDA graph's capture would fail it (cuda/graph.h). The
+// workspace is shared by the legacy stream and a graph's, which are ordered with each other.
 cublasHandle_t cublas_handle(int device) {
+  // 32 MiB: what NVIDIA recommends for Hopper; more than enough for the classifier's matmuls.
+  constexpr size_t kWorkspace = size_t{32} << 20;
+  struct Handle {
+    cublasHandle_t handle = nullptr;
+    void* workspace = nullptr;
+  };
   static std::mutex mutex;
-  static std::map<int, cublasHandle_t>* handles = new std::map<int, cublasHandle_t>;  // never destroyed
+  static std::map<int, Handle>* handles = new std::map<int, Handle>;  // never destroyed
   std::lock_guard<std::mutex> lock(mutex);
   auto it = handles->find(device);
-  if (it != handles->end()) return it->second;
-  cublasHandle_t h = nullptr;
-  FIGS_CUBLAS_CHECK(cublasCreate(&h));
-  handles->emplace(device, h);
-  return h;
+  if (it == handles->end()) {
+    Handle h;
+    FIGS_CUBLAS_CHECK(cublasCreate(&h.handle));
+    FIGS_CUDA_CHECK(cudaMalloc(&h.workspace, kWorkspace));
+    it = handles->emplace(device, h).first;
+  }
+  FIGS_CUBLAS_CHECK(cublasSetStream(it->second.handle, current_stream()));
+  FIGS_CUBLAS_CHECK(cublasSetWorkspace(it->second.handle, it->second.workspace, kWorkspace));
+  return it->second.handle;
 }
 
 BlasOperand classify(const Tensor& t) { return blas_operand(t.size(0), t.size(1), t.stride(0), t.stride(1)); }

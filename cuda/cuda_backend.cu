@@ -100,8 +100,8 @@ class CudaBackend final : public Backend {
     if (n == 0) return;
     use_device_of(dst);
     if (src.dtype() == dst.dtype() && src.is_contiguous() && dst.is_contiguous()) {
-      FIGS_CUDA_CHECK(cudaMemcpy(dst.raw_data(), src.raw_data(), n * dtype_size(src.dtype()),
-                                 cudaMemcpyDeviceToDevice));
+      FIGS_CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), n * dtype_size(src.dtype()),
+                                      cudaMemcpyDeviceToDevice, current_stream()));
       return;
     }
     dispatch_all(src.dtype(), [&](auto s_tag) {
@@ -109,20 +109,21 @@ class CudaBackend final : public Backend {
       dispatch_all(dst.dtype(), [&](auto d_tag) {
         using D = decltype(d_tag);
         check_index_range("copy", dst);
-        copy_strided_kernel<S, D><<<grid(n), kThreads>>>(src.data<S>(), layout_of(src), dst.data<D>(), layout_of(dst),
-                                                         static_cast<int32_t>(n));
+        copy_strided_kernel<S, D><<<grid(n), kThreads, 0, current_stream()>>>(
+            src.data<S>(), layout_of(src), dst.data<D>(), layout_of(dst), static_cast<int32_t>(n));
         FIGS_CUDA_CHECK_LAUNCH();
       });
     });
   }
 
   // From pinned memory (cuda/pinned.h: the loader's batches on a CUDA run) the copy is enqueued
-  // on the legacy default stream and the host goes on; the block is kept from reuse until the copy
+  // on the current stream and the host goes on; the block is kept from reuse until the copy
   // is done. From pageable memory cudaMemcpy returns once the source has been read.
   void copy_from_host(const Tensor& host_src, const Tensor& dst) override {
     const size_t nbytes = host_src.numel() * dtype_size(host_src.dtype());
     if (is_pinned(host_src.raw_data())) {
-      FIGS_CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), host_src.raw_data(), nbytes, cudaMemcpyHostToDevice, 0));
+      FIGS_CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), host_src.raw_data(), nbytes, cudaMemcpyHostToDevice,
+                                      current_stream()));
       record_pinned_use(host_src.raw_data());
       return;
     }
@@ -140,8 +141,8 @@ class CudaBackend final : public Backend {
     if (!prepare("fill", out)) return;
     dispatch_all(out.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      fill_kernel<T><<<grid(out.numel()), kThreads>>>(out.data<T>(), layout_of(out), static_cast<int32_t>(out.numel()),
-                                                      static_cast<T>(value));
+      fill_kernel<T><<<grid(out.numel()), kThreads, 0, current_stream()>>>(
+          out.data<T>(), layout_of(out), static_cast<int32_t>(out.numel()), static_cast<T>(value));
       FIGS_CUDA_CHECK_LAUNCH();
     });
   }
@@ -150,7 +151,7 @@ class CudaBackend final : public Backend {
     if (!prepare("fill_uniform", out)) return;
     dispatch_floating(out.dtype(), "fill_uniform", [&](auto tag) {
       using T = decltype(tag);
-      fill_uniform_kernel<T><<<grid(out.numel()), kThreads>>>(out.data<T>(), layout_of(out),
+      fill_uniform_kernel<T><<<grid(out.numel()), kThreads, 0, current_stream()>>>(out.data<T>(), layout_of(out),
                                                               static_cast<int32_t>(out.numel()), draw, low, high);
       FIGS_CUDA_CHECK_LAUNCH();
     });
@@ -160,7 +161,7 @@ class CudaBackend final : public Backend {
     if (!prepare("fill_normal", out)) return;
     dispatch_floating(out.dtype(), "fill_normal", [&](auto tag) {
       using T = decltype(tag);
-      fill_normal_kernel<T><<<grid(out.numel()), kThreads>>>(out.data<T>(), layout_of(out),
+      fill_normal_kernel<T><<<grid(out.numel()), kThreads, 0, current_stream()>>>(out.data<T>(), layout_of(out),
                                                              static_cast<int32_t>(out.numel()), draw, mean, stddev);
       FIGS_CUDA_CHECK_LAUNCH();
     });

@@ -47,16 +47,19 @@ namespace {
 
 constexpr size_t kMaxWorkspace = size_t{1} << 30;
 
+// The device's handle, set to the calling thread's current stream (cudnnSetStream is host-only).
 cudnnHandle_t handle_for(int device) {
   static std::mutex mutex;
   static std::map<int, cudnnHandle_t>* handles = new std::map<int, cudnnHandle_t>;  // never destroyed, as the allocator
   std::lock_guard<std::mutex> lock(mutex);
   auto it = handles->find(device);
-  if (it != handles->end()) return it->second;
-  cudnnHandle_t h = nullptr;
-  FIGS_CUDNN_CHECK(cudnnCreate(&h));
-  handles->emplace(device, h);
-  return h;
+  if (it == handles->end()) {
+    cudnnHandle_t h = nullptr;
+    FIGS_CUDNN_CHECK(cudnnCreate(&h));
+    it = handles->emplace(device, h).first;
+  }
+  FIGS_CUDNN_CHECK(cudnnSetStream(it->second, current_stream()));
+  return it->second;
 }
 
 cudnnDataType_t cudnn_type(DType t) {

@@ -282,8 +282,8 @@ template <class T>
 DeviceBuffer<T> transposed_filters(const Tensor& w) {
   const int64_t n = w.numel();
   DeviceBuffer<T> wt(n, w.device().index);
-  transpose_filters<T><<<static_cast<int>(blocks_for(n)), kThreads>>>(w.data<T>(), geom4(w), wt.data(),
-                                                                      static_cast<int32_t>(n));
+  transpose_filters<T><<<static_cast<int>(blocks_for(n)), kThreads, 0, current_stream()>>>(
+      w.data<T>(), geom4(w), wt.data(), static_cast<int32_t>(n));
   FIGS_CUDA_CHECK_LAUNCH();
   return wt;
 }
@@ -314,7 +314,7 @@ void depthwise_conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tens
         const int64_t tiles = depthwise_tiles(y.size(3), kDepthwiseTile);
         const int64_t n = y.size(0) * y.size(1) * y.size(2) * tiles;
         with_specialisation(spec, [&](auto k, auto s) {
-          forward_specialised<decltype(k)::value, decltype(s)::value><<<grid(n), kThreads>>>(
+          forward_specialised<decltype(k)::value, decltype(s)::value><<<grid(n), kThreads, 0, current_stream()>>>(
               x.data<float>(), geom4(x), wt.data(), b, bs, y.data<float>(), geom4(y), p.pad_h, p.pad_w,
               static_cast<int32_t>(tiles), cl, static_cast<int32_t>(n));
           FIGS_CUDA_CHECK_LAUNCH();
@@ -324,8 +324,9 @@ void depthwise_conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tens
       }
     }
     FIGS_COUNT_KERNEL("conv2d_forward", "cuda-depthwise-generic");
-    forward_generic<T><<<grid(y.numel()), kThreads>>>(x.data<T>(), geom4(x), wt.data(), b, bs, y.data<T>(), geom4(y),
-                                                      dw_params(p, w), cl, static_cast<int32_t>(y.numel()));
+    forward_generic<T><<<grid(y.numel()), kThreads, 0, current_stream()>>>(
+        x.data<T>(), geom4(x), wt.data(), b, bs, y.data<T>(), geom4(y), dw_params(p, w), cl,
+        static_cast<int32_t>(y.numel()));
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }
@@ -344,7 +345,7 @@ void depthwise_conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, con
     if constexpr (std::is_same_v<T, float>) {
       if (spec.k > 0) {
         with_specialisation(spec, [&](auto k, auto s) {
-          backward_data_specialised<decltype(k)::value, decltype(s)::value><<<grid(n), kThreads>>>(
+          backward_data_specialised<decltype(k)::value, decltype(s)::value><<<grid(n), kThreads, 0, current_stream()>>>(
               gy.data<float>(), geom4(gy), wt.data(), gx.data<float>(), geom4(gx), p.pad_h, p.pad_w, cl, n);
           FIGS_CUDA_CHECK_LAUNCH();
         });
@@ -353,8 +354,8 @@ void depthwise_conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, con
       }
     }
     FIGS_COUNT_KERNEL("conv2d_backward_data", "cuda-depthwise-generic");
-    backward_data_generic<T><<<grid(n), kThreads>>>(gy.data<T>(), geom4(gy), wt.data(), gx.data<T>(), geom4(gx),
-                                                    dw_params(p, w), cl, n);
+    backward_data_generic<T><<<grid(n), kThreads, 0, current_stream()>>>(
+        gy.data<T>(), geom4(gy), wt.data(), gx.data<T>(), geom4(gx), dw_params(p, w), cl, n);
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }

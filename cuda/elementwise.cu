@@ -88,9 +88,10 @@ void unary(UnaryOp op, double alpha, const Tensor& x, const Tensor& y) {
     using T = decltype(tag);
     const T a = static_cast<T>(alpha);
     if (same_dense(x, y))
-      unary_flat<T><<<grid(n), kThreads>>>(op, a, x.data<T>(), y.data<T>(), n);
+      unary_flat<T><<<grid(n), kThreads, 0, current_stream()>>>(op, a, x.data<T>(), y.data<T>(), n);
     else
-      unary_strided<T><<<grid(n), kThreads>>>(op, a, x.data<T>(), layout_of(x), y.data<T>(), layout_of(y), n);
+      unary_strided<T><<<grid(n), kThreads, 0, current_stream()>>>(
+          op, a, x.data<T>(), layout_of(x), y.data<T>(), layout_of(y), n);
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }
@@ -104,10 +105,12 @@ void unary_backward(UnaryOp op, double alpha, const Tensor& x, const Tensor& y, 
     using T = decltype(tag);
     const T a = static_cast<T>(alpha);
     if (same_dense(x, gx) && same_dense(y, gx) && same_dense(gy, gx))
-      unary_backward_flat<T><<<grid(n), kThreads>>>(op, a, x.data<T>(), y.data<T>(), gy.data<T>(), gx.data<T>(), n);
+      unary_backward_flat<T><<<grid(n), kThreads, 0, current_stream()>>>(
+          op, a, x.data<T>(), y.data<T>(), gy.data<T>(), gx.data<T>(), n);
     else
-      unary_backward_strided<T><<<grid(n), kThreads>>>(op, a, x.data<T>(), layout_of(x), y.data<T>(), layout_of(y),
-                                                       gy.data<T>(), layout_of(gy), gx.data<T>(), layout_of(gx), n);
+      unary_backward_strided<T><<<grid(n), kThreads, 0, current_stream()>>>(
+          op, a, x.data<T>(), layout_of(x), y.data<T>(), layout_of(y), gy.data<T>(), layout_of(gy), gx.data<T>(),
+          layout_of(gx), n);
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }
@@ -123,7 +126,7 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
   dispatch_floating(out.dtype(), binary_op_name(op), [&](auto tag) {
     using T = decltype(tag);
     if (out_dense && sa == out.strides() && sb == out.strides()) {
-      binary_flat<T><<<grid(n), kThreads>>>(op, a.data<T>(), b.data<T>(), out.data<T>(), n);
+      binary_flat<T><<<grid(n), kThreads, 0, current_stream()>>>(op, a.data<T>(), b.data<T>(), out.data<T>(), n);
       FIGS_CUDA_CHECK_LAUNCH();
       return;
     }
@@ -139,13 +142,13 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) {
       const int32_t out_stride = d >= 0 ? static_cast<int32_t>(out.strides()[d]) : 1;
       const int32_t bc_size = d >= 0 ? static_cast<int32_t>(s[d]) : 1;
       const int64_t bc_stride = d >= 0 ? sbc[d] : 0;
-      binary_broadcast1<T><<<grid(n), kThreads>>>(op, full.data<T>(), bc.data<T>(), out_stride, bc_size, bc_stride,
-                                                  full_is_a, out.data<T>(), n);
+      binary_broadcast1<T><<<grid(n), kThreads, 0, current_stream()>>>(
+          op, full.data<T>(), bc.data<T>(), out_stride, bc_size, bc_stride, full_is_a, out.data<T>(), n);
       FIGS_CUDA_CHECK_LAUNCH();
       return;
     }
-    binary_strided<T><<<grid(n), kThreads>>>(op, a.data<T>(), layout_of(s, sa), b.data<T>(), layout_of(s, sb),
-                                             out.data<T>(), layout_of(out), n);
+    binary_strided<T><<<grid(n), kThreads, 0, current_stream()>>>(
+        op, a.data<T>(), layout_of(s, sa), b.data<T>(), layout_of(s, sb), out.data<T>(), layout_of(out), n);
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }

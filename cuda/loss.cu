@@ -108,7 +108,8 @@ void log_softmax_forward(const Tensor& x, const Tensor& y) {
   use_device_of(x);
   dispatch_floating(x.dtype(), "log_softmax_forward", [&](auto tag) {
     using T = decltype(tag);
-    log_softmax_forward_kernel<T><<<row_blocks(x.size(0)), kThreads>>>(x.data<T>(), mat(x), y.data<T>(), mat(y));
+    log_softmax_forward_kernel<T><<<row_blocks(x.size(0)), kThreads, 0, current_stream()>>>(
+        x.data<T>(), mat(x), y.data<T>(), mat(y));
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }
@@ -119,8 +120,8 @@ void log_softmax_backward(const Tensor& y, const Tensor& gy, const Tensor& gx) {
   use_device_of(y);
   dispatch_floating(y.dtype(), "log_softmax_backward", [&](auto tag) {
     using T = decltype(tag);
-    log_softmax_backward_kernel<T><<<row_blocks(y.size(0)), kThreads>>>(y.data<T>(), mat(y), gy.data<T>(), mat(gy),
-                                                                        gx.data<T>(), mat(gx));
+    log_softmax_backward_kernel<T><<<row_blocks(y.size(0)), kThreads, 0, current_stream()>>>(
+        y.data<T>(), mat(y), gy.data<T>(), mat(gy), gx.data<T>(), mat(gx));
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }
@@ -133,12 +134,12 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& labels, double sm
     using T = decltype(tag);
     DeviceBuffer<T> rows(N, logits.device().index);
     if (N > 0) {
-      cross_entropy_rows_kernel<T><<<row_blocks(N), kThreads>>>(logits.data<T>(), mat(logits), labels.data<int64_t>(),
-                                                                labels.stride(0), static_cast<T>(smoothing),
-                                                                rows.data());
+      cross_entropy_rows_kernel<T><<<row_blocks(N), kThreads, 0, current_stream()>>>(
+          logits.data<T>(), mat(logits), labels.data<int64_t>(), labels.stride(0), static_cast<T>(smoothing),
+          rows.data());
       FIGS_CUDA_CHECK_LAUNCH();
     }
-    mean_kernel<T><<<1, dim3(1, kThreads)>>>(rows.data(), static_cast<int32_t>(N), loss.data<T>());
+    mean_kernel<T><<<1, dim3(1, kThreads), 0, current_stream()>>>(rows.data(), static_cast<int32_t>(N), loss.data<T>());
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }
@@ -150,7 +151,7 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& labels, double s
   use_device_of(logits);
   dispatch_floating(logits.dtype(), "cross_entropy_backward", [&](auto tag) {
     using T = decltype(tag);
-    cross_entropy_backward_kernel<T><<<row_blocks(logits.size(0)), kThreads>>>(
+    cross_entropy_backward_kernel<T><<<row_blocks(logits.size(0)), kThreads, 0, current_stream()>>>(
         logits.data<T>(), mat(logits), labels.data<int64_t>(), labels.stride(0), static_cast<T>(smoothing),
         gloss.data<T>(), glogits.data<T>(), mat(glogits));
     FIGS_CUDA_CHECK_LAUNCH();

@@ -12,9 +12,10 @@ namespace figs::cuda::kernels {
 namespace {
 
 template <class T>
-__global__ void mask_values_kernel(MaskParams p, const T* logits, int64_t logits_stride, const double* noise,
+__global__ void mask_values_kernel(MaskParams given_p, const T* logits, int64_t logits_stride, const double* noise,
                                    int64_t noise_stride, T* m, int64_t m_stride, double* slope, int64_t slope_stride,
                                    int32_t channels) {
+  const MaskParams p = resolved(given_p, channels);  // Note [Step values on the device]
   const bool training = p.mode == MaskMode::Relaxed || p.mode == MaskMode::StraightThrough;
   FIGS_GRID_STRIDE(c, channels) {
     const double l = !training ? 0.0
@@ -27,9 +28,10 @@ __global__ void mask_values_kernel(MaskParams p, const T* logits, int64_t logits
 }
 
 template <class T>
-__global__ void mask_values_backward_kernel(double tau, const T* gm, int64_t gm_stride, const double* slope,
+__global__ void mask_values_backward_kernel(MaskParams p, const T* gm, int64_t gm_stride, const double* slope,
                                             int64_t slope_stride, T* glogits, int64_t glogits_stride,
                                             int32_t channels) {
+  const double tau = resolved(p, channels).tau;
   FIGS_GRID_STRIDE(c, channels) {
     glogits[c * glogits_stride] =
         static_cast<T>(mask_math::logit_grad(static_cast<double>(gm[c * gm_stride]), slope[c * slope_stride], tau));
@@ -45,7 +47,7 @@ void mask_values(const MaskParams& p, const Tensor& logits, const Tensor& noise,
   use_device_of(logits);
   dispatch_floating(logits.dtype(), "mask_values", [&](auto tag) {
     using T = decltype(tag);
-    mask_values_kernel<T><<<static_cast<int>(blocks_for(C)), kThreads>>>(
+    mask_values_kernel<T><<<static_cast<int>(blocks_for(C)), kThreads, 0, current_stream()>>>(
         p, logits.data<T>(), logits.stride(0), noise.defined() ? noise.data<double>() : nullptr,
         noise.defined() ? noise.stride(0) : 0, m.data<T>(), m.stride(0), slope.data<double>(), slope.stride(0),
         static_cast<int32_t>(C));
@@ -59,8 +61,8 @@ void mask_values_backward(const MaskParams& p, const Tensor& gm, const Tensor& s
   use_device_of(gm);
   dispatch_floating(gm.dtype(), "mask_values_backward", [&](auto tag) {
     using T = decltype(tag);
-    mask_values_backward_kernel<T><<<static_cast<int>(blocks_for(C)), kThreads>>>(
-        p.tau, gm.data<T>(), gm.stride(0), slope.data<double>(), slope.stride(0), glogits.data<T>(),
+    mask_values_backward_kernel<T><<<static_cast<int>(blocks_for(C)), kThreads, 0, current_stream()>>>(
+        p, gm.data<T>(), gm.stride(0), slope.data<double>(), slope.stride(0), glogits.data<T>(),
         glogits.stride(0), static_cast<int32_t>(C));
     FIGS_CUDA_CHECK_LAUNCH();
   });

@@ -22,7 +22,7 @@ Tensor logistic_noise_device(int64_t channels, const RngDraw& draw, Device devic
   Tensor out = empty({channels}, {DType::Float64, device});
   if (channels == 0) return out;
   use_device_of(out);
-  logistic_noise_kernel<<<static_cast<int>(blocks_for(channels)), kThreads>>>(out.data<double>(),
+  logistic_noise_kernel<<<static_cast<int>(blocks_for(channels)), kThreads, 0, current_stream()>>>(out.data<double>(),
                                                                              static_cast<int32_t>(channels), draw);
   FIGS_CUDA_CHECK_LAUNCH();
   return out;

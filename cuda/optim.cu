@@ -20,15 +20,17 @@ namespace figs::cuda::kernels {
 
 namespace {
 
-__global__ void sgd_kernel(SgdStepParams o, float* __restrict__ p, const float* __restrict__ grad, int32_t n) {
+__global__ void sgd_kernel(SgdStepParams given, float* __restrict__ p, const float* __restrict__ grad, int32_t n) {
+  const SgdStepParams o = resolved(given);  // Note [Step values on the device]
   FIGS_GRID_STRIDE(i, n) {
     const float w = p[i];
     p[i] = __fsub_rn(w, __fmul_rn(o.lr, __fadd_rn(grad[i], __fmul_rn(o.weight_decay, w))));
   }
 }
 
-__global__ void sgd_momentum_kernel(SgdStepParams o, float* __restrict__ p, const float* __restrict__ grad,
+__global__ void sgd_momentum_kernel(SgdStepParams given, float* __restrict__ p, const float* __restrict__ grad,
                                     float* __restrict__ v, int32_t n) {
+  const SgdStepParams o = resolved(given);  // Note [Step values on the device]
   FIGS_GRID_STRIDE(i, n) {
     const float w = p[i];
     const float g = __fadd_rn(grad[i], __fmul_rn(o.weight_decay, w));
@@ -39,8 +41,9 @@ __global__ void sgd_momentum_kernel(SgdStepParams o, float* __restrict__ p, cons
   }
 }
 
-__global__ void adam_kernel(AdamStepParams o, float* __restrict__ p, const float* __restrict__ grad,
+__global__ void adam_kernel(AdamStepParams given, float* __restrict__ p, const float* __restrict__ grad,
                             float* __restrict__ m, float* __restrict__ v, int32_t n) {
+  const AdamStepParams o = resolved(given);  // Note [Step values on the device]
   const float one_minus_b1 = __fsub_rn(1.0f, o.beta1), one_minus_b2 = __fsub_rn(1.0f, o.beta2);
   FIGS_GRID_STRIDE(i, n) {
     float w = p[i];
@@ -117,11 +120,12 @@ void sgd_step(const SgdStepParams& o, const Tensor& params, const Tensor& grads,
   use_device_of(params);
   const int blocks = static_cast<int>(blocks_for(n));
   if (momentum.defined())
-    sgd_momentum_kernel<<<blocks, kThreads>>>(o, params.data<float>() + begin, grads.data<float>() + begin,
-                                              momentum.data<float>() + begin, static_cast<int32_t>(n));
+    sgd_momentum_kernel<<<blocks, kThreads, 0, current_stream()>>>(
+        o, params.data<float>() + begin, grads.data<float>() + begin, momentum.data<float>() + begin,
+        static_cast<int32_t>(n));
   else
-    sgd_kernel<<<blocks, kThreads>>>(o, params.data<float>() + begin, grads.data<float>() + begin,
-                                     static_cast<int32_t>(n));
+    sgd_kernel<<<blocks, kThreads, 0, current_stream()>>>(o, params.data<float>() + begin,
+                                                          grads.data<float>() + begin, static_cast<int32_t>(n));
   FIGS_CUDA_CHECK_LAUNCH();
 }
 
@@ -131,11 +135,9 @@ void adam_step(const AdamStepParams& o, const Tensor& params, const Tensor& grad
   const int64_t n = end - begin;
   if (n == 0) return;
   use_device_of(params);
-  adam_kernel<<<static_cast<int>(blocks_for(n)), kThreads>>>(o, params.data<float>() + begin,
-                                                             grads.data<float>() + begin,
-                                                             exp_avg.data<float>() + begin,
-                                                             exp_avg_sq.data<float>() + begin,
-                                                             static_cast<int32_t>(n));
+  adam_kernel<<<static_cast<int>(blocks_for(n)), kThreads, 0, current_stream()>>>(
+      o, params.data<float>() + begin, grads.data<float>() + begin, exp_avg.data<float>() + begin,
+      exp_avg_sq.data<float>() + begin, static_cast<int32_t>(n));
   FIGS_CUDA_CHECK_LAUNCH();
 }
 
@@ -147,10 +149,11 @@ double sum_squares(const Tensor& x) {
   // At most 1024 partials: enough blocks to fill the GPU, few enough for one finishing block.
   const int64_t blocks = blocks_for(n, kThreads, 1024);
   DeviceBuffer<double> partial(blocks + 1, x.device().index);  // partials, then the total
-  sum_squares_partial<<<static_cast<int>(blocks), kThreads>>>(x.data<float>(), static_cast<int32_t>(n),
-                                                              partial.data());
+  sum_squares_partial<<<static_cast<int>(blocks), kThreads, 0, current_stream()>>>(
+      x.data<float>(), static_cast<int32_t>(n), partial.data());
   FIGS_CUDA_CHECK_LAUNCH();
-  sum_squares_finish<<<1, kThreads>>>(partial.data(), static_cast<int32_t>(blocks), partial.data() + blocks);
+  sum_squares_finish<<<1, kThreads, 0, current_stream()>>>(
+      partial.data(), static_cast<int32_t>(blocks), partial.data() + blocks);
   FIGS_CUDA_CHECK_LAUNCH();
   double total = 0;
   note_host_sync();

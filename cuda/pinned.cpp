@@ -10,6 +10,7 @@
 
 #include "cuda/allocator.h"
 #include "cuda/check.h"
+#include "cuda/runtime.h"
 
 namespace figs::cuda {
 
@@ -84,7 +85,7 @@ class PinnedCache {
     Block* b = find_locked(p, nullptr);
     if (b == nullptr) return;
     if (b->last_use == nullptr) FIGS_CUDA_CHECK(cudaEventCreateWithFlags(&b->last_use, cudaEventDisableTiming));
-    FIGS_CUDA_CHECK(cudaEventRecord(b->last_use, 0));
+    FIGS_CUDA_CHECK(cudaEventRecord(b->last_use, current_stream()));
   }
 
   PinnedAllocatorStats stats() {

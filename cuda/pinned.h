@@ -4,7 +4,7 @@
 // from pinned memory the copy is a DMA at full PCIe/NVLink rate and can be asynchronous. The
 // loader builds its batches in these blocks when the run's device is CUDA
 // (data::LoaderConfig::batch_allocator), and copy_from_host then enqueues cudaMemcpyAsync on the
-// legacy default stream, so the host goes on to the next step's work while the batch is copied.
+// current stream (cuda/runtime.h), so the host goes on to the next step's work while the batch is copied.
 //
 // cudaHostAlloc is slow (it maps and locks pages), so freed blocks are cached by size class, like
 // device memory (cuda/allocator.h). A block whose last asynchronous copy may still be reading it
@@ -29,7 +29,7 @@ std::shared_ptr<Storage> allocate_pinned(size_t nbytes);
 // True when p points into a live pinned block from allocate_pinned.
 bool is_pinned(const void* p);
 
-// Records, on the legacy default stream of the current device, that the pinned block holding p
+// Records, on the current stream of the current device, that the pinned block holding p
 // is read by work enqueued so far; the block is not reused before that work is done.
 void record_pinned_use(const void* p);
 

@@ -119,10 +119,9 @@ void max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
   use_device_of(x);
   dispatch_floating(x.dtype(), "max_pool2d_forward", [&](auto tag) {
     using T = decltype(tag);
-    max_pool_forward<T><<<grid(n), kThreads>>>(window(p), x.data<T>(), geom4(x), y.data<T>(), geom4(y),
-                                               indices.defined() ? indices.data<int64_t>() : nullptr,
-                                               indices.defined() ? geom4(indices) : Geom4{}, channels_fastest(y),
-                                               static_cast<int32_t>(n));
+    max_pool_forward<T><<<grid(n), kThreads, 0, current_stream()>>>(
+        window(p), x.data<T>(), geom4(x), y.data<T>(), geom4(y), indices.defined() ? indices.data<int64_t>() : nullptr,
+        indices.defined() ? geom4(indices) : Geom4{}, channels_fastest(y), static_cast<int32_t>(n));
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }
@@ -134,9 +133,9 @@ void max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& 
   use_device_of(gx);
   dispatch_floating(gx.dtype(), "max_pool2d_backward", [&](auto tag) {
     using T = decltype(tag);
-    max_pool_backward<T><<<grid(n), kThreads>>>(window(p), gy.data<T>(), geom4(gy), indices.data<int64_t>(),
-                                                geom4(indices), gx.data<T>(), geom4(gx), channels_fastest(gx),
-                                                static_cast<int32_t>(n));
+    max_pool_backward<T><<<grid(n), kThreads, 0, current_stream()>>>(
+        window(p), gy.data<T>(), geom4(gy), indices.data<int64_t>(), geom4(indices), gx.data<T>(), geom4(gx),
+        channels_fastest(gx), static_cast<int32_t>(n));
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }
@@ -148,8 +147,8 @@ void avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y)
   use_device_of(x);
   dispatch_floating(x.dtype(), "avg_pool2d_forward", [&](auto tag) {
     using T = decltype(tag);
-    avg_pool_forward<T><<<grid(n), kThreads>>>(window(p), x.data<T>(), geom4(x), y.data<T>(), geom4(y),
-                                               channels_fastest(y), static_cast<int32_t>(n));
+    avg_pool_forward<T><<<grid(n), kThreads, 0, current_stream()>>>(
+        window(p), x.data<T>(), geom4(x), y.data<T>(), geom4(y), channels_fastest(y), static_cast<int32_t>(n));
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }
@@ -161,8 +160,8 @@ void avg_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& 
   use_device_of(gx);
   dispatch_floating(gx.dtype(), "avg_pool2d_backward", [&](auto tag) {
     using T = decltype(tag);
-    avg_pool_backward<T><<<grid(n), kThreads>>>(window(p), gy.data<T>(), geom4(gy), gx.data<T>(), geom4(gx),
-                                                channels_fastest(gx), static_cast<int32_t>(n));
+    avg_pool_backward<T><<<grid(n), kThreads, 0, current_stream()>>>(
+        window(p), gy.data<T>(), geom4(gy), gx.data<T>(), geom4(gx), channels_fastest(gx), static_cast<int32_t>(n));
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }

@@ -71,13 +71,12 @@ void sum(const Tensor& x, const Tensor& out) {
     DeviceBuffer<T> partial(plan.splits * M, out.device().index);
     const dim3 block(plan.block_x, plan.block_y);
     const dim3 grid(static_cast<unsigned>(plan.channel_blocks), static_cast<unsigned>(plan.splits));
-    sum_partial<T><<<grid, block, sizeof(T) * plan.block_x * plan.block_y>>>(
+    sum_partial<T><<<grid, block, sizeof(T) * plan.block_x * plan.block_y, current_stream()>>>(
         x.data<T>(), layout_of(out.shape(), idx_strides), layout_of(red_shape, red_strides),
         static_cast<int32_t>(M), static_cast<int32_t>(K), static_cast<int32_t>(plan.rows_per_split), partial.data());
     FIGS_CUDA_CHECK_LAUNCH();
-    sum_finish<T><<<static_cast<int>(blocks_for(M)), kThreads>>>(partial.data(), static_cast<int32_t>(M),
-                                                                 static_cast<int32_t>(plan.splits), out.data<T>(),
-                                                                 layout_of(out));
+    sum_finish<T><<<static_cast<int>(blocks_for(M)), kThreads, 0, current_stream()>>>(
+        partial.data(), static_cast<int32_t>(M), static_cast<int32_t>(plan.splits), out.data<T>(), layout_of(out));
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }

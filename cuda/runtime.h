@@ -23,6 +23,25 @@ inline void check_index_range(const char* kernel, const Tensor& t) {
 // Counts a place where the host waits for the GPU (cuda::host_syncs, cuda/cuda.h).
 void note_host_sync();
 
+// The stream every figs kernel, device copy and cuDNN / cuBLAS call of this thread is enqueued on:
+// the legacy default stream (0) unless a StreamScope says otherwise. A CUDA graph's capture and
+// replays (cuda/graph.h) run on a stream of their own, created blocking (not
+// cudaStreamNonBlocking), so that the legacy stream and it are ordered with each other: work on
+// one waits for the work enqueued before it on the other. That keeps the allocator's reuse rule
+// (cuda/allocator.h) true across both.
+cudaStream_t current_stream();
+
+class StreamScope {
+ public:
+  explicit StreamScope(cudaStream_t stream);
+  ~StreamScope();
+  StreamScope(const StreamScope&) = delete;
+  StreamScope& operator=(const StreamScope&) = delete;
+
+ private:
+  cudaStream_t previous_;
+};
+
 // Makes the tensor's GPU the current device, so launches and allocations go there.
 inline void use_device_of(const Tensor& t) { FIGS_CUDA_CHECK(cudaSetDevice(t.device().index)); }
 

@@ -28,7 +28,7 @@ void csr_matvec(const Tensor& row_ptr, const Tensor& col, const Tensor& val, con
   use_device_of(y);
   dispatch_floating(x.dtype(), "csr_matvec", [&](auto tag) {
     using T = decltype(tag);
-    csr_matvec_kernel<T><<<static_cast<int>(blocks_for(rows)), kThreads>>>(
+    csr_matvec_kernel<T><<<static_cast<int>(blocks_for(rows)), kThreads, 0, current_stream()>>>(
         row_ptr.data<int64_t>(), col.data<int64_t>(), val.data<T>(), val.stride(0), x.data<T>(), x.stride(0),
         y.data<T>(), y.stride(0), static_cast<int32_t>(rows));
     FIGS_CUDA_CHECK_LAUNCH();

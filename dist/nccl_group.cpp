@@ -36,8 +36,9 @@ class NcclGroup : public ProcessGroup {
   int world_size() const override { return host_->world_size(); }
   std::string backend_name() const override { return "nccl"; }
 
-  // On the legacy default stream, where every figs kernel runs (cuda/allocator.h), so it is
-  // ordered after the backward that wrote the gradients and before the update that reads them.
+  // On the legacy default stream, where every figs kernel runs outside a CUDA graph (cuda/runtime.h;
+  // a data-parallel search is never captured: nas/search.h), so it is ordered after the backward
+  // that wrote the gradients and before the update that reads them.
   void all_reduce_sum(const Tensor& t) override {
     FIGS_CHECK(t.dtype() == DType::Float32 && t.is_contiguous(), "all_reduce_sum: needs a contiguous float32 tensor, got ",
                t.describe());
