@@ -100,15 +100,114 @@ DeviceCache& the_cache() {
   return *cache;
 }
 
+// The pool of the graph being captured, if any (GraphPoolScope).
+std::mutex g_active_mutex;
+std::shared_ptr<GraphMemoryPool> g_active_pool;
+
+std::shared_ptr<GraphMemoryPool> active_pool(int device);
+
+}  // namespace
+
+class GraphMemoryPool {
+ public:
+  explicit GraphMemoryPool(int device) : device_(device) {}
+  int device() const { return device_; }
+
+  // A free block of the pool, or the cache's (cudaMalloc where it has none: allowed during the
+  // capture, as the block stays the graph's).
+  void* acquire(size_t cls) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      std::vector<void*>& list = free_[cls];
+      if (!list.empty()) {
+        void* p = list.back();
+        list.pop_back();
+        return p;
+      }
+    }
+    cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+    FIGS_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
+    void* p = nullptr;
+    try {
+      p = the_cache().acquire(device_, cls);
+    } catch (...) {
+      cudaThreadExchangeStreamCaptureMode(&mode);
+      throw;
+    }
+    FIGS_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
+    return p;
+  }
+
+  void give_back(void* p, size_t cls) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (open_)
+      free_[cls].push_back(p);
+    else
+      the_cache().give_back(device_, p, cls);
+  }
+
+  void close() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    open_ = false;
+    for (auto& [cls, list] : free_)
+      for (void* p : list) the_cache().give_back(device_, p, cls);
+    free_.clear();
+  }
+
+ private:
+  int device_;
+  std::mutex mutex_;
+  bool open_ = true;
+  std::map<size_t, std::vector<void*>> free_;  // size class -> blocks
+};
+
+namespace {
+
+std::shared_ptr<GraphMemoryPool> active_pool(int device) {
+  std::lock_guard<std::mutex> lock(g_active_mutex);
+  return g_active_pool && g_active_pool->device() == device ? g_active_pool : nullptr;
+}
+
+// A block's way back: into the pool of a graph being captured (it may be read by the graph's
+// nodes), else into the cache.
+void release_block(int device, void* p, size_t cls) {
+  if (const auto pool = active_pool(device))
+    pool->give_back(p, cls);
+  else
+    the_cache().give_back(device, p, cls);
+}
+
 }  // namespace
 
 std::shared_ptr<Storage> allocate_device(size_t nbytes, int device_index) {
   const Device device{DeviceType::CUDA, device_index};
   if (nbytes == 0) return std::make_shared<Storage>(nullptr, 0, device, nullptr);
   const size_t cls = device_size_class(nbytes);
+  if (std::shared_ptr<GraphMemoryPool> pool = active_pool(device_index)) {
+    void* p = pool->acquire(cls);
+    return std::make_shared<Storage>(p, nbytes, device, [pool, cls](void* q) { pool->give_back(q, cls); });
+  }
   void* p = the_cache().acquire(device_index, cls);
   return std::make_shared<Storage>(p, nbytes, device,
-                                   [device_index, cls](void* q) { the_cache().give_back(device_index, q, cls); });
+                                   [device_index, cls](void* q) { release_block(device_index, q, cls); });
+}
+
+std::shared_ptr<GraphMemoryPool> make_graph_memory_pool(int device_index) {
+  return std::make_shared<GraphMemoryPool>(device_index);
+}
+
+void close_graph_memory_pool(GraphMemoryPool& pool) { pool.close(); }
+
+GraphPoolScope::GraphPoolScope(std::shared_ptr<GraphMemoryPool> pool) {
+  FIGS_CHECK(pool != nullptr, "GraphPoolScope: no pool");
+  std::lock_guard<std::mutex> lock(g_active_mutex);
+  FIGS_CHECK(g_active_pool == nullptr, "cuda graphs: another graph is being captured (one capture at a time)");
+  g_active_pool = std::move(pool);
+}
+
+GraphPoolScope::~GraphPoolScope() {
+  std::lock_guard<std::mutex> lock(g_active_mutex);
+  g_active_pool.reset();
 }
 
 DeviceAllocatorStats device_allocator_stats() { return the_cache().stats(); }

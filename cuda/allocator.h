@@ -7,8 +7,16 @@
 // growing, which tests check).
 //
 // Invariant that makes reuse safe without events: every figs kernel and copy runs on the legacy
-// default stream of its device, so a block freed by the host is only reused by work enqueued
-// after all work that used it. A backend that adds streams must record an event per block.
+// default stream of its device, or on a blocking stream that is ordered with it (a CUDA graph's,
+// cuda/runtime.h), so a block freed by the host is only reused by work enqueued after all work
+// that used it. A backend that adds concurrent streams must record an event per block.
+//
+// CUDA graphs (cuda/graph.h) bake addresses into their nodes, so while one is captured its blocks
+// come from a pool of its own (GraphPoolScope): a block the captured code frees goes back to that
+// pool, is reused only by the captured code that follows it, and is handed to nobody else while
+// the graph lives. A block allocated before the capture and freed during it joins the pool too
+// (the captured nodes may still read it at every replay). When the graph is destroyed its pool's
+// blocks return to the cache.
 //
 // This header has no CUDA includes: tests and host code use it without the CUDA toolkit.
 #pragma once
@@ -40,8 +48,24 @@ struct DeviceAllocatorStats {
   size_t cache_hits = 0;          // requests served from the cache
 };
 
-// Totals over all devices.
+// Totals over all devices. Blocks held by a graph's pool count as in use.
 DeviceAllocatorStats device_allocator_stats();
+
+// The memory of one CUDA graph (above); opaque.
+class GraphMemoryPool;
+std::shared_ptr<GraphMemoryPool> make_graph_memory_pool(int device_index);
+// Releases the pool's free blocks to the cache and sends blocks freed later there too (the
+// graph is gone). Called by the graph's destructor.
+void close_graph_memory_pool(GraphMemoryPool& pool);
+// While alive, allocations on the pool's device come from the pool and frees on it go to it
+// (above). One at a time per process: a capture is one thread's business.
+class GraphPoolScope {
+ public:
+  explicit GraphPoolScope(std::shared_ptr<GraphMemoryPool> pool);
+  ~GraphPoolScope();
+  GraphPoolScope(const GraphPoolScope&) = delete;
+  GraphPoolScope& operator=(const GraphPoolScope&) = delete;
+};
 // Frees every cached block (cudaFree); memory in use is untouched.
 void empty_device_cache();
 

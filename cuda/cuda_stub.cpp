@@ -1,8 +1,11 @@
 // The CUDA entry points of a build configured with FIGS_WITH_CUDA=OFF. No backend is
 // registered for DeviceType::CUDA, so core's backend_for() reports "built without CUDA".
+#include <utility>
+
 #include "core/error.h"
 #include "cuda/allocator.h"
 #include "cuda/cuda.h"
+#include "cuda/graph.h"
 #include "cuda/noise.h"
 #include "cuda/pinned.h"
 
@@ -36,6 +39,17 @@ bool is_pinned(const void*) { return false; }
 void record_pinned_use(const void*) {}
 PinnedAllocatorStats pinned_allocator_stats() { return {}; }
 void empty_pinned_cache() {}
+
+// Graphs need a GPU; nothing can be captured.
+struct CapturedGraph::Impl {};
+CapturedGraph::CapturedGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CapturedGraph::~CapturedGraph() = default;
+std::unique_ptr<CapturedGraph> CapturedGraph::capture(int device, const std::function<void()>&) {
+  fail("cuda graph capture on cuda:", device, ": figs was built without CUDA");
+}
+void CapturedGraph::replay() { fail("cuda graph replay: figs was built without CUDA"); }
+int CapturedGraph::device() const { return 0; }
+int64_t CapturedGraph::nodes() const { return 0; }
 
 Tensor logistic_noise_device(int64_t channels, const RngDraw&, Device device) {
   fail("cuda::logistic_noise_device(", channels, ", ", device, "): figs was built without CUDA");
