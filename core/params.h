@@ -36,11 +36,19 @@ struct BatchNormParams {
 //   SGD (nn/optim/sgd.h):   g = grad + weight_decay * p
 //                           without momentum:  p = p - lr * g
 //                           with momentum:     v = momentum * v + g;  p = p - lr * (nesterov ? g + momentum * v : v)
+//
+// Note [Step values on the device]: a CUDA graph (cuda/graph.h) replays launches with the
+// arguments they were captured with, so the numbers that change every step cannot travel as
+// arguments. When `step_values` is set, the kernel reads them from there instead, in the memory
+// of the tensors' device, when it runs; the caller writes them before each step
+// (nn::Optimizer::set_step_values_on_device, nas::MaskLayer::read_step_from). Every backend honours
+// it, so the CPU tests the same path a graph replays.
 struct SgdStepParams {
   float lr = 0;
   float weight_decay = 0;
   float momentum = 0;     // read only when a momentum buffer is passed
   bool nesterov = false;  // likewise
+  const float* step_values = nullptr;  // {lr}, Note [Step values on the device]
 };
 
 //   Adam (nn/optim/adam.h): g = grad (+ weight_decay * p unless decoupled)
@@ -56,7 +64,28 @@ struct AdamStepParams {
   float weight_decay = 0;  // L2 in the gradient (Adam); unused when decoupled
   float decay = 1;         // AdamW: 1 - lr * weight_decay
   bool decoupled = false;
+  const float* step_values = nullptr;  // {step_size, inv_sqrt_bc2, decay}, Note [Step values on the device]
 };
+
+// The update's numbers with those at step_values (read where the kernel runs) in place.
+#if defined(__CUDACC__)
+__host__ __device__
+#endif
+inline SgdStepParams resolved(SgdStepParams o) {
+  if (o.step_values) o.lr = o.step_values[0];
+  return o;
+}
+#if defined(__CUDACC__)
+__host__ __device__
+#endif
+inline AdamStepParams resolved(AdamStepParams o) {
+  if (o.step_values) {
+    o.step_size = o.step_values[0];
+    o.inv_sqrt_bc2 = o.step_values[1];
+    o.decay = o.step_values[2];
+  }
+  return o;
+}
 
 // Elementwise ops of one input. `alpha` is the op's scalar where it has one.
 enum class UnaryOp : uint8_t {
@@ -84,11 +113,26 @@ enum class MaskMode : uint8_t { Relaxed, StraightThrough, EvalHard, EvalScaled }
 // One mask layer's values at one step. The noise of channel c is Logistic(0, 1) from
 // philox_draw(seed, stream, counter + c) (nas/mask.h, Note [mask noise]), drawn by the kernel
 // on the tensor's device unless the caller passes a noise tensor.
+// With step_values = {step, tau} set (Note [Step values on the device]), the kernels use tau
+// and counter = step * C from there.
 struct MaskParams {
   MaskMode mode = MaskMode::Relaxed;
   double tau = 1e-3;
   uint64_t seed = 0, stream = 0, counter = 0;
+  const double* step_values = nullptr;
 };
+
+// p's tau and counter for a layer of `channels` channels with those at step_values in place.
+#if defined(__CUDACC__)
+__host__ __device__
+#endif
+inline MaskParams resolved(MaskParams p, int64_t channels) {
+  if (p.step_values) {
+    p.counter = static_cast<uint64_t>(p.step_values[0]) * static_cast<uint64_t>(channels);
+    p.tau = p.step_values[1];
+  }
+  return p;
+}
 
 const char* unary_op_name(UnaryOp op);
 const char* binary_op_name(BinaryOp op);

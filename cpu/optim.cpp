@@ -20,10 +20,11 @@ constexpr int64_t kGrain = 1 << 14;
 
 }  // namespace
 
-void ReferenceBackend::sgd_step(const SgdStepParams& o, const Tensor& params, const Tensor& grads,
+void ReferenceBackend::sgd_step(const SgdStepParams& given, const Tensor& params, const Tensor& grads,
                                 const Tensor& momentum, int64_t begin, int64_t end) {
   float* __restrict p = params.data<float>();
   const float* __restrict grad = grads.data<float>();
+  const SgdStepParams o = resolved(given);  // Note [Step values on the device]
   const float lr = o.lr, wd = o.weight_decay, mu = o.momentum;
   if (!momentum.defined()) {
     parallel_for(begin, end, kGrain, [&](int64_t b, int64_t e) {
@@ -42,12 +43,13 @@ void ReferenceBackend::sgd_step(const SgdStepParams& o, const Tensor& params, co
   });
 }
 
-void ReferenceBackend::adam_step(const AdamStepParams& o, const Tensor& params, const Tensor& grads,
+void ReferenceBackend::adam_step(const AdamStepParams& given, const Tensor& params, const Tensor& grads,
                                  const Tensor& exp_avg, const Tensor& exp_avg_sq, int64_t begin, int64_t end) {
   float* __restrict p = params.data<float>();
   const float* __restrict grad = grads.data<float>();
   float* __restrict m = exp_avg.data<float>();
   float* __restrict v = exp_avg_sq.data<float>();
+  const AdamStepParams o = resolved(given);  // Note [Step values on the device]
   const float step = o.step_size, inv_sqrt_bc2 = o.inv_sqrt_bc2, b1 = o.beta1, b2 = o.beta2, eps = o.eps;
   const float wd = o.weight_decay, decay = o.decay;
   const bool decoupled = o.decoupled;

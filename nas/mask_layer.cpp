@@ -27,6 +27,25 @@ void MaskLayer::set_tau(double tau) {
   options_.tau = tau;
 }
 
+void MaskLayer::read_step_from(const Tensor& step_values) {
+  FIGS_CHECK(!step_values.defined() || (step_values.dtype() == DType::Float64 && step_values.dim() == 1 &&
+                                        step_values.size(0) == 2 && step_values.is_contiguous() &&
+                                        step_values.device() == logits_.device()),
+             "MaskLayer::read_step_from: needs a contiguous float64 {step, tau} tensor on ", logits_.device(),
+             ", got ", step_values.describe());
+  step_values_ = step_values;
+}
+
+MaskParams MaskLayer::kernel_params(MaskMode mode) const {
+  MaskParams p = mask_params({seed_, layer_, step_}, channels_, options_.tau, mode);
+  if (step_values_.defined()) {
+    FIGS_CHECK(step_values_.device() == logits_.device(), "Mask: the logits moved to ", logits_.device(),
+               " but the step values are on ", step_values_.device());
+    p.step_values = step_values_.data<double>();
+  }
+  return p;
+}
+
 Tensor MaskLayer::forward(const Tensor& x) {
   FIGS_CHECK(x.dim() == 4 && x.size(1) == channels_, "Mask: input ", x.describe(), " does not have ", channels_,
              " channels");
@@ -36,14 +55,14 @@ Tensor MaskLayer::forward(const Tensor& x) {
   // multiplies (autograd/ops/mask.cpp): nothing goes through the host.
   const MaskMode mode = is_training() ? options_.train_mode : options_.eval_mode;
   Tensor m;
-  Tensor y = figs::mask(x, logits_, mask_params({seed_, layer_, step_}, channels_, options_.tau, mode), Tensor(), &m);
+  Tensor y = figs::mask(x, logits_, kernel_params(mode), Tensor(), &m);
   last_mask_ = m;
   return y;
 }
 
 Tensor MaskLayer::values() {
   const MaskMode mode = is_training() ? options_.train_mode : options_.eval_mode;
-  const Tensor m = figs::mask_values(logits_, mask_params({seed_, layer_, step_}, channels_, options_.tau, mode));
+  const Tensor m = figs::mask_values(logits_, kernel_params(mode));
   last_mask_ = m.detach();
   return m;
 }

@@ -43,6 +43,12 @@ class MaskLayer : public nn::Module {
   void set_noise_key(uint64_t seed, uint64_t layer) { seed_ = seed, layer_ = layer; }
   void set_step(uint64_t step) { step_ = step; }
   uint64_t layer_id() const { return layer_; }
+  // Note [Step values on the device] (core/params.h): from now on the kernels take the noise step
+  // and tau from `step_values`, a float64 {step, tau} tensor on the logits' device that the
+  // caller writes before each step (what a captured search step replays with;
+  // nas::ArchitectureSearch). set_step / set_tau then only matter to the checks. An undefined
+  // tensor goes back to the arguments.
+  void read_step_from(const Tensor& step_values);
 
  private:
   int channels_;
@@ -50,6 +56,9 @@ class MaskLayer : public nn::Module {
   Tensor logits_;
   Tensor last_mask_;
   uint64_t seed_ = 0, layer_ = 0, step_ = 0;
+  Tensor step_values_;  // {step, tau} on the device, or undefined
+
+  MaskParams kernel_params(MaskMode mode) const;
 };
 
 // Every MaskLayer under root, in named_modules() order, with its path.

@@ -4,9 +4,25 @@
 #include <cmath>
 
 #include "autograd/ops.h"
+#include "core/backend.h"
 #include "core/autograd_meta.h"
 
 namespace figs::nas {
+
+void SearchPenalty::keep_lambda_on(Device device) {
+  device_lambda_ = full({}, lambda(), {DType::Float64, device});
+}
+
+Tensor SearchPenalty::times_lambda(const Tensor& cost, double lambda) const {
+  if (!device_lambda_.defined()) return mul_scalar(cost, lambda);
+  FIGS_CHECK(device_lambda_.device() == cost.device(), "penalty: the cost is on ", cost.device(),
+             " but lambda is kept on ", device_lambda_.device());
+  return mul(cost, cost.dtype() == DType::Float64 ? device_lambda_ : cast(device_lambda_, cost.dtype()));
+}
+
+void SearchPenalty::lambda_changed(double lambda) {
+  if (device_lambda_.defined()) backend_of(device_lambda_).fill(device_lambda_, lambda);
+}
 
 CostPenalty::CostPenalty(const ChannelGraph& graph, const PenaltyOptions& options)
     : graph_(graph), options_(options) {
@@ -25,7 +41,7 @@ Tensor CostPenalty::operator()(const std::vector<Tensor>& sampled) {
   const Tensor cost = graph_.cost(options_.kind, options_.form, sampled);
   last_cost_tensor_ = cost.detach();
   cost_read_ = false;
-  return mul_scalar(cost, lambda_);
+  return times_lambda(cost, lambda_);
 }
 
 double CostPenalty::last_cost() const {
@@ -64,6 +80,7 @@ int64_t CostPenalty::channels() const {
 void CostPenalty::set_lambda(double lambda) {
   FIGS_CHECK(std::isfinite(lambda) && lambda >= 0, "CostPenalty: lambda must be >= 0, got ", lambda);
   lambda_ = lambda;
+  lambda_changed(lambda);
 }
 
 std::vector<LayerWidth> export_widths(const ChannelGraph& graph, WidthRule rule, double threshold,

@@ -43,6 +43,23 @@ class SearchPenalty {
   virtual std::vector<Tensor> alive_readout() const { return {}; }
   virtual int64_t note_readout(const std::vector<double>& readout) = 0;
   virtual int64_t channels() const = 0;
+
+  // Whether term() enqueues device work only, with no host synchronisation, so that a search
+  // step with it can be captured in a CUDA graph (nas/search.h).
+  virtual bool capturable() const { return false; }
+  // Note [Step values on the device] (core/params.h): from now on term() multiplies by a copy of
+  // lambda held in a float64 tensor on `device`, which set_lambda() rewrites (a fill), so that a
+  // captured step replays with the lambda of each step.
+  void keep_lambda_on(Device device);
+
+ protected:
+  // lambda * cost: mul_scalar, or the product with the device copy of lambda (the same bits).
+  Tensor times_lambda(const Tensor& cost, double lambda) const;
+  // set_lambda()'s part: refreshes the device copy, if any.
+  void lambda_changed(double lambda);
+
+ private:
+  Tensor device_lambda_;  // 0-d float64, or undefined
 };
 
 // lambda * cost(graph), with the cost also reported in real units each time it is evaluated.
@@ -53,6 +70,7 @@ class CostPenalty : public SearchPenalty {
   // given relaxed masks for the sampled/reference forms).
   Tensor operator()(const std::vector<Tensor>& sampled = {});
   Tensor term() override { return (*this)(); }
+  bool capturable() const override { return true; }
   double lambda() const override { return lambda_; }
   void set_lambda(double lambda) override;
   double initial_cost() const override { return initial_cost_; }

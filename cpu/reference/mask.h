@@ -8,8 +8,10 @@
 namespace figs::cpu::ref {
 
 template <class T>
-void mask_values(const MaskParams& p, const Tensor& logits, const Tensor& noise, const Tensor& m, const Tensor& slope) {
+void mask_values(const MaskParams& given_p, const Tensor& logits, const Tensor& noise, const Tensor& m,
+                 const Tensor& slope) {
   const int64_t C = logits.size(0);
+  const MaskParams p = resolved(given_p, C);
   const bool training = p.mode == MaskMode::Relaxed || p.mode == MaskMode::StraightThrough;
   const T* nu = logits.data<T>();
   const double* given = noise.defined() ? noise.data<double>() : nullptr;
@@ -29,12 +31,13 @@ void mask_values(const MaskParams& p, const Tensor& logits, const Tensor& noise,
 template <class T>
 void mask_values_backward(const MaskParams& p, const Tensor& gm, const Tensor& slope, const Tensor& glogits) {
   const int64_t C = gm.size(0);
+  const double tau = resolved(p, C).tau;
   const T* g = gm.data<T>();
   const double* s = slope.data<double>();
   T* out = glogits.data<T>();
   for (int64_t c = 0; c < C; ++c)
     out[c * glogits.stride(0)] = static_cast<T>(
-        mask_math::logit_grad(static_cast<double>(g[c * gm.stride(0)]), s[c * slope.stride(0)], p.tau));
+        mask_math::logit_grad(static_cast<double>(g[c * gm.stride(0)]), s[c * slope.stride(0)], tau));
 }
 
 }  // namespace figs::cpu::ref

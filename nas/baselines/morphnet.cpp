@@ -207,7 +207,7 @@ Tensor MorphNetPenalty::operator()() {
   last_cost_tensor_ = cost.detach();
   cost_read_ = false;
   last_alive_count_ = morphnet_alive_count(graph_, options_.kind, threshold_);
-  return mul_scalar(cost, lambda_);
+  return times_lambda(cost, lambda_);
 }
 
 double MorphNetPenalty::last_cost() const {
@@ -233,6 +233,7 @@ int64_t MorphNetPenalty::channels() const {
 void MorphNetPenalty::set_lambda(double lambda) {
   FIGS_CHECK(std::isfinite(lambda) && lambda >= 0, "MorphNetPenalty: lambda must be >= 0, got ", lambda);
   lambda_ = lambda;
+  lambda_changed(lambda);
 }
 
 }  // namespace figs::nas

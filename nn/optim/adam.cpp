@@ -20,7 +20,7 @@ Adam::Adam(Model& model, const AdamOptions& o, const std::vector<ParamGroupSpec>
 
 std::vector<NamedTensor> Adam::state() const { return {{"exp_avg", exp_avg_}, {"exp_avg_sq", exp_avg_sq_}}; }
 
-void Adam::update(const ParamGroup& group, double lr) {
+AdamStepParams Adam::step_params(const ParamGroup& group, double lr) const {
   const double t = static_cast<double>(step_count());
   const double bc1 = 1.0 - std::pow(options_.beta1, t), bc2 = 1.0 - std::pow(options_.beta2, t);
   // standard: p -= step * m / (sqrt(v) * inv_sqrt_bc2 + eps); tf_epsilon: the same with
@@ -35,6 +35,17 @@ void Adam::update(const ParamGroup& group, double lr) {
   p.weight_decay = static_cast<float>(group.weight_decay);
   p.decay = static_cast<float>(1.0 - lr * group.weight_decay);
   p.decoupled = decoupled_;
+  return p;
+}
+
+std::vector<float> Adam::step_values(const ParamGroup& group, double lr) const {
+  const AdamStepParams p = step_params(group, lr);
+  return {p.step_size, p.inv_sqrt_bc2, p.decay};
+}
+
+void Adam::update(const ParamGroup& group, double lr) {
+  AdamStepParams p = step_params(group, lr);
+  p.step_values = device_step_values(group);
   const Tensor& params = model().params();
   Backend& backend = backend_of(params);
   for (const Span& s : group.spans)

@@ -10,6 +10,7 @@
 // (the FiGS paper trains with eps = 1.0, in TensorFlow) the difference matters.
 #pragma once
 
+#include "core/params.h"
 #include "nn/optim/optimizer.h"
 
 namespace figs::nn {
@@ -33,8 +34,10 @@ class Adam : public Optimizer {
  protected:
   Adam(Model& model, const AdamOptions& options, const std::vector<ParamGroupSpec>& groups, bool decoupled);
   void update(const ParamGroup& group, double lr) override;
+  std::vector<float> step_values(const ParamGroup& group, double lr) const override;
 
  private:
+  AdamStepParams step_params(const ParamGroup& group, double lr) const;  // at step_count()
   AdamOptions options_;
   bool decoupled_;
   Tensor exp_avg_, exp_avg_sq_;  // arena-shaped

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/backend.h"
+#include "core/view.h"
 
 namespace figs::nn {
 
@@ -72,6 +73,11 @@ void Optimizer::set_step_count(int64_t steps) {
 void Optimizer::zero_grad() { model_->zero_grad(); }
 
 void Optimizer::step() {
+  begin_step();
+  apply_step();
+}
+
+void Optimizer::begin_step() {
   model_->check_grads_attached(name());
   const Device device = model_->device();
   for (const NamedTensor& st : state())
@@ -79,11 +85,39 @@ void Optimizer::step() {
                st.name, "' is on ", st.tensor.device(),
                " (the model moved after this optimizer was built); build optimizers after Model::to()");
   ++step_count_;
+  if (!step_values_.defined()) return;
+  FIGS_CHECK(step_values_.device() == device, name(), ": the model is on ", device, " but its step values are on ",
+             step_values_.device(), "; build optimizers after Model::to()");
+  Backend& backend = backend_of(step_values_);
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    const std::vector<float> values = step_values(groups_[g], effective_lr(groups_[g]));
+    FIGS_CHECK(static_cast<int64_t>(values.size()) <= kMaxStepValues, name(), ": ", values.size(), " step values");
+    for (size_t k = 0; k < values.size(); ++k)
+      backend.fill(raw::narrow(step_values_, 0, static_cast<int64_t>(g) * kMaxStepValues + static_cast<int64_t>(k), 1),
+                   values[k]);
+  }
+}
+
+void Optimizer::apply_step() {
   // Data parallel (core/distributed.h): each rank holds the gradient of its share of the batch;
   // every rank updates with their mean, so the weights stay identical on every rank.
   dist::average_over_ranks(model_->grads());
   if (max_grad_norm_ > 0) last_grad_norm_ = clip_grad_global_norm(*model_, max_grad_norm_);
   for (const ParamGroup& g : groups_) update(g, effective_lr(g));
+}
+
+void Optimizer::set_step_values_on_device(bool on) {
+  step_values_ = on ? zeros({static_cast<int64_t>(groups_.size()) * kMaxStepValues},
+                            {DType::Float32, model_->device()})
+                    : Tensor();
+}
+
+const float* Optimizer::device_step_values(const ParamGroup& group) const {
+  if (!step_values_.defined()) return nullptr;
+  const int64_t g = &group - groups_.data();
+  FIGS_CHECK(g >= 0 && g < static_cast<int64_t>(groups_.size()), name(), ": group '", group.name,
+             "' is not one of this optimizer's");
+  return step_values_.data<float>() + g * kMaxStepValues;
 }
 
 double grad_global_norm(const Model& model) {

@@ -59,7 +59,21 @@ class Optimizer {
 
   // One update from the gradients in the arena: count the step, average the gradients over the
   // ranks of a data-parallel run (core/distributed.h), clip (if enabled), update each group's spans.
+  // step() is begin_step() then apply_step().
   void step();
+  // Counts the step; with the step values on the device (below), writes this step's into them.
+  void begin_step();
+  // The rest of step(): the averaging, the clipping and the updates, with the numbers of the step
+  // begin_step() counted.
+  void apply_step();
+  // Note [Step values on the device] (core/params.h): from now on each group's update reads its
+  // per-step numbers (SGD: lr; Adam: the step size, bias correction and decay, which change
+  // every step) from a small float32 tensor on the model's device that begin_step() writes (one
+  // fill per number), instead of taking them as kernel arguments. A CUDA graph that captured
+  // apply_step() then replays with each step's numbers (nas::ArchitectureSearch). The updates
+  // are the same bits either way.
+  void set_step_values_on_device(bool on);
+  bool step_values_on_device() const { return step_values_.defined(); }
   // One fill of the gradient arena (Model::zero_grad).
   void zero_grad();
 
@@ -90,8 +104,16 @@ class Optimizer {
  protected:
   Optimizer(Model& model, double lr, double weight_decay, const std::vector<ParamGroupSpec>& groups);
   // Applies one step to every span of `group` with learning rate `lr` (one Backend kernel call
-  // per span); step_count() already counts the step.
+  // per span); step_count() already counts the step. Passes device_step_values(group) in the
+  // kernel's parameters.
   virtual void update(const ParamGroup& group, double lr) = 0;
+  // The numbers of `group`'s update at learning rate `lr` and the current step count that
+  // change from step to step, in the order the kernel's step_values reads them (core/params.h);
+  // at most kMaxStepValues.
+  virtual std::vector<float> step_values(const ParamGroup& group, double lr) const = 0;
+  static constexpr int64_t kMaxStepValues = 3;
+  // Where `group`'s step values are on the device, or null when they travel as arguments.
+  const float* device_step_values(const ParamGroup& group) const;
   // An arena-shaped state tensor, zero, on the model's device.
   Tensor make_state() const { return zeros(model_->params().shape(), {DType::Float32, model_->device()}); }
   Model& model() const { return *model_; }
@@ -104,6 +126,7 @@ class Optimizer {
   double max_grad_norm_ = 0.0;
   double last_grad_norm_ = -1.0;
   int64_t step_count_ = 0;
+  Tensor step_values_;  // groups x kMaxStepValues float32 on the model's device; undefined: off
 };
 
 // The L2 norm of the whole gradient arena (Backend::sum_squares on its device; on the CPU summed

@@ -22,9 +22,12 @@ void Sgd::update(const ParamGroup& group, double lr) {
   p.weight_decay = static_cast<float>(group.weight_decay);
   p.momentum = static_cast<float>(options_.momentum);
   p.nesterov = options_.nesterov;
+  p.step_values = device_step_values(group);
   const Tensor& params = model().params();
   Backend& backend = backend_of(params);
   for (const Span& s : group.spans) backend.sgd_step(p, params, model().grads(), momentum_, s.begin, s.end);
 }
+
+std::vector<float> Sgd::step_values(const ParamGroup&, double lr) const { return {static_cast<float>(lr)}; }
 
 }  // namespace figs::nn

@@ -25,6 +25,7 @@ class Sgd : public Optimizer {
 
  protected:
   void update(const ParamGroup& group, double lr) override;
+  std::vector<float> step_values(const ParamGroup& group, double lr) const override;
 
  private:
   SgdOptions options_;

@@ -90,6 +90,42 @@ TEST(Mask, LogitGradientStaysExactWhereTheMaskSaturates) {
   EXPECT_NEAR(logits.grad().item<float>(), expected, 1e-5 * expected);
 }
 
+// Note [Step values on the device] (core/params.h): a mask layer reading {step, tau} from memory
+// draws the noise of that step and divides by that tau, whatever its arguments say; its values and
+// logit gradients equal those of a layer given the same numbers as arguments.
+TEST(Mask, ALayerReadingTheStepFromMemoryEqualsOneGivenItsArguments) {
+  const auto run = [](bool from_memory, uint64_t step, double tau, std::vector<float>* grads) {
+    MaskLayer layer(5, {.tau = 1.0});
+    layer.set_noise_key(3, 2);
+    const Tensor numbers = from_vector(std::vector<double>{static_cast<double>(step), tau}, {2});
+    if (from_memory) {
+      layer.read_step_from(numbers);
+      layer.set_step(step + 100);  // ignored: the kernels read memory
+      layer.set_tau(tau * 3);
+    } else {
+      layer.set_step(step);
+      layer.set_tau(tau);
+    }
+    const Tensor x = from_vector(std::vector<float>(2 * 5 * 3 * 3, 0.5f), {2, 5, 3, 3});
+    const Tensor y = layer(x);
+    backward(sum(y));
+    *grads = layer.logits().grad().to_vector<float>();
+    return y.to_vector<float>();
+  };
+  for (uint64_t step : {0u, 7u, 4096u}) {
+    SCOPED_TRACE(step);
+    std::vector<float> g_args, g_memory;
+    const std::vector<float> y_args = run(false, step, 0.4, &g_args);
+    const std::vector<float> y_memory = run(true, step, 0.4, &g_memory);
+    EXPECT_EQ(y_memory, y_args);
+    EXPECT_EQ(g_memory, g_args);
+    std::vector<float> g_other;
+    EXPECT_NE(run(false, step + 1, 0.4, &g_other), y_args);  // the noise does change with the step
+  }
+  MaskLayer layer(5);
+  EXPECT_ERROR_MENTIONS(layer.read_step_from(zeros({3}, {DType::Float64})), "float64 {step, tau}");
+}
+
 TEST(Mask, BadInputIsReported) {
   const Tensor logits = zeros({3});
   EXPECT_ERROR_MENTIONS(mask_values(logits, zeros({2}, {DType::Float64}), 1e-3, MaskMode::Relaxed),

@@ -140,6 +140,71 @@ TEST(NnAdam, StateTensorsAreArenaShaped) {
   EXPECT_STREQ(AdamW(*model, {}).name(), "adamw");
 }
 
+// Note [Step values on the device] (core/params.h): with step_values set, the kernels take the
+// per-step numbers from memory, not from the arguments (which are set wrong here on purpose).
+TEST(NnOptimizer, KernelsReadTheStepValuesFromMemory) {
+  const auto arena = [](std::vector<float> v) { return from_vector(v, {static_cast<int64_t>(v.size())}); };
+  const std::vector<float> w0{1.0f, -0.5f, 2.0f}, g{0.5f, -0.25f, 1.0f};
+  // SGD: lr 0.1 in memory, 7 in the argument: w - 0.1 (g + 0.01 w).
+  {
+    const Tensor p = arena(w0), grads = arena(g), lr = arena({0.1f});
+    const SgdStepParams o{.lr = 7.0f, .weight_decay = 0.01f, .step_values = lr.data<float>()};
+    backend_of(p).sgd_step(o, p, grads, Tensor(), 0, 3);
+    const std::vector<float> got = p.to_vector<float>();
+    for (int i = 0; i < 3; ++i) EXPECT_NEAR(got[i], w0[i] - 0.1 * (g[i] + 0.01 * w0[i]), kTol) << i;
+  }
+  // AdamW at t = 1: m = 0.1 g, v = 0.001 g^2; step size 0.1 / 0.1 = 1, 1 / sqrt(0.001), decay
+  // 1 - 0.1 * 0.5 = 0.95, all three in memory (the arguments say 0): w = 0.95 w - 1 * m / (|g| + eps).
+  {
+    const Tensor p = arena(w0), grads = arena(g), m = arena({0, 0, 0}), v = arena({0, 0, 0});
+    const Tensor numbers = arena({1.0f, static_cast<float>(1 / std::sqrt(0.001)), 0.95f});
+    const AdamStepParams o{.step_size = 0, .inv_sqrt_bc2 = 0, .eps = 1.0f, .decay = 0, .decoupled = true,
+                           .step_values = numbers.data<float>()};
+    backend_of(p).adam_step(o, p, grads, m, v, 0, 3);
+    const std::vector<float> got = p.to_vector<float>();
+    for (int i = 0; i < 3; ++i)
+      EXPECT_NEAR(got[i], 0.95 * w0[i] - 0.1 * g[i] / (std::abs(g[i]) + 1.0), kTol) << i;
+  }
+}
+
+// The optimizer keeping its step values on the device makes the same updates, bit for bit, under a
+// changing schedule factor, for SGD with momentum, Adam and AdamW with TensorFlow's epsilon.
+TEST(NnOptimizer, StepValuesOnTheDeviceGiveTheSameUpdates) {
+  const auto trajectory = [](const std::string& kind, bool on_device) {
+    auto model = holder_model({{"a", {1.0f, -2.0f}}, {"b.logits", {0.5f}}});
+    ParamGroupSpec logits = ParamGroupSpec::ending_with(".logits");
+    logits.lr = 0.3;
+    logits.scheduled = false;
+    std::unique_ptr<Optimizer> opt;
+    if (kind == "sgd") opt = std::make_unique<Sgd>(*model, SgdOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01},
+                                                   std::vector<ParamGroupSpec>{logits});
+    if (kind == "adam") opt = std::make_unique<Adam>(*model, AdamOptions{.lr = 0.05, .weight_decay = 0.02},
+                                                     std::vector<ParamGroupSpec>{logits});
+    if (kind == "adamw") opt = std::make_unique<AdamW>(*model, AdamOptions{.lr = 0.05, .eps = 0.1, .weight_decay = 0.1,
+                                                                           .tf_epsilon = true},
+                                                       std::vector<ParamGroupSpec>{logits});
+    opt->set_step_values_on_device(on_device);
+    EXPECT_EQ(opt->step_values_on_device(), on_device);
+    std::vector<float> out;
+    for (int step = 0; step < 6; ++step) {
+      opt->set_lr_factor(1.0 / (1 + step));
+      opt->zero_grad();
+      set_grad(*model, "a", {0.5f - 0.2f * step, 0.1f * step});
+      set_grad(*model, "b.logits", {-0.3f + 0.1f * step});
+      opt->step();
+      for (const char* name : {"a", "b.logits"})
+        for (float v : values(*model, name)) out.push_back(static_cast<float>(v));
+    }
+    return out;
+  };
+  for (const char* kind : {"sgd", "adam", "adamw"}) {
+    SCOPED_TRACE(kind);
+    const std::vector<float> args = trajectory(kind, false), memory = trajectory(kind, true);
+    ASSERT_EQ(args.size(), memory.size());
+    for (size_t i = 0; i < args.size(); ++i) EXPECT_EQ(args[i], memory[i]) << i;
+  }
+}
+
 TEST(NnParamGroups, LogitsGetTheirOwnLrAndNoWeightDecay) {
   auto model = holder_model({{"conv.weight", {1.0f}}, {"mask.logits", {2.0f}}, {"fc.weight", {3.0f}}});
   ParamGroupSpec logits = ParamGroupSpec::ending_with(".logits");
