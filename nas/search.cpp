@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "core/autograd_meta.h"
 #include "core/backend.h"
+#include "core/distributed.h"
+#include "core/view.h"
 
 namespace figs::nas {
 
@@ -61,6 +64,98 @@ ArchitectureSearch::ArchitectureSearch(nn::Model& model, SearchPenalty& penalty,
   options_.tau.at(0);  // validates the schedule
   FIGS_CHECK(options_.warmup_steps >= 0, "ArchitectureSearch: warmup_steps must be >= 0, got ", options_.warmup_steps);
   channels_ = penalty.channels();
+  if (options_.cuda_graph) {
+    // Note [The search step as a CUDA graph]: every per-step number is read from memory on the
+    // model's device from now on.
+    step_values_ = zeros({2}, {DType::Float64, model.device()});
+    for (auto& [name, mask] : masks_) mask->read_step_from(step_values_);
+    optimizer_.set_step_values_on_device(true);
+    penalty_.keep_lambda_on(model.device());
+  }
+}
+
+ArchitectureSearch::~ArchitectureSearch() = default;
+
+int64_t ArchitectureSearch::graph_nodes() const { return graph_ ? graph_->nodes() : 0; }
+
+ArchitectureSearch::Losses ArchitectureSearch::run_step(const Tensor& images, const Tensor& labels, bool warmup) {
+  model_.train();
+  optimizer_.zero_grad();
+  Losses l;
+  l.task = cross_entropy(model_(images), labels, options_.label_smoothing);
+  if (warmup) {
+    {
+      NoGradGuard no_grad;
+      penalty_.term();  // the cost, for the log
+    }
+    backward(l.task);
+    // Frozen logits: a zero gradient is a zero update while the optimizer's state for them is
+    // still zero (it is, warmup comes first), for SGD and Adam alike.
+    for (auto& [name, mask] : masks_) {
+      const Tensor& g = mask->logits().grad();
+      if (g.defined()) backend_of(g).fill(g, 0.0);
+    }
+  } else {
+    l.penalty = penalty_.term();
+    backward(add(l.task, l.penalty));
+  }
+  optimizer_.apply_step();
+  return l;
+}
+
+Tensor ArchitectureSearch::readout(const Losses& l) const {
+  NoGradGuard no_grad;
+  const auto scalar = [](const Tensor& t) { return reshape(cast(t.detach(), DType::Float64), {1}); };
+  std::vector<Tensor> parts{scalar(l.task),
+                            l.penalty.defined() ? scalar(l.penalty) : zeros({1}, {DType::Float64, l.task.device()}),
+                            scalar(penalty_.last_cost_tensor())};
+  for (const Tensor& t : penalty_.alive_readout()) parts.push_back(reshape(cast(t, DType::Float64), {t.numel()}));
+  return concat(parts, 0);
+}
+
+bool ArchitectureSearch::can_capture(const Tensor& images, const Tensor& labels) const {
+  if (!options_.cuda_graph || graph_failed_ || !images.device().is_cuda() || !penalty_.capturable()) return false;
+  if (optimizer_.max_grad_norm() > 0 || dist::world().world_size() > 1) return false;
+  return !graph_images_.defined() ||
+         (graph_images_.shape() == images.shape() && graph_images_.strides() == images.strides() &&
+          graph_images_.dtype() == images.dtype() && graph_labels_.shape() == labels.shape() &&
+          graph_labels_.dtype() == labels.dtype());
+}
+
+Tensor ArchitectureSearch::graph_step(const Tensor& images, const Tensor& labels) {
+  if (!graph_images_.defined()) {
+    // The captured step reads its batch from these; they live as long as the graph.
+    graph_images_ = empty_like(images);
+    graph_labels_ = empty_like(labels);
+  }
+  {
+    NoGradGuard no_grad;
+    raw::copy_(graph_images_, images);
+    raw::copy_(graph_labels_, labels);
+  }
+  if (!graph_warmed_) {
+    // Eagerly first: cuDNN chooses its plans, the optimizer and the allocator have their memory,
+    // so the capture finds nothing left to set up.
+    graph_warmed_ = true;
+    return readout(run_step(graph_images_, graph_labels_, false));
+  }
+  if (!graph_) {
+    try {
+      graph_ = cuda::CapturedGraph::capture(images.device().index, [&] {
+        graph_readout_ = readout(run_step(graph_images_, graph_labels_, false));
+      });
+    } catch (const Error& e) {
+      // Nothing of the captured step ran (a capture executes nothing): run it eagerly, and every
+      // later step too.
+      std::fprintf(stderr, "search: the step could not be captured as a CUDA graph, so it runs eagerly: %s\n",
+                   e.what());
+      graph_failed_ = true;
+      return readout(run_step(graph_images_, graph_labels_, false));
+    }
+  }
+  graph_->replay();
+  ++graph_replays_;
+  return graph_readout_;
 }
 
 SearchStepStats ArchitectureSearch::step(const Tensor& images, const Tensor& labels) {
@@ -71,48 +166,29 @@ SearchStepStats ArchitectureSearch::step(const Tensor& images, const Tensor& lab
     mask->set_step(static_cast<uint64_t>(step_));
     mask->set_tau(s.tau);
   }
-  model_.train();
-  optimizer_.zero_grad();
-  const Tensor task = cross_entropy(model_(images), labels, options_.label_smoothing);
-  Tensor pen;  // the penalty term; undefined during the warmup
-  if (s.warmup) {
-    {
-      NoGradGuard no_grad;
-      penalty_.term();  // the cost, for the log
-    }
-    backward(task);
-    // Frozen logits: a zero gradient is a zero update while the optimizer's state for them is
-    // still zero (it is, warmup comes first), for SGD and Adam alike.
-    for (auto& [name, mask] : masks_) {
-      const Tensor& g = mask->logits().grad();
-      if (g.defined()) backend_of(g).fill(g, 0.0);
-    }
-  } else {
-    pen = penalty_.term();
-    backward(add(task, pen));
+  if (step_values_.defined()) {
+    // Note [Step values on the device]: two fills, before the step's work.
+    Backend& backend = backend_of(step_values_);
+    backend.fill(raw::narrow(step_values_, 0, 0, 1), static_cast<double>(step_));
+    backend.fill(raw::narrow(step_values_, 0, 1, 1), s.tau > 0 ? s.tau : 1.0);
   }
-  optimizer_.step();
+  optimizer_.begin_step();
+  // The step's statistics reach the host in one copy: task loss, penalty, cost and what the
+  // penalty counts alive channels from (FiGS: every logit after the update). On a GPU this is
+  // the step's one synchronisation.
+  const Tensor stats = !s.warmup && can_capture(images, labels) ? graph_step(images, labels)
+                                                                 : readout(run_step(images, labels, s.warmup));
   ++step_;
 
   s.step = step_;
   s.lambda = penalty_.lambda();
   s.channels = channels_;
-  // The step's statistics reach the host in one copy: task loss, penalty, cost and what the
-  // penalty counts alive channels from (FiGS: every logit after the update). On a GPU this is
-  // the step's one synchronisation.
-  {
-    NoGradGuard no_grad;
-    const auto scalar = [](const Tensor& t) { return reshape(cast(t.detach(), DType::Float64), {1}); };
-    std::vector<Tensor> parts{scalar(task), pen.defined() ? scalar(pen) : zeros({1}, {DType::Float64, task.device()}),
-                              scalar(penalty_.last_cost_tensor())};
-    for (const Tensor& t : penalty_.alive_readout()) parts.push_back(reshape(cast(t, DType::Float64), {t.numel()}));
-    const std::vector<double> host = concat(parts, 0).to_vector<double>();
-    s.task_loss = host[0];
-    s.penalty = host[1];
-    s.cost = host[2];
-    penalty_.note_cost(host[2]);
-    s.alive_channels = penalty_.note_readout(std::vector<double>(host.begin() + 3, host.end()));
-  }
+  const std::vector<double> host = stats.to_vector<double>();
+  s.task_loss = host[0];
+  s.penalty = host[1];
+  s.cost = host[2];
+  penalty_.note_cost(host[2]);
+  s.alive_channels = penalty_.note_readout(std::vector<double>(host.begin() + 3, host.end()));
   for (const Hook& hook : hooks_) hook(s, *this);
   return s;
 }

@@ -15,10 +15,12 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "core/tensor.h"
+#include "cuda/graph.h"
 #include "nas/mask_layer.h"
 #include "nas/objective.h"
 #include "nn/model.h"
@@ -63,6 +65,20 @@ struct SearchOptions {
   int64_t warmup_steps = 0;
   uint64_t first_step = 0;  // resuming: the step count already done
   double label_smoothing = 0;  // of the task loss: targets (1 - s) * onehot + s / K
+  // Note [The search step as a CUDA graph]: on a CUDA model, the steps after the warmup run as one
+  // captured graph (cuda/graph.h): the first of them eagerly (it fills the caches: cuDNN's plans,
+  // the allocator's blocks), the second is captured, and every later step with a batch of the
+  // same shape replays it, for one launch instead of a few thousand. The per-step numbers (the
+  // masks' noise step and tau, the optimizer's step values, lambda) are read from device memory
+  // (Note [Step values on the device], core/params.h), written before each step; the statistics
+  // are read after it, the step's one synchronisation. The results are those of the eager step
+  // (the same kernels on the same numbers; cuDNN may sum in another order from run to run). A
+  // step that cannot be captured runs eagerly: a batch of another shape, a penalty that reads the
+  // host (MorphNet's), gradient clipping (it reads the norm), a data-parallel run (NCCL runs on
+  // the legacy stream), and every step after a failed capture (reported on stderr). On the CPU
+  // nothing is captured, but the step reads its numbers from memory the same way, which is how
+  // the CPU tests cover that path.
+  bool cuda_graph = false;
 };
 
 class ArchitectureSearch {
@@ -72,6 +88,7 @@ class ArchitectureSearch {
   // With FiGS's penalty `model` must hold MaskLayers (configure_masks() already called with the
   // run's seed); the penalty's graph must have been traced from it.
   ArchitectureSearch(nn::Model& model, SearchPenalty& penalty, nn::Optimizer& optimizer, SearchOptions options = {});
+  ~ArchitectureSearch();
 
   // One update on a batch: images (N, C, H, W) in the model's layout, labels int64 (N), both on the
   // model's device.
@@ -82,6 +99,9 @@ class ArchitectureSearch {
   SearchPenalty& penalty() { return penalty_; }
   nn::Model& model() { return model_; }
   std::vector<MaskLayerStats> layer_stats() const { return mask_layer_stats(model_.root()); }
+  // The steps replayed from the captured graph so far, and its nodes (0 before a capture).
+  int64_t graph_replays() const { return graph_replays_; }
+  int64_t graph_nodes() const;
 
  private:
   nn::Model& model_;
@@ -91,6 +111,27 @@ class ArchitectureSearch {
   std::vector<std::pair<std::string, MaskLayer*>> masks_;
   std::vector<Hook> hooks_;
   int64_t step_ = 0, channels_ = 0;
+
+  // Note [The search step as a CUDA graph]
+  Tensor step_values_;  // float64 {step, tau} the masks read, when options_.cuda_graph
+  std::unique_ptr<cuda::CapturedGraph> graph_;
+  Tensor graph_images_, graph_labels_;  // the captured step's inputs: each batch is copied in
+  Tensor graph_readout_;                // its statistics, rewritten by every replay
+  bool graph_warmed_ = false;           // an eager step with the step values on the device ran
+  bool graph_failed_ = false;           // the capture failed: every step runs eagerly
+  int64_t graph_replays_ = 0;
+
+  // The step's loss terms: forward, penalty (unless in the warmup), backward, and
+  // optimizer_.apply_step() (begin_step() is the caller's).
+  struct Losses {
+    Tensor task, penalty;  // penalty undefined in the warmup
+  };
+  Losses run_step(const Tensor& images, const Tensor& labels, bool warmup);
+  // The statistics the step copies to the host, as one float64 tensor (Losses, cost, readout).
+  Tensor readout(const Losses& losses) const;
+  bool can_capture(const Tensor& images, const Tensor& labels) const;
+  // Runs the step eagerly (or, once warmed, captures it) and replays the graph; returns the readout.
+  Tensor graph_step(const Tensor& images, const Tensor& labels);
 };
 
 }  // namespace figs::nas

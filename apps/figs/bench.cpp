@@ -146,7 +146,10 @@ StageTiming bench_search(const BenchOptions& o, const json& config, const nas::S
   nn::Adam opt(model, {.lr = sc["lr"].get<double>(), .eps = sc["adam_eps"].get<double>()},
                {nn::ParamGroupSpec{.name = "logits", .selects = is_logits, .lr = sc["logits_lr"].get<double>(),
                                    .weight_decay = 0.0}});
-  nas::ArchitectureSearch search(model, penalty, opt, {.tau = nas::TauSchedule::constant(sc["tau"].get<double>())});
+  // search.cuda_graph: the step replayed from a CUDA graph after the first (Note [The search step
+  // as a CUDA graph], nas/search.h); --warmup covers the eager step and the capture.
+  nas::ArchitectureSearch search(model, penalty, opt, {.tau = nas::TauSchedule::constant(sc["tau"].get<double>()),
+                                                       .cuda_graph = sc["cuda_graph"].get<bool>()});
   return time_steps(o, macs, 6.0, device, [&] {
     const nas::SearchStepStats s = search.step(b.images, b.labels);
     return s.task_loss + s.penalty;

@@ -64,6 +64,7 @@ json default_config() {
       "width_rule": "floor",
       "group_rule": "max",
       "removal_aware": true,
+      "cuda_graph": false,
       "batch_size": 0,
       "schedule": "constant",
       "lr_warmup_steps": 0,

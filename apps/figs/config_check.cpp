@@ -101,6 +101,7 @@ const std::vector<KeyRule>& rules() {
       {"search.width_rule", Kind::Choice, {"floor", "threshold", "budget"}},
       {"search.group_rule", Kind::Choice, {"any", "max"}},
       {"search.removal_aware", Kind::Boolean},
+      {"search.cuda_graph", Kind::Boolean},
       {"search.init_logit", Kind::Custom, {},
        [](const JsonReader& v) {
          if (!std::isfinite(v.number())) v.fail("must be a finite number");

@@ -156,7 +156,8 @@ class FigsMethod : public Method {
           {.tau = tau_schedule(sc, steps),
            .warmup_steps = sc["warmup_steps"].get<int64_t>(),
            .first_step = 0,
-           .label_smoothing = sc["label_smoothing"].get<double>()});
+           .label_smoothing = sc["label_smoothing"].get<double>(),
+           .cuda_graph = sc["cuda_graph"].get<bool>()});
   }
 
   // From the logits the step read with its statistics: no second copy from the device.

@@ -11,7 +11,9 @@
 #include <cmath>
 #include <cstring>
 
+#include "cuda/allocator.h"
 #include "cuda/cuda.h"
+#include "cuda/graph.h"
 #include "cuda_test_util.h"
 #include "nas/channel_graph.h"
 #include "nas/mask_layer.h"
@@ -145,13 +147,15 @@ struct Trajectory {
   std::vector<float> eval_out;   // the network's outputs in eval mode afterwards
   double alive_count = 0;        // MorphNet: the alive network's count
   std::vector<int64_t> host_syncs;  // FiGS: cuda::host_syncs() made by each step
+  std::vector<int64_t> allocations;  // FiGS: cudaMalloc calls so far, after each step
+  int64_t graph_replays = 0, graph_nodes = 0;  // FiGS with cuda_graph
 };
 
 constexpr int kSteps = 10;
 
 // ~10 FiGS search steps (ArchitectureSearch: masks, CostPenalty, Adam; two warmup steps, an
 // annealed tau as `figs` uses), then BatchNorm re-estimation under the eval masks and one eval pass.
-Trajectory figs_search(Device device) {
+Trajectory figs_search(Device device, bool cuda_graph = false) {
   Tensor images, labels;
   test::make_bars(24, images, labels);
   Model model(small_net(8, true), ModelOptions{.seed = 3, .device = device});
@@ -164,12 +168,18 @@ Trajectory figs_search(Device device) {
   Adam opt(model, {.lr = 0.01, .eps = 1.0},
            {ParamGroupSpec{.name = "logits", .selects = is_logits, .lr = 0.1, .weight_decay = 0.0}});
   ArchitectureSearch search(model, penalty, opt,
-                            {.tau = TauSchedule::geometric(1.0, 0.05, kSteps), .warmup_steps = 2});
+                            {.tau = TauSchedule::geometric(1.0, 0.05, kSteps), .warmup_steps = 2,
+                             .cuda_graph = cuda_graph});
+  // Lambda changes every step, as under the budget controller: a replay must use the new one.
+  search.on_step([](const SearchStepStats& s, ArchitectureSearch& self) {
+    self.penalty().set_lambda(s.lambda * (s.step % 2 ? 1.25 : 0.9));
+  });
   Trajectory t;
   for (int s = 0; s < kSteps; ++s) {
     const int64_t syncs_before = cuda::host_syncs();
     const SearchStepStats st = search.step(x, y);
     t.host_syncs.push_back(cuda::host_syncs() - syncs_before);
+    t.allocations.push_back(static_cast<int64_t>(cuda::device_allocator_stats().device_allocations));
     t.loss.push_back(st.task_loss + st.penalty);
     t.penalty.push_back(st.penalty);
     t.cost.push_back(st.cost);
@@ -179,6 +189,8 @@ Trajectory figs_search(Device device) {
     EXPECT_EQ(mask->logits().grad().device(), device) << name;
     for (float v : mask->logits().to_vector<float>()) t.final.push_back(v);
   }
+  t.graph_replays = search.graph_replays();
+  t.graph_nodes = search.graph_nodes();
   recalibrate_batch_norm(model, {raw::contiguous(images, MemoryFormat::ChannelsLast)});  // a CPU batch: moved
   NoGradGuard no_grad;
   t.eval_out = model(x).to_vector<float>();
@@ -250,6 +262,52 @@ TEST(CudaSearch, FigsSearchOnTheGpuTracksTheCpu) {
   EXPECT_EQ(cpu.penalty[0], 0.0);
   EXPECT_GT(cpu.penalty.back(), 0.0);
   EXPECT_NE(cpu.final.front(), 2.5f);
+}
+
+// Note [The search step as a CUDA graph] (nas/search.h): after the two warmup steps, one eager step
+// and the capture, every step replays the graph, with the step's own tau, noise step, Adam numbers
+// and lambda (the hook changes it every step). The run equals the eager one on the same GPU (to
+// float32 rounding: cuDNN may pick algorithms that sum in a different order), each replayed step
+// synchronises once (its statistics) and allocates no device memory.
+TEST(CudaSearch, TheSearchStepAsACudaGraphEqualsTheEagerStep) {
+  FIGS_REQUIRE_GPU();
+  const Trajectory eager = figs_search(kGpu, false);
+  const Trajectory graphed = figs_search(kGpu, true);
+  EXPECT_EQ(eager.graph_replays, 0);
+  EXPECT_EQ(graphed.graph_replays, kSteps - 3);
+  EXPECT_GT(graphed.graph_nodes, 50);
+  ASSERT_EQ(graphed.loss.size(), eager.loss.size());
+  for (size_t s = 0; s < eager.loss.size(); ++s) {
+    EXPECT_NEAR(graphed.loss[s], eager.loss[s], 1e-5 * std::max(1.0, std::abs(eager.loss[s]))) << "step " << s;
+    EXPECT_NEAR(graphed.penalty[s], eager.penalty[s], 1e-5 * std::max(1.0, eager.penalty[s])) << "step " << s;
+    EXPECT_NEAR(graphed.cost[s], eager.cost[s], 1e-6 * eager.cost[s]) << "step " << s;
+  }
+  ASSERT_EQ(graphed.final.size(), eager.final.size());
+  for (size_t i = 0; i < eager.final.size(); ++i) EXPECT_NEAR(graphed.final[i], eager.final[i], 1e-5) << i;
+  ASSERT_EQ(graphed.eval_out.size(), eager.eval_out.size());
+  for (size_t i = 0; i < eager.eval_out.size(); ++i) EXPECT_NEAR(graphed.eval_out[i], eager.eval_out[i], 1e-4) << i;
+  for (int s = 3; s < kSteps; ++s) {
+    EXPECT_EQ(graphed.host_syncs[s], 1) << "step " << s;
+    if (s > 3) {
+      EXPECT_EQ(graphed.allocations[s], graphed.allocations[s - 1]) << "step " << s;
+    }
+  }
+  EXPECT_GT(eager.penalty.back(), 0.0);
+}
+
+// A capture refuses work that cannot be replayed: a copy to the host inside it fails, with an
+// error, and leaves the device usable.
+TEST(CudaSearch, ACaptureThatReadsTheHostFails) {
+  FIGS_REQUIRE_GPU();
+  const Tensor a = full({4}, 2.0, {DType::Float32, kGpu});
+  EXPECT_THROW(cuda::CapturedGraph::capture(0, [&] { (void)sum(a).item<double>(); }), Error);
+  EXPECT_EQ(mul_scalar(a, 3.0).to_vector<float>(), std::vector<float>(4, 6.0f));
+  // And one that only launches replays what it captured, each time.
+  const Tensor b = zeros({4}, {DType::Float32, kGpu});
+  auto graph = cuda::CapturedGraph::capture(0, [&] { raw::copy_(b, add(b, a)); });
+  EXPECT_EQ(b.to_vector<float>(), std::vector<float>(4, 0.0f));  // the capture ran nothing
+  for (int i = 0; i < 3; ++i) graph->replay();
+  EXPECT_EQ(b.to_vector<float>(), std::vector<float>(4, 6.0f));
 }
 
 TEST(CudaSearch, MorphNetSearchOnTheGpuTracksTheCpu) {

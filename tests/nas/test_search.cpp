@@ -277,6 +277,49 @@ TEST(ArchitectureSearch, RunsMorphNetAsTheHandWrittenLoop) {
   }
 }
 
+// Note [The search step as a CUDA graph]: with cuda_graph on, every per-step number (the masks'
+// noise step and tau, the optimizer's step values, lambda) is read from memory. On the CPU nothing
+// is captured, and the search must be the plain one bit for bit: an annealed tau, a warmup, a
+// schedule factor and a lambda that a hook changes every step (as the budget controller does).
+// tests/cuda/test_cuda_search.cpp checks the captured graph against the eager step on a GPU.
+TEST(ArchitectureSearch, StepValuesFromMemoryGiveTheSameSearch) {
+  Tensor x, y;
+  test::make_bars(30, x, y);
+  auto run = [&](bool from_memory, std::vector<SearchStepStats>* seen) {
+    Model model(masked_net(8, {.tau = 1.0}), {.seed = 3});
+    configure_masks(model.root(), 7);
+    const ChannelGraph graph = ChannelGraph::trace(sum(model(x)), named(model));
+    CostPenalty penalty(graph, {.kind = CostKind::Params, .lambda = 8.0, .relative_lambda = true});
+    Adam opt(model, {.lr = 0.01, .eps = 1.0}, {ParamGroupSpec{.name = "logits", .selects = [](const std::string& n) {
+                                     return n.size() > 7 && n.substr(n.size() - 7) == ".logits";
+                                   }, .lr = 0.1, .weight_decay = 0.0, .scheduled = false}});
+    ArchitectureSearch search(model, penalty, opt,
+                              {.tau = TauSchedule::geometric(1.0, 0.05, 12), .warmup_steps = 2,
+                               .cuda_graph = from_memory});
+    search.on_step([&](const SearchStepStats& s, ArchitectureSearch& self) {
+      seen->push_back(s);
+      self.penalty().set_lambda(s.lambda * (s.step % 2 ? 1.5 : 0.8));
+      opt.set_lr_factor(1.0 / (1 + s.step));
+    });
+    for (int step = 0; step < 12; ++step) search.step(x, y);
+    EXPECT_EQ(search.graph_replays(), 0);  // nothing is captured on the CPU
+    return all_parameters(model);
+  };
+  std::vector<SearchStepStats> plain, memory;
+  EXPECT_EQ(run(true, &memory), run(false, &plain));
+  ASSERT_EQ(memory.size(), plain.size());
+  for (size_t i = 0; i < plain.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(memory[i].task_loss, plain[i].task_loss);
+    EXPECT_EQ(memory[i].penalty, plain[i].penalty);
+    EXPECT_EQ(memory[i].cost, plain[i].cost);
+    EXPECT_EQ(memory[i].lambda, plain[i].lambda);
+    EXPECT_EQ(memory[i].alive_channels, plain[i].alive_channels);
+  }
+  EXPECT_GT(plain.back().penalty, 0.0);
+  EXPECT_NE(plain[3].lambda, plain[4].lambda);
+}
+
 TEST(ArchitectureSearch, RefusesANetworkWithoutMasks) {
   Tensor x, y;
   test::make_bars(6, x, y);
