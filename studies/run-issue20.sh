@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Studies 2-4 of issue 20 (docs/results.md), on the study's recipe (`--preset study`: FiGS with
-# the max rule and the removal-aware cost, 500 search steps, 1,000 retrain steps, Fashion-MNIST).
+# the max rule and the removal-aware cost, 500 search steps, 1,000 retrain steps, Fashion-MNIST),
+# with the budget width rule (search.width_rule=budget: the export keeps the most probable
+# channels that fit the target). Their 500-step, annealed-tau reference rows at 200k are the
+# budget rule's rows in studies/issue20/budget-rule-100k-200k.
 # Each is a few resumable sweeps (figs sweep); rerun the same command to continue one.
 #
 #   bash studies/run-issue20.sh search-length [FIGS]
@@ -10,14 +13,14 @@
 #       500 steps the logits' learning rate grows by 500 / steps: Adam moves a logit by about
 #       its lr per step, and at 0.01 the logits (from 2.5) cannot reach 0 in the ~90 steps after
 #       a 125-step search's warmup (a first try exported 442k params for the 200k target).
-#       500 steps is study 1's 200k row (studies/fashion-mnist-removal-aware); not rerun here.
+#       500 steps is the 200k row of studies/issue20/budget-rule-100k-200k; not rerun here.
 #   bash studies/run-issue20.sh cost-bias [FIGS]
 #       The paper's Table 2 (right) at small scale: FiGS with the params cost and with the MACs
 #       cost, on the study's One-Shot space (200k params / 20 M MACs) and on FBNet small28
 #       (150k params / 8 M MACs: a third of its supernet's 440,874 and 24.5 M), seeds 0-2.
 #   bash studies/run-issue20.sh paper-tau [FIGS]
 #       The paper's constant tau = 1e-3 against the annealed default (tau 1 -> 0.05), at 200k
-#       params, seeds 0-2; the default's rows are study 1's.
+#       params, seeds 0-2; the default's rows are those of studies/issue20/budget-rule-100k-200k.
 #
 # FIGS is the figs binary (default build/figs). About 10 minutes per run on 2 quiet cores.
 set -euo pipefail
@@ -36,7 +39,7 @@ sweep() {
     # The FiGS of study 1 (run-removal-aware.sh) named explicitly: the study's binary predates
     # these defaults, and without them it runs the spec's accounting.
     "$figs" sweep --preset study --out "$dir" --set 'sweep.methods=["figs"]' --set 'sweep.seeds=[0,1,2]' \
-      --set search.group_rule=max --set search.removal_aware=true "$@"
+      --set search.group_rule=max --set search.removal_aware=true --set search.width_rule=budget "$@"
   fi
 }
 
