@@ -98,7 +98,7 @@ const std::vector<KeyRule>& rules() {
          if (v.number() < 1) v.fail("must be >= 1 (lambda may grow to this many times its start), got ", v.number());
        }},
       {"search.morphnet_expand", Kind::Boolean},
-      {"search.width_rule", Kind::Choice, {"floor", "threshold", "budget"}},
+      {"search.width_rule", Kind::Choice, {"auto", "floor", "threshold", "budget"}},
       {"search.group_rule", Kind::Choice, {"any", "max"}},
       {"search.removal_aware", Kind::Boolean},
       {"search.cuda_graph", Kind::Boolean},

@@ -46,15 +46,23 @@ nas::CostKind cost_kind(const json& config) {
   return k == "params" ? nas::CostKind::Params : nas::CostKind::Macs;
 }
 
+// The rule search.width_rule names; "auto" is "budget" in budget mode (a target) and "floor"
+// without a target.
+std::string chosen_width_rule(const json& config) {
+  const std::string r = config["search"]["width_rule"].get<std::string>();
+  if (r != "auto") return r;
+  return config["search"]["target"].get<double>() > 0 ? "budget" : "floor";
+}
+
 // "budget" exports the most probable channels that fit the target (nas::budget_export); during
 // the search its controller counts the p >= 1/2 export, as "threshold" does.
 nas::WidthRule width_rule(const json& config) {
-  const std::string r = config["search"]["width_rule"].get<std::string>();
+  const std::string r = chosen_width_rule(config);
   if (r == "floor") return nas::WidthRule::FloorSum;
   if (r == "threshold" || r == "budget") return nas::WidthRule::Threshold;
-  fail("config: search.width_rule must be \"floor\", \"threshold\" or \"budget\", got \"", r, "\"");
+  fail("config: search.width_rule must be \"auto\", \"floor\", \"threshold\" or \"budget\", got \"", r, "\"");
 }
-bool budget_matched_export(const json& config) { return config["search"]["width_rule"].get<std::string>() == "budget"; }
+bool budget_matched_export(const json& config) { return chosen_width_rule(config) == "budget"; }
 
 nas::ChannelGraph::NamedParameters named_parameters(const nn::Model& model) {
   nas::ChannelGraph::NamedParameters named;
@@ -468,6 +476,7 @@ class SearchRun {
     // In budget mode "lambda" is the applied value at the end (0 when the brake holds the export
     // on the target); "dual_lambda" is the pressure the controller had found.
     if (controller_) source["dual_lambda"] = controller_->dual_lambda();
+    if (method_name_ == "figs") source["width_rule"] = chosen_width_rule(config_);
     // MorphNet's expand step (its paper's shrink-then-expand): the thresholded widths, all scaled
     // by one factor onto the target. Its controller alone misses by a few percent (nas/budget.h).
     // Configs written before the key existed read it as on.

@@ -65,6 +65,17 @@ else
 fi
 check budget-rule-needs-target "matches the export to search.target, which is 0" "$FIGS" search "${QUICK[@]}" \
   --set search.width_rule=budget --set search.target=0 --out "$TMP/bad8"
+# "auto" is the budget rule with a target and the floor rule without one (arch.json records which).
+if "$FIGS" search "${QUICK[@]}" --set search.width_rule=auto --out "$TMP/auto-rule" > "$TMP/auto-rule.log" 2>&1 &&
+   grep -q 'width rule "budget"' "$TMP/auto-rule.log" &&
+   "$FIGS" search "${QUICK[@]}" --set search.width_rule=auto --set search.target=0 --out "$TMP/auto-rule-0" \
+     > "$TMP/auto-rule-0.log" 2>&1 && ! grep -q 'width rule "budget"' "$TMP/auto-rule-0.log" &&
+   python3 -c 'import json,sys; r=[json.load(open(f))["source"]["width_rule"] for f in sys.argv[1:]]; assert r == ["budget", "floor"], r' \
+     "$TMP/auto-rule/arch.json" "$TMP/auto-rule-0/arch.json"; then
+  echo "ok   auto width rule"
+else
+  echo "FAIL auto width rule:"; tail -3 "$TMP/auto-rule.log" "$TMP/auto-rule-0.log"; fails=$((fails+1))
+fi
 
 # retrain and info read the exported architecture.
 if "$FIGS" retrain "$TMP/run/arch.json" "${QUICK[@]}" --out "$TMP/retrain" > /dev/null 2>&1 && [ -s "$TMP/retrain/results.json" ]; then
