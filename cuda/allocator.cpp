@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -24,7 +25,9 @@ namespace {
 
 class DeviceCache {
  public:
-  void* acquire(int device, size_t cls) {
+  // may_release: on cudaMalloc's out-of-memory, free the cached blocks and retry once. Not while
+  // a graph is captured: cudaFree synchronises the device, which a capture forbids.
+  void* acquire(int device, size_t cls, bool may_release = true) {
     std::lock_guard<std::mutex> lock(mutex_);
     std::vector<void*>& list = free_[{device, cls}];
     if (!list.empty()) {
@@ -38,7 +41,7 @@ class DeviceCache {
     FIGS_CUDA_CHECK(cudaSetDevice(device));
     void* p = nullptr;
     cudaError_t status = cudaMalloc(&p, cls);
-    if (status == cudaErrorMemoryAllocation) {  // the cache may hold the memory: free it, retry once
+    if (status == cudaErrorMemoryAllocation && may_release) {  // the cache may hold the memory: free it, retry once
       cudaGetLastError();
       release_locked();
       FIGS_CUDA_CHECK(cudaSetDevice(device));
@@ -100,11 +103,15 @@ DeviceCache& the_cache() {
   return *cache;
 }
 
-// The pool of the graph being captured, if any (GraphPoolScope).
+// The pool of the graph being captured, if any (GraphPoolScope), and the capturing thread.
 std::mutex g_active_mutex;
 std::shared_ptr<GraphMemoryPool> g_active_pool;
+std::thread::id g_active_thread;
 
-std::shared_ptr<GraphMemoryPool> active_pool(int device);
+// The active pool of `device`: for a block freed on any thread, or (for_allocation) only for the
+// capturing thread's allocations, so that another thread's tensor never shares a block with the
+// graph's later nodes.
+std::shared_ptr<GraphMemoryPool> active_pool(int device, bool for_allocation);
 
 }  // namespace
 
@@ -129,7 +136,7 @@ class GraphMemoryPool {
     FIGS_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
     void* p = nullptr;
     try {
-      p = the_cache().acquire(device_, cls);
+      p = the_cache().acquire(device_, cls, /*may_release=*/false);
     } catch (...) {
       cudaThreadExchangeStreamCaptureMode(&mode);
       throw;
@@ -163,15 +170,17 @@ class GraphMemoryPool {
 
 namespace {
 
-std::shared_ptr<GraphMemoryPool> active_pool(int device) {
+std::shared_ptr<GraphMemoryPool> active_pool(int device, bool for_allocation) {
   std::lock_guard<std::mutex> lock(g_active_mutex);
-  return g_active_pool && g_active_pool->device() == device ? g_active_pool : nullptr;
+  if (!g_active_pool || g_active_pool->device() != device) return nullptr;
+  if (for_allocation && std::this_thread::get_id() != g_active_thread) return nullptr;
+  return g_active_pool;
 }
 
 // A block's way back: into the pool of a graph being captured (it may be read by the graph's
 // nodes), else into the cache.
 void release_block(int device, void* p, size_t cls) {
-  if (const auto pool = active_pool(device))
+  if (const auto pool = active_pool(device, /*for_allocation=*/false))
     pool->give_back(p, cls);
   else
     the_cache().give_back(device, p, cls);
@@ -183,7 +192,7 @@ std::shared_ptr<Storage> allocate_device(size_t nbytes, int device_index) {
   const Device device{DeviceType::CUDA, device_index};
   if (nbytes == 0) return std::make_shared<Storage>(nullptr, 0, device, nullptr);
   const size_t cls = device_size_class(nbytes);
-  if (std::shared_ptr<GraphMemoryPool> pool = active_pool(device_index)) {
+  if (std::shared_ptr<GraphMemoryPool> pool = active_pool(device_index, /*for_allocation=*/true)) {
     void* p = pool->acquire(cls);
     return std::make_shared<Storage>(p, nbytes, device, [pool, cls](void* q) { pool->give_back(q, cls); });
   }
@@ -203,6 +212,7 @@ GraphPoolScope::GraphPoolScope(std::shared_ptr<GraphMemoryPool> pool) {
   std::lock_guard<std::mutex> lock(g_active_mutex);
   FIGS_CHECK(g_active_pool == nullptr, "cuda graphs: another graph is being captured (one capture at a time)");
   g_active_pool = std::move(pool);
+  g_active_thread = std::this_thread::get_id();
 }
 
 GraphPoolScope::~GraphPoolScope() {

@@ -57,8 +57,8 @@ std::shared_ptr<GraphMemoryPool> make_graph_memory_pool(int device_index);
 // Releases the pool's free blocks to the cache and sends blocks freed later there too (the
 // graph is gone). Called by the graph's destructor.
 void close_graph_memory_pool(GraphMemoryPool& pool);
-// While alive, allocations on the pool's device come from the pool and frees on it go to it
-// (above). One at a time per process: a capture is one thread's business.
+// While alive, the calling thread's allocations on the pool's device come from the pool, and
+// blocks of that device freed on any thread go to it (above). One at a time per process.
 class GraphPoolScope {
  public:
   explicit GraphPoolScope(std::shared_ptr<GraphMemoryPool> pool);

@@ -19,11 +19,11 @@ struct CapturedGraph::Impl {
   std::shared_ptr<GraphMemoryPool> pool;
   int64_t nodes = 0;
 
-  // No synchronisation: the stream's pending replays finish before anything enqueued later on
-  // the legacy stream (the only place the pool's blocks can go next) starts, and CUDA defers
-  // the stream's and the graph's destruction until their work is done.
+  // Waits for the pending replays first: the pool's blocks go back to the cache, and the
+  // ordering of a destroyed stream with the legacy one is not something to rely on. Once per graph.
   ~Impl() {
     cudaSetDevice(device);
+    if (stream) cudaStreamSynchronize(stream);
     if (exec) cudaGraphExecDestroy(exec);
     if (graph) cudaGraphDestroy(graph);
     if (stream) cudaStreamDestroy(stream);

@@ -70,8 +70,13 @@ __global__ void cross_entropy_rows_kernel(const T* x, Mat m, const int64_t* labe
     row = all_lanes(warp_sum(row));
   }
   if (lane == 0) {
-    const T target = (T(1) - smoothing) * x[m.at(r, static_cast<int32_t>(labels[r * ls]))] + smoothing / m.cols * row;
-    row_loss[r] = lse - target;
+    // A label outside [0, cols) gives NaN (autograd/ops/loss.cpp: device labels are not checked
+    // on the host), never a read outside the row.
+    const int64_t label = labels[r * ls];
+    const bool valid = label >= 0 && label < m.cols;
+    const T target = valid ? (T(1) - smoothing) * x[m.at(r, static_cast<int32_t>(label))] + smoothing / m.cols * row
+                           : T(0);
+    row_loss[r] = valid ? lse - target : static_cast<T>(NAN);
   }
 }
 
@@ -92,9 +97,10 @@ __global__ void cross_entropy_backward_kernel(const T* x, Mat m, const int64_t* 
   const T lse = row_lse(x, m, r, lane);
   const T scale = *gloss / m.rows;
   const int64_t label = labels[r * ls];
+  const bool valid = label >= 0 && label < m.cols;  // else NaN, as the forward
   for (int32_t k = lane; k < m.cols; k += 32) {
     const T q = (k == label ? T(1) - smoothing : T(0)) + smoothing / m.cols;
-    g[mg.at(r, k)] = (exp(x[m.at(r, k)] - lse) - q) * scale;
+    g[mg.at(r, k)] = valid ? (exp(x[m.at(r, k)] - lse) - q) * scale : static_cast<T>(NAN);
   }
 }
 

@@ -74,7 +74,10 @@ ArchitectureSearch::ArchitectureSearch(nn::Model& model, SearchPenalty& penalty,
   }
 }
 
-ArchitectureSearch::~ArchitectureSearch() = default;
+// The graph goes first (it waits for its replays), before the tensors it reads are freed. The
+// masks, the optimizer and the penalty stay bound to their step values in memory (they own them):
+// a later search binds them again, and evaluation does not read them.
+ArchitectureSearch::~ArchitectureSearch() { graph_.reset(); }
 
 int64_t ArchitectureSearch::graph_nodes() const { return graph_ ? graph_->nodes() : 0; }
 
@@ -116,10 +119,10 @@ Tensor ArchitectureSearch::readout(const Losses& l) const {
 bool ArchitectureSearch::can_capture(const Tensor& images, const Tensor& labels) const {
   if (!options_.cuda_graph || graph_failed_ || !images.device().is_cuda() || !penalty_.capturable()) return false;
   if (optimizer_.max_grad_norm() > 0 || dist::world().world_size() > 1) return false;
+  // Any layout: the batch is copied into the captured step's own input.
   return !graph_images_.defined() ||
-         (graph_images_.shape() == images.shape() && graph_images_.strides() == images.strides() &&
-          graph_images_.dtype() == images.dtype() && graph_labels_.shape() == labels.shape() &&
-          graph_labels_.dtype() == labels.dtype());
+         (graph_images_.shape() == images.shape() && graph_images_.dtype() == images.dtype() &&
+          graph_labels_.shape() == labels.shape() && graph_labels_.dtype() == labels.dtype());
 }
 
 Tensor ArchitectureSearch::graph_step(const Tensor& images, const Tensor& labels) {

@@ -7,7 +7,7 @@
 #   gpu.csv  test_cuda.json/.log  test_backend_ops.json/.log  memcheck.log  racecheck.log  bench_cuda.json/.log
 #   quick-{cpu,cuda}.log  quick-{cpu,cuda}/ (csv + json of each run)  quick_cuda_vs_cpu.csv/.txt
 #   quick-cuda-eval-{cuda,cpu}.log (figs eval of the GPU run on each device)
-#   graph-{false,true}.json/.log (the main job's search step, eager and as a CUDA graph)
+#   graph-{false,true}-{1,2}.json/.log (the main job's search step, eager and as a CUDA graph, interleaved)
 #   speed/ (benchmarks/gpu_speed.sh: figs vs its PyTorch twin on the ImageNet supernets; speed.log)
 #   bash scripts/gpu-check.sh OUT_DIR
 # Sized so that a run and a rerun fit one GPU loan: on an H200 with 16 cores (2026-12-04) the
@@ -155,11 +155,12 @@ PY
 # batch 128, eager and replayed from the graph, side by side (the 28x28 search is launch-bound).
 # test_cuda's CudaSearch.TheSearchStepAsACudaGraphEqualsTheEagerStep checks the results. Never fails the check.
 echo "== figs bench --stage search: eager vs CUDA graph"
-for mode in false true true false; do
+for run in false-1 true-1 true-2 false-2; do
+  mode=${run%-*}
   "$BUILD_DIR/figs" --device cuda bench --stage search --warmup 3 --steps 30 --set search.cuda_graph=$mode \
-    --json "$OUT/graph-$mode.json" > "$OUT/graph-$mode.log" 2>&1 || echo "figs bench (cuda_graph=$mode) failed; see graph-$mode.log"
+    --json "$OUT/graph-$run.json" > "$OUT/graph-$run.log" 2>&1 || echo "figs bench (cuda_graph=$mode) failed; see graph-$run.log"
   python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['search']; print(f'cuda_graph=$mode: {r[\"img_per_s\"]:.0f} img/s')" \
-    "$OUT/graph-$mode.json" || true
+    "$OUT/graph-$run.json" || true
 done
 
 # ImageNet-scale speed against PyTorch (issue 23): figs bench on the three paper supernets beside

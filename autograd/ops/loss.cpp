@@ -39,10 +39,16 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, double smoothin
   FIGS_CHECK(smoothing >= 0 && smoothing < 1, "cross_entropy: label_smoothing must be in [0, 1), got ", smoothing);
   FIGS_CHECK(logits.size(0) >= 1, "cross_entropy: empty batch");
   const int64_t K = logits.size(1);
-  const std::vector<int64_t> values = labels.to_vector<int64_t>();
-  for (size_t n = 0; n < values.size(); ++n)
-    FIGS_CHECK(values[n] >= 0 && values[n] < K, "cross_entropy: label ", values[n], " at index ", n,
-               " is outside [0, ", K, ")");
+  // CPU labels are checked here. A device's labels are not read back: that copy would make every
+  // training step wait for the GPU, and could not be captured in a CUDA graph (nas/search.h). The
+  // loader checks every label on the host (data/loader.cpp), and the device kernels give a NaN
+  // loss and gradient for a label outside [0, K), which the divergence guard reports.
+  if (labels.device().is_cpu()) {
+    const std::vector<int64_t> values = labels.to_vector<int64_t>();
+    for (size_t n = 0; n < values.size(); ++n)
+      FIGS_CHECK(values[n] >= 0 && values[n] < K, "cross_entropy: label ", values[n], " at index ", n,
+                 " is outside [0, ", K, ")");
+  }
 
   Tensor loss = empty({}, {logits.dtype(), logits.device()});
   backend_of(logits).cross_entropy_forward(logits, labels, smoothing, loss);

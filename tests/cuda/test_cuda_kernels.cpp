@@ -137,6 +137,28 @@ TEST(CudaKernels, LogSoftmaxAndCrossEntropy) {
   }
 }
 
+// Device labels are not checked on the host (autograd/ops/loss.cpp): a label outside [0, K)
+// makes the loss and that row's gradient NaN, and the other rows keep their values.
+TEST(CudaKernels, CrossEntropyWithALabelOutOfRangeIsNaN) {
+  FIGS_REQUIRE_GPU();
+  const Tensor x = rand_cpu({3, 4}, 77);
+  for (int64_t bad : {int64_t{-1}, int64_t{4}}) {
+    SCOPED_TRACE(bad);
+    const Tensor labels = from_vector(std::vector<int64_t>{1, bad, 3}, {3});
+    const Tensor loss = cross_entropy(raw::to(x, Device::cuda()), raw::to(labels, Device::cuda()));
+    EXPECT_TRUE(std::isnan(loss.item<double>()));
+    Tensor g = gpu_out({3, 4});
+    gpu_backend().cross_entropy_backward(raw::to(x, Device::cuda()), on_gpu(labels), 0.0,
+                                         on_gpu(full({}, 1.0)), g);
+    const std::vector<float> gv = g.to_vector<float>();
+    for (int k = 0; k < 4; ++k) {
+      EXPECT_FALSE(std::isnan(gv[k])) << k;
+      EXPECT_TRUE(std::isnan(gv[4 + k])) << k;
+      EXPECT_FALSE(std::isnan(gv[8 + k])) << k;
+    }
+  }
+}
+
 // --- pooling -----------------------------------------------------------------------------------
 
 TEST(CudaKernels, MaxAndAvgPooling) {
