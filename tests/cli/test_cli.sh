@@ -65,8 +65,11 @@ else
 fi
 check budget-rule-needs-target "matches the export to search.target, which is 0" "$FIGS" search "${QUICK[@]}" \
   --set search.width_rule=budget --set search.target=0 --out "$TMP/bad8"
-# "auto" is the budget rule with a target and the floor rule without one (arch.json records which).
-if "$FIGS" search "${QUICK[@]}" --set search.width_rule=auto --out "$TMP/auto-rule" > "$TMP/auto-rule.log" 2>&1 &&
+# "auto", the default, is the budget rule with a target and the floor rule without one (arch.json
+# records which); the paper presets keep the spec's floor(sum p).
+if "$FIGS" search "${QUICK[@]}" --out "$TMP/auto-rule" > "$TMP/auto-rule.log" 2>&1 &&
+   "$FIGS" config | python3 -c 'import json,sys; assert json.load(sys.stdin)["search"]["width_rule"] == "auto"' &&
+   "$FIGS" config --preset paper | python3 -c 'import json,sys; assert json.load(sys.stdin)["search"]["width_rule"] == "floor"' &&
    grep -q 'width rule "budget"' "$TMP/auto-rule.log" &&
    "$FIGS" search "${QUICK[@]}" --set search.width_rule=auto --set search.target=0 --out "$TMP/auto-rule-0" \
      > "$TMP/auto-rule-0.log" 2>&1 && ! grep -q 'width rule "budget"' "$TMP/auto-rule-0.log" &&
