@@ -1,18 +1,18 @@
 // out (M, N) = a (M, K) @ b (K, N) on cuBLAS (cublasSgemm / cublasDgemm; float32 with TF32 tensor
-// cores while cuda::tf32(), else strict float32, matching the CPU to float32 rounding).
+// cores while cuda::tf32(), else strict float32, matching the CPU to float32 rounding). cuBLAS is
+// loaded on the first call (cuda/cublas_library.h).
 //
 // cuBLAS is column-major; figs matrices are (rows, cols) with any strides. blas_operand()
 // (cuda/launch.h) classifies each as column-major (stride 1 down a column), row-major (its
 // transpose is column-major) or neither (copied to contiguous first). Transposed views thus cost
 // nothing: they become CUBLAS_OP_T. For a row-major output the product is computed as
 // out^T = b^T a^T, which cuBLAS writes column-major, i.e. out row-major.
-#include <cublas_v2.h>
-
 #include <map>
 #include <mutex>
 
 #include "core/backend.h"
 #include "core/view.h"
+#include "cuda/cublas_library.h"
 #include "cuda/cuda.h"
 #include "cuda/kernels.h"
 #include "cuda/runtime.h"
@@ -25,8 +25,8 @@ namespace {
   do {                                                                                                 \
     const cublasStatus_t figs_cublas_status_ = (call);                                                 \
     if (figs_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                                  \
-      ::figs::fail("cuBLAS error in ", #call, ": ", cublasGetStatusName(figs_cublas_status_), " (",      \
-                   cublasGetStatusString(figs_cublas_status_), ") at ", __FILE__, ":", __LINE__);       \
+      ::figs::fail("cuBLAS error in ", #call, ": ", cublas_library().status_name(figs_cublas_status_), " (", \
+                   cublas_library().status_string(figs_cublas_status_), ") at ", __FILE__, ":", __LINE__); \
   } while (false)
 
 // The device's handle, set to the calling thread's current stream, with a workspace of figs's
@@ -46,12 +46,12 @@ cublasHandle_t cublas_handle(int device) {
   auto it = handles->find(device);
   if (it == handles->end()) {
     Handle h;
-    FIGS_CUBLAS_CHECK(cublasCreate(&h.handle));
+    FIGS_CUBLAS_CHECK(cublas_library().create(&h.handle));
     FIGS_CUDA_CHECK(cudaMalloc(&h.workspace, kWorkspace));
     it = handles->emplace(device, h).first;
   }
-  FIGS_CUBLAS_CHECK(cublasSetStream(it->second.handle, current_stream()));
-  FIGS_CUBLAS_CHECK(cublasSetWorkspace(it->second.handle, it->second.workspace, kWorkspace));
+  FIGS_CUBLAS_CHECK(cublas_library().set_stream(it->second.handle, current_stream()));
+  FIGS_CUBLAS_CHECK(cublas_library().set_workspace(it->second.handle, it->second.workspace, kWorkspace));
   return it->second.handle;
 }
 
@@ -79,7 +79,7 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out_in) {
   const BlasOperand oa = classify(a), ob = classify(b), oo = classify(out);
   cublasHandle_t h = cublas_handle(out.device().index);
   // TF32 tensor cores for float32 when cuda::tf32() (a no-op for float64 and on older GPUs).
-  FIGS_CUBLAS_CHECK(cublasSetMathMode(h, tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  FIGS_CUBLAS_CHECK(cublas_library().set_math_mode(h, tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   // Column-major C = op(A) op(B) with C = out (out column-major) or C = out^T (out row-major).
   const bool out_row_major = oo.kind == BlasOperand::RowMajor;
   const Tensor& first = out_row_major ? b : a;
@@ -94,13 +94,13 @@ void matmul(const Tensor& a_in, const Tensor& b_in, const Tensor& out_in) {
   const cublasOperation_t op1 = op_for(o1.kind, want), op2 = op_for(o2.kind, want);
   if (out.dtype() == DType::Float32) {
     const float one = 1, zero = 0;
-    FIGS_CUBLAS_CHECK(cublasSgemm(h, op1, op2, m, n, k, &one, first.data<float>(), static_cast<int>(o1.ld),
+    FIGS_CUBLAS_CHECK(cublas_library().sgemm(h, op1, op2, m, n, k, &one, first.data<float>(), static_cast<int>(o1.ld),
                                   second.data<float>(), static_cast<int>(o2.ld), &zero, out.data<float>(),
                                   static_cast<int>(oo.ld)));
   } else {
     FIGS_CHECK(out.dtype() == DType::Float64, "matmul: float32 or float64 expected, got ", dtype_name(out.dtype()));
     const double one = 1, zero = 0;
-    FIGS_CUBLAS_CHECK(cublasDgemm(h, op1, op2, m, n, k, &one, first.data<double>(), static_cast<int>(o1.ld),
+    FIGS_CUBLAS_CHECK(cublas_library().dgemm(h, op1, op2, m, n, k, &one, first.data<double>(), static_cast<int>(o1.ld),
                                   second.data<double>(), static_cast<int>(o2.ld), &zero, out.data<double>(),
                                   static_cast<int>(oo.ld)));
   }

@@ -2,6 +2,7 @@
 // planning of cuda/launch.h (layout classification, tilings). These run everywhere; a build
 // without CUDA has no cuda/launch.cpp, so they skip there.
 #include <algorithm>
+#include <cstdlib>
 #include <iterator>
 #include <gtest/gtest.h>
 
@@ -10,6 +11,7 @@
 
 #if FIGS_WITH_CUDA
 #include "cuda/allocator.h"
+#include "cuda/cublas_library.h"
 #include "cuda/launch.h"
 
 namespace figs::cuda {
@@ -122,6 +124,28 @@ TEST(CudaHost, DepthwiseSpecialisationsAndTiles) {
                 std::end(kDepthwiseWeightTileRows))
           << "k " << k << " s " << s << ": " << rows << " rows";
     }
+}
+
+// Loading figs must not load cuBLAS (~217 MiB resident): checked in a fresh process, before any
+// other test of this binary could have run a CUDA matmul.
+TEST(CudaHost, LoadingFigsLeavesCublasUnloaded) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // re-executes the binary for this test alone
+  EXPECT_EXIT(std::exit(cublas_is_loaded() ? 1 : 0), ::testing::ExitedWithCode(0), "");
+}
+
+// The first use loads it and resolves every entry point; cuBLAS's own status names answer through
+// them (no GPU needed: nothing here creates a handle).
+TEST(CudaHost, CublasLoadsOnFirstUse) {
+  const CublasLibrary& lib = cublas_library();
+  EXPECT_TRUE(cublas_is_loaded());
+  for (const void* fn : {reinterpret_cast<const void*>(lib.create), reinterpret_cast<const void*>(lib.set_stream),
+                         reinterpret_cast<const void*>(lib.set_workspace),
+                         reinterpret_cast<const void*>(lib.set_math_mode), reinterpret_cast<const void*>(lib.sgemm),
+                         reinterpret_cast<const void*>(lib.dgemm), reinterpret_cast<const void*>(lib.status_name),
+                         reinterpret_cast<const void*>(lib.status_string)})
+    EXPECT_NE(fn, nullptr);
+  EXPECT_STREQ(lib.status_name(CUBLAS_STATUS_NOT_INITIALIZED), "CUBLAS_STATUS_NOT_INITIALIZED");
+  EXPECT_EQ(&cublas_library(), &lib);  // loaded once
 }
 
 }  // namespace
