@@ -17,6 +17,7 @@
 #include "core/denormals.h"
 #include "core/parallel.h"
 #include "core/view.h"
+#include "cpu/allocator.h"
 #include "cuda/allocator.h"
 #include "nas/architecture.h"
 #include "nas/channel_graph.h"
@@ -37,6 +38,9 @@ struct StageTiming {
   double median_s = 0, min_s = 0, max_s = 0;
   double images_per_s = 0, gflops = 0;
   double peak_memory_mib = 0;  // CPU: the process's peak RSS so far; CUDA: the allocator's peak
+  // The allocator's peak of bytes held by live tensors (CPU and CUDA alike): what the step's
+  // tensors need, without the cache's free blocks, the code and the libraries' own buffers.
+  double peak_tensor_mib = 0;
   double first_loss = 0, last_loss = 0;
   // Host wall time per op of the list over the timed steps, per step (core/kernel_stats.h; on a
   // GPU the time to launch), and the step time outside every op (optimizer, engine, host).
@@ -78,7 +82,9 @@ StageTiming time_steps(const BenchOptions& o, double macs_per_image, double flop
   t.max_s = sorted.back();
   t.images_per_s = static_cast<double>(o.batch) / t.median_s;
   t.gflops = flops_per_mac * macs_per_image * static_cast<double>(o.batch) / t.median_s / 1e9;
-  t.peak_memory_mib = device.is_cuda() ? cuda::device_allocator_stats().peak_bytes_in_use / 1048576.0 : peak_rss_mib();
+  t.peak_tensor_mib = static_cast<double>(device.is_cuda() ? cuda::device_allocator_stats().peak_bytes_in_use
+                                                           : cpu::allocator_stats().peak_bytes_in_use) / 1048576.0;
+  t.peak_memory_mib = device.is_cuda() ? t.peak_tensor_mib : peak_rss_mib();
   double total_s = 0, in_ops_s = 0;
   for (double x : seconds) total_s += x;
   t.ops = op_times();
@@ -103,7 +109,7 @@ json timing_json(const StageTiming& t) {
   for (const auto& [name, ot] : t.ops) ops[name] = {{"ms_per_step", 1e3 * ot.seconds}, {"calls_per_step", ot.calls}};
   return {{"img_per_s", t.images_per_s}, {"step_ms_median", 1e3 * t.median_s}, {"step_ms_min", 1e3 * t.min_s},
           {"step_ms_max", 1e3 * t.max_s}, {"gflops", t.gflops}, {"peak_memory_mib", t.peak_memory_mib},
-          {"first_loss", t.first_loss}, {"last_loss", t.last_loss}, {"ops", ops},
+          {"peak_tensor_mib", t.peak_tensor_mib}, {"first_loss", t.first_loss}, {"last_loss", t.last_loss}, {"ops", ops},
           {"outside_ops_ms_per_step", 1e3 * t.outside_ops_s}};
 }
 
@@ -223,10 +229,11 @@ void run_bench(const BenchOptions& o, const json& config) {
            {"warmup_steps", o.warmup}, {"timed_steps", o.steps}};
   // Inference, then retrain, then search: each needs more memory than the one before, so the
   // CPU's high-water mark read after each stage is that stage's own (docs/cli.md).
-  std::printf("%-8s %10s %12s %10s %10s %12s\n", "stage", "img/s", "step ms", "min ms", "GFLOP/s", "peak MiB");
+  std::printf("%-8s %10s %12s %10s %10s %12s %12s\n", "stage", "img/s", "step ms", "min ms", "GFLOP/s", "peak MiB",
+              "tensors MiB");
   auto report = [&](const char* name, const StageTiming& t) {
-    std::printf("%-8s %10.1f %12.2f %10.2f %10.1f %12.0f\n", name, t.images_per_s, 1e3 * t.median_s, 1e3 * t.min_s,
-                t.gflops, t.peak_memory_mib);
+    std::printf("%-8s %10.1f %12.2f %10.2f %10.1f %12.0f %12.0f\n", name, t.images_per_s, 1e3 * t.median_s,
+                1e3 * t.min_s, t.gflops, t.peak_memory_mib, t.peak_tensor_mib);
     std::fflush(stdout);
     out[name] = timing_json(t);
   };
