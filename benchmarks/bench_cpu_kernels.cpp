@@ -159,7 +159,7 @@ void BM_batch_norm(benchmark::State& state) {
     Tensor y = empty_like(x), mean = empty({C}), invstd = empty({C});
     be.batch_norm_forward_training(p, x, gamma, beta, rm, rv, y, mean, invstd);
     Tensor gx = empty_like(x), gg = empty({C}), gb = empty({C});
-    be.batch_norm_backward(p, gy, x, Tensor(), gamma, mean, invstd, gx, gg, gb);
+    be.batch_norm_backward(p, gy, x, gamma, beta, mean, invstd, gx, gg, gb);
     benchmark::DoNotOptimize(gx.raw_data());
     timer.stop();
   }

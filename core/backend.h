@@ -88,11 +88,22 @@ class Backend {
                                             const Tensor& running_mean,
                                             const Tensor& running_var, const Tensor& y);
   // mean/invstd are the saved batch statistics (p.training) or derived from the running ones.
-  // y is the forward's output, read only with p.relu (the ReLU passes gy where y > 0; undefined
-  // otherwise). ggamma and gbeta may be undefined when there is no affine transform.
-  virtual void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& y,
-                                   const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
+  // gamma and beta are the forward's; beta is read only with p.relu, whose gate is recomputed
+  // (Note [The fused ReLU's gate is recomputed]). ggamma and gbeta may be undefined when there is
+  // no affine transform.
+  virtual void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                                   const Tensor& beta, const Tensor& mean, const Tensor& invstd,
                                    const Tensor& gx, const Tensor& ggamma, const Tensor& gbeta);
+  // Note [The fused ReLU's gate is recomputed]: the backward of y = max(0, BN(x)) passes gy where
+  // BN(x) > 0. Every kernel recomputes BN(x) from x (which the backward reads anyway), the saved
+  // statistics, gamma and beta, with the same arithmetic as its training forward, instead of
+  // reading a saved y: an output that only feeds a concat, a pool or an add is then freed after
+  // its consumer's forward (One-Shot's operators feeding the projection's concat: 63 MiB of the
+  // main job's search step). In training the gate equals the forward's sign exactly where one kernel
+  // family computes both (reference, own CPU kernels, CUDA: the forward normalises with the
+  // statistics it saves, in the backward's arithmetic). Where BN(x) is within rounding of 0 it may
+  // differ in evaluation mode (the op derives invstd from the running variance separately) and
+  // on the CPU's oneDNN path (NCHW float32, whose forward is oneDNN's).
 
   // --- per-channel scale (the FiGS mask multiply): y = x * scale[c] --------------------------
   // Fused backward, one pass over gy and x: gx = gy * scale[c] (when gx is defined) and

@@ -210,21 +210,22 @@ void CpuBackend::batch_norm_forward_inference(const BatchNormParams& p, const Te
       if (p.relu) unary(UnaryOp::Relu, 0, y, y),
       ReferenceBackend::batch_norm_forward_inference(p, x, gamma, beta, running_mean, running_var, y));
 }
-void CpuBackend::batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& y,
-                                     const Tensor& gamma, const Tensor& mean, const Tensor& invstd, const Tensor& gx,
+void CpuBackend::batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                                     const Tensor& beta, const Tensor& mean, const Tensor& invstd, const Tensor& gx,
                                      const Tensor& ggamma, const Tensor& gbeta) {
-  if (own_batch_norm_first(p, x) && vectorised(x) && fast::batch_norm_backward(p, gy, x, y, gamma, mean, invstd, gx, ggamma, gbeta)) {
+  if (own_batch_norm_first(p, x) && vectorised(x) &&
+      fast::batch_norm_backward(p, gy, x, gamma, beta, mean, invstd, gx, ggamma, gbeta)) {
     FIGS_COUNT_KERNEL("batch_norm_backward", "avx2");
     return;
   }
-  Tensor gated = gy;  // relu'(y) = [y > 0], as relu'(BN(x))
+  Tensor gated = gy;  // gy where BN(x) > 0, recomputed (Note [The fused ReLU's gate is recomputed])
   if (p.relu && onednn_path(x)) {
     gated = empty_like(gy);
-    unary_backward(UnaryOp::Relu, 0, y, y, gy, gated);
+    ReferenceBackend::batch_norm_relu_gate(p, gy, x, gamma, beta, mean, invstd, gated);
   }
   FIGS_ONEDNN_OR_REFERENCE("batch_norm_backward", x,
                            onednn::batch_norm_backward(p, gated, x, gamma, mean, invstd, gx, ggamma, gbeta),
-                           ReferenceBackend::batch_norm_backward(p, gy, x, y, gamma, mean, invstd, gx, ggamma, gbeta));
+                           ReferenceBackend::batch_norm_backward(p, gy, x, gamma, beta, mean, invstd, gx, ggamma, gbeta));
 }
 
 #undef FIGS_VECTORISED_OR_REFERENCE

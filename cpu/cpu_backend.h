@@ -50,9 +50,8 @@ class CpuBackend final : public ReferenceBackend {
   void batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
                                     const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
                                     const Tensor& y) override;
-  void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& y,
-                           const Tensor& gamma,
-                           const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
+  void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                           const Tensor& beta, const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
                            const Tensor& gbeta) override;
   void channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& scale, const Tensor& gx,
                               const Tensor& gscale) override;

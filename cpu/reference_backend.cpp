@@ -129,11 +129,17 @@ void ReferenceBackend::batch_norm_forward_inference(const BatchNormParams& p, co
                     ref::batch_norm_forward_inference<T>(p, x, gamma, beta, running_mean, running_var, y));
 }
 void ReferenceBackend::batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x,
-                                           const Tensor& y, const Tensor& gamma, const Tensor& mean,
+                                           const Tensor& gamma, const Tensor& beta, const Tensor& mean,
                                            const Tensor& invstd, const Tensor& gx,
                                            const Tensor& ggamma, const Tensor& gbeta) {
   FIGS_REF_DISPATCH("batch_norm_backward", x.dtype(),
-                    ref::batch_norm_backward<T>(p, gy, x, y, gamma, mean, invstd, gx, ggamma, gbeta));
+                    ref::batch_norm_backward<T>(p, gy, x, gamma, beta, mean, invstd, gx, ggamma, gbeta));
+}
+void ReferenceBackend::batch_norm_relu_gate(const BatchNormParams&, const Tensor& gy, const Tensor& x,
+                                            const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                                            const Tensor& invstd, const Tensor& gated) {
+  FIGS_REF_DISPATCH("batch_norm_relu_gate", x.dtype(),
+                    ref::batch_norm_relu_gate<T>(gy, x, gamma, beta, mean, invstd, gated));
 }
 
 void ReferenceBackend::csr_matvec(const Tensor& row_ptr, const Tensor& col, const Tensor& val, const Tensor& x,

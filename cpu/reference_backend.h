@@ -51,8 +51,11 @@ class ReferenceBackend : public Backend {
                                     const Tensor& beta, const Tensor& running_mean,
                                     const Tensor& running_var, const Tensor& y) override;
   void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x,
-                           const Tensor& y, const Tensor& gamma, const Tensor& mean, const Tensor& invstd,
+                           const Tensor& gamma, const Tensor& beta, const Tensor& mean, const Tensor& invstd,
                            const Tensor& gx, const Tensor& ggamma, const Tensor& gbeta) override;
+  // The fused ReLU's gate alone (cpu/reference/batch_norm.h): gated = gy where BN(x) > 0.
+  void batch_norm_relu_gate(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                            const Tensor& beta, const Tensor& mean, const Tensor& invstd, const Tensor& gated);
 
   void csr_matvec(const Tensor& row_ptr, const Tensor& col, const Tensor& val, const Tensor& x,
                   const Tensor& y) override;

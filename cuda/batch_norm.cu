@@ -9,8 +9,9 @@
 //   inference forward: one elementwise pass from the running statistics;
 //   backward: one reduction pass (sum gy, sum gy * xhat) whose finish writes ggamma / gbeta,
 //             then one elementwise pass for gx.
-// The fused ReLU (p.relu) clamps y in the elementwise pass; the backward reads its gate from y
-// (gy counts where y > 0) in both of its passes.
+// The fused ReLU (p.relu) clamps y in the elementwise pass; the backward recomputes the forward's
+// value from x in both of its passes and counts gy where it is > 0 (Note [The fused ReLU's gate
+// is recomputed], core/backend.h): y need not be kept.
 // Elementwise passes map consecutive threads along x's fastest dim (channels-last: channels).
 #include <cmath>
 
@@ -78,13 +79,26 @@ struct StoreVariance {
   }
 };
 
-// The backward's gate of the fused ReLU: gy where the forward's output y > 0 (y null: no ReLU).
+// (x - mean) * invstd * gamma + beta: the forward's value and the backward's recomputation of it
+// for the ReLU's gate, one expression so that the two round alike.
+template <class T>
+__device__ T normalized(T x, T mean, T invstd, T gamma, T beta) {
+  return (x - mean) * invstd * gamma + beta;
+}
+
+// The backward's gate of the fused ReLU: gy where the forward's value, recomputed from x, is > 0
+// (relu false: gy everywhere).
 template <class T>
 struct ReluGate {
-  const T* y;
-  Geom4 gy;
+  bool relu;
+  const T* x;
+  Geom4 gx;
+  ChannelVec<T> mean, invstd, gamma, beta;
   __device__ T operator()(T g, int32_t n, int32_t c, int32_t h, int32_t w) const {
-    return y && !(y[gy.at(n, c, h, w)] > T(0)) ? T(0) : g;
+    if (!relu) return g;
+    const T v = normalized(x[gx.at(n, c, h, w)], mean.get(c, T(0)), invstd.get(c, T(1)), gamma.get(c, T(1)),
+                           beta.get(c, T(0)));
+    return v > T(0) ? g : T(0);
   }
 };
 
@@ -100,7 +114,7 @@ __global__ void normalize_kernel(const T* x, Geom4 gx, T* y, Geom4 gy, ChannelVe
     const T m = mean.get(k.c, T(0));
     const T invstd = from_variance ? static_cast<T>(1.0 / sqrt(static_cast<double>(scale_src.get(k.c, T(1))) + eps))
                                    : scale_src.get(k.c, T(1));
-    const T v = (x[gx.at(k.n, k.c, k.h, k.w)] - m) * invstd * gamma.get(k.c, T(1)) + beta.get(k.c, T(0));
+    const T v = normalized(x[gx.at(k.n, k.c, k.h, k.w)], m, invstd, gamma.get(k.c, T(1)), beta.get(k.c, T(0)));
     y[gy.at(k.n, k.c, k.h, k.w)] = relu && !(v > T(0)) ? T(0) : v;
   }
 }
@@ -188,8 +202,8 @@ void batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x, con
   });
 }
 
-void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& y,
-                         const Tensor& gamma, const Tensor& mean, const Tensor& invstd, const Tensor& gx,
+void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                         const Tensor& beta, const Tensor& mean, const Tensor& invstd, const Tensor& gx,
                          const Tensor& ggamma, const Tensor& gbeta) {
   check_index_range("batch_norm_backward", x);
   use_device_of(x);
@@ -198,7 +212,7 @@ void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tenso
   dispatch_floating(x.dtype(), "batch_norm_backward", [&](auto tag) {
     using T = decltype(tag);
     DeviceBuffer<T> sums(2 * C, x.device().index);
-    const ReluGate<T> gate{p.relu ? y.data<T>() : nullptr, p.relu ? geom4(y) : Geom4{}};
+    const ReluGate<T> gate{p.relu, x.data<T>(), geom4(x), vec<T>(mean), vec<T>(invstd), vec<T>(gamma), vec<T>(beta)};
     channel_reduce<2, T>(geom4(gy), cl,
                          BackwardSums<T>{gy.data<T>(), x.data<T>(), geom4(gy), geom4(x), vec<T>(mean), vec<T>(invstd),
                                          gate},

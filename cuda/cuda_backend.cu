@@ -227,10 +227,10 @@ class CudaBackend final : public Backend {
                                     const Tensor& y) override {
     kernels::batch_norm_forward_inference(p, x, gamma, beta, running_mean, running_var, y);
   }
-  void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& y,
-                           const Tensor& gamma, const Tensor& mean, const Tensor& invstd, const Tensor& gx,
+  void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                           const Tensor& beta, const Tensor& mean, const Tensor& invstd, const Tensor& gx,
                            const Tensor& ggamma, const Tensor& gbeta) override {
-    kernels::batch_norm_backward(p, gy, x, y, gamma, mean, invstd, gx, ggamma, gbeta);
+    kernels::batch_norm_backward(p, gy, x, gamma, beta, mean, invstd, gx, ggamma, gbeta);
   }
 
   void csr_matvec(const Tensor& row_ptr, const Tensor& col, const Tensor& val, const Tensor& x,

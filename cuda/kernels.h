@@ -58,8 +58,8 @@ void batch_norm_forward_training(const BatchNormParams& p, const Tensor& x, cons
 void batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
                                   const Tensor& beta, const Tensor& running_mean, const Tensor& running_var,
                                   const Tensor& y);
-void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& y,
-                         const Tensor& gamma, const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
+void batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                         const Tensor& beta, const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
                          const Tensor& gbeta);
 
 // depthwise_conv.cu: groups == C_in == C_out (one filter per channel).

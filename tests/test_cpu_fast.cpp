@@ -321,8 +321,9 @@ TEST(CpuFast, BatchNorm) {
       Tensor gx = empty_like(x), gg = affine ? empty({C}) : Tensor(), gb = affine ? empty({C}) : Tensor();
       Tensor gx64 = empty_as64(x), gg64 = empty_as64(gg), gb64 = empty_as64(gb);
       run_fast("batch_norm_backward", bn_impl,
-               [&] { cpu_backend().batch_norm_backward(q, gy, x, y, gamma, m, is, gx, gg, gb); });
-      reference_backend().batch_norm_backward(q, as64(gy), as64(x), y64, as64(gamma), m64, is64, gx64, gg64, gb64);
+               [&] { cpu_backend().batch_norm_backward(q, gy, x, gamma, beta, m, is, gx, gg, gb); });
+      reference_backend().batch_norm_backward(q, as64(gy), as64(x), as64(gamma), as64(beta), m64, is64, gx64, gg64,
+                                              gb64);
       EXPECT_CLOSE(gx, gx64, 1e-4) << "training " << training;
       if (affine) {
         EXPECT_CLOSE(gg, gg64, 1e-4);
@@ -371,6 +372,42 @@ TEST(CpuFast, BatchNormFusedReluEqualsBatchNormThenRelu) {
       }
 }
 
+// The fused ReLU's backward recomputes its gate from x (Note [The fused ReLU's gate is
+// recomputed]), so an output whose consumers keep nothing of it (here a concat, as One-Shot's
+// operators feed their projection) is freed when the caller drops it: the allocator's bytes in
+// use fall by its block. The gradients are still those of BN then the relu op, bit for bit.
+TEST(CpuFast, BatchNormFusedReluKeepsNoCopyOfItsOutput) {
+  for (const cpu::KernelMode mode : {cpu::KernelMode::Fast, cpu::KernelMode::Reference})
+    for (const MemoryFormat f : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+      SCOPED_TRACE(str_cat(cpu::kernel_mode_name(mode), " ", memory_format_name(f)));
+      cpu::set_kernel_mode(mode);
+      Generator gen(11);
+      const TensorOptions o{DType::Float32, Device::cpu(), f};
+      const Tensor x0 = uniform({4, 21, 9, 11}, -2, 2, gen, o), other = uniform({4, 5, 9, 11}, -1, 1, gen, o);
+      const Tensor g0 = uniform({21}, 0.5, 1.5, gen), b0 = uniform({21}, -0.5, 0.5, gen);
+      const Tensor w = uniform({4, 26, 9, 11}, -1, 1, gen, o);
+      auto grads = [&](bool fused) {
+        const Tensor x = raw::clone(x0).set_requires_grad(), gamma = raw::clone(g0).set_requires_grad(),
+                     beta = raw::clone(b0).set_requires_grad();
+        const BatchNormParams p{true, 0.1, 1e-5, fused};
+        Tensor y = fused ? batch_norm(x, gamma, beta, Tensor(), Tensor(), p)
+                         : relu(batch_norm(x, gamma, beta, Tensor(), Tensor(), p));
+        const Tensor loss = sum(mul(concat({y, other}, 1), w));  // mul keeps the concat's copy
+        if (fused) {
+          const size_t before = cpu::allocator_stats().bytes_in_use;
+          const size_t block = cpu::size_class(static_cast<size_t>(y.numel()) * sizeof(float));
+          y = Tensor();
+          EXPECT_EQ(before - cpu::allocator_stats().bytes_in_use, block) << "something still keeps the output";
+        }
+        backward(loss);
+        return std::vector<std::vector<float>>{x.grad().to_vector<float>(), gamma.grad().to_vector<float>(),
+                                               beta.grad().to_vector<float>()};
+      };
+      EXPECT_EQ(grads(true), grads(false));
+      cpu::set_kernel_mode(cpu::KernelMode::Fast);
+    }
+}
+
 // The backward of a concat hands out channel slices of its gradient. oneDNN's batch norm gives
 // src/dst (and diff_src/diff_dst) one descriptor: such a gradient must not make it write the
 // output with the slice's strides (Note [one layout for BN's data tensors]); the own kernels
@@ -384,20 +421,20 @@ TEST(CpuFast, BatchNormWithSlicedGradients) {
     const int64_t N = 3, C = 5, H = 7, W = 6;
     const Tensor x = random32({N, C, H, W}, 1, f), wide = random32({N, 3 * C, H, W}, 2, f);
     const Tensor gy = raw::narrow(wide, 1, C, C);  // a view: strides of the 3C-channel tensor
-    const Tensor gamma = random32({C}, 3, {}, 0.5, 1.5), mean = empty({C}), invstd = empty({C});
+    const Tensor gamma = random32({C}, 3, {}, 0.5, 1.5), beta = zeros({C}), mean = empty({C}), invstd = empty({C});
     const BatchNormParams p{true, 0.1, 1e-5, relu};
     Tensor y = empty_like(x);
     run_fast("batch_norm_forward_training", f == MemoryFormat::ChannelsLast ? kAvx2 : kOneDnn, [&] {
-      cpu_backend().batch_norm_forward_training(p, x, gamma, zeros({C}), Tensor(), Tensor(), y, mean, invstd);
+      cpu_backend().batch_norm_forward_training(p, x, gamma, beta, Tensor(), Tensor(), y, mean, invstd);
     });
     Tensor gx = empty_like(x);
     const Tensor guard = full({N, 3 * C, H, W}, 7.0);
     Tensor gg = empty({C}), gb = empty({C});
     run_fast("batch_norm_backward", f == MemoryFormat::ChannelsLast ? kAvx2 : kOneDnn,
-             [&] { cpu_backend().batch_norm_backward(p, gy, x, y, gamma, mean, invstd, gx, gg, gb); });
+             [&] { cpu_backend().batch_norm_backward(p, gy, x, gamma, beta, mean, invstd, gx, gg, gb); });
     Tensor gx64 = empty_as64(x), gg64 = empty({C}, {DType::Float64}), gb64 = empty({C}, {DType::Float64});
-    reference_backend().batch_norm_backward(p, as64(gy), as64(x), as64(y), as64(gamma), as64(mean), as64(invstd), gx64,
-                                            gg64, gb64);
+    reference_backend().batch_norm_backward(p, as64(gy), as64(x), as64(gamma), as64(beta), as64(mean), as64(invstd),
+                                            gx64, gg64, gb64);
     EXPECT_CLOSE(gx, gx64, 1e-4);
     EXPECT_CLOSE(gg, gg64, 1e-4);
     for (float v : guard.to_vector<float>()) ASSERT_EQ(v, 7.0f) << "the backward wrote past its output";

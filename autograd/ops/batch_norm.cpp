@@ -57,15 +57,16 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, cons
       mean_used = raw::clone(running_mean);
       invstd_used = pow(add_scalar(running_var, p.eps), -0.5);
     }
-    // With the fused ReLU the backward reads the gate from y, which the next op usually keeps
-    // anyway (a convolution saves its input): no extra memory.
+    // y is not kept: the fused ReLU's gate is recomputed from x (Note [The fused ReLU's gate is
+    // recomputed], core/backend.h), so beta (C values) is kept with it instead.
     record(OpKind::BatchNorm, {&x, &gamma, &beta}, y,
-           [p, x = x.detach(), y = p.relu ? y.detach() : Tensor(), gamma = gamma.defined() ? gamma.detach() : Tensor(),
-            mean_used, invstd_used](const Tensor& gy, InputGrads& g) {
+           [p, x = x.detach(), gamma = gamma.defined() ? gamma.detach() : Tensor(),
+            beta = p.relu && beta.defined() ? beta.detach() : Tensor(), mean_used, invstd_used](const Tensor& gy,
+                                                                                              InputGrads& g) {
              Tensor gx = g.needs(0) ? empty_like(x) : Tensor();
              Tensor gg = g.needs(1) ? empty_like(gamma) : Tensor();
              Tensor gb = g.needs(2) ? empty_like(gamma) : Tensor();
-             backend_of(x).batch_norm_backward(p, gy, x, y, gamma, mean_used, invstd_used, gx, gg, gb);
+             backend_of(x).batch_norm_backward(p, gy, x, gamma, beta, mean_used, invstd_used, gx, gg, gb);
              g.set(0, gx);
              g.set(1, gg);
              g.set(2, gb);

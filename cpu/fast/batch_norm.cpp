@@ -8,7 +8,9 @@
 //                      (count, mean, M2) in float64 (Chan et al.), threads in a fixed order;
 //                      pass 2: y = x scale + shift (max(0, .) with the fused ReLU);
 //   backward           pass 1: sum g and sum g (x - mean) per channel in one read, g = gy, or
-//                      gy where y > 0 with the fused ReLU; pass 2: gx;
+//                      gy where x scale + shift > 0 with the fused ReLU (the forward's value,
+//                      recomputed: Note [The fused ReLU's gate is recomputed], core/backend.h);
+//                      pass 2: gx;
 //   inference forward  one pass.
 // That is two passes each way, where oneDNN 2.6 also takes two and the kernels here used to
 // take three; oneDNN has a JIT kernel for NHWC only when C is a multiple of its vector block,
@@ -103,7 +105,15 @@ struct Moments {
   }
 };
 
-// y = x * scale[c] + shift[c], clamped at 0 when relu.
+// The training forward's per-channel affine, from the statistics it saves (float), so that the
+// backward recomputes the same scale and shift for the ReLU's gate.
+void affine_coefficients(float mean, float invstd, float gamma, float beta, float& scale, float& shift) {
+  scale = static_cast<float>(static_cast<double>(invstd) * gamma);
+  shift = static_cast<float>(beta - static_cast<double>(mean) * invstd * gamma);
+}
+
+// y = x * scale[c] + shift[c] (one fused multiply-add: the backward's gate computes the same),
+// clamped at 0 when relu.
 void affine(const float* x, float* y, int64_t rows, const Period& pd, const std::vector<float>& scale,
             const std::vector<float>& shift, bool relu) {
   const std::vector<float> sc = pd.expand(scale), sh = pd.expand(shift);
@@ -112,22 +122,27 @@ void affine(const float* x, float* y, int64_t rows, const Period& pd, const std:
     float* yi = y + i;
     if (relu)
       for (int64_t k = 0; k < n; ++k) {
-        const float v = xi[k] * a[k] + b[k];
+        const float v = std::fma(xi[k], a[k], b[k]);
         yi[k] = v > 0.f ? v : 0.f;  // as the relu op: NaN -> 0
       }
     else
-      for (int64_t k = 0; k < n; ++k) yi[k] = xi[k] * a[k] + b[k];
+      for (int64_t k = 0; k < n; ++k) yi[k] = std::fma(xi[k], a[k], b[k]);
   });
 }
 
 // The backward's inner loops over one run, the ReLU's gate compiled in or out (kGate: g = gy
-// where y > 0). Restrict-qualified so that they vectorise without alias checks.
+// where the forward's x scale + shift > 0). Restrict-qualified so that they vectorise without
+// alias checks.
+struct Gate {  // the forward's affine, expanded to the period, at the run's start
+  const float *scale, *shift;
+};
 template <bool kGate>
-void backward_sums_run(const float* __restrict gy, const float* __restrict y, const float* __restrict x,
+void backward_sums_run(const float* __restrict gy, const Gate& gate, const float* __restrict x,
                        const float* __restrict mean, float* __restrict sum_g, float* __restrict sum_gd, int64_t n) {
+  const float *__restrict scale = gate.scale, *__restrict shift = gate.shift;
   for (int64_t k = 0; k < n; ++k) {
     const float g = gy[k];
-    const float gv = kGate ? (y[k] > 0.f ? g : 0.f) : g;
+    const float gv = kGate ? (std::fma(x[k], scale[k], shift[k]) > 0.f ? g : 0.f) : g;
     sum_g[k] += gv;
     sum_gd[k] += gv * (x[k] - mean[k]);
   }
@@ -136,12 +151,13 @@ struct RunConstants {  // per-channel constants of gx, expanded to the period, a
   const float *mean, *k, *a, *b;
 };
 template <bool kGate>
-void backward_gx_run(const float* __restrict gy, const float* __restrict y, const float* __restrict x,
+void backward_gx_run(const float* __restrict gy, const Gate& gate, const float* __restrict x,
                      const RunConstants& r, float* __restrict gx, int64_t n) {
   const float *__restrict mean = r.mean, *__restrict k = r.k, *__restrict a = r.a, *__restrict b = r.b;
+  const float *__restrict scale = gate.scale, *__restrict shift = gate.shift;
   for (int64_t q = 0; q < n; ++q) {
     const float g = gy[q];
-    const float gv = kGate ? (y[q] > 0.f ? g : 0.f) : g;
+    const float gv = kGate ? (std::fma(x[q], scale[q], shift[q]) > 0.f ? g : 0.f) : g;
     gx[q] = k[q] * (gv - a[q] - (x[q] - mean[q]) * b[q]);
   }
 }
@@ -192,11 +208,11 @@ bool batch_norm_forward_training(const BatchNormParams& p, const Tensor& x, cons
   std::vector<float> scale(C), shift(C);
   for (int64_t c = 0; c < C; ++c) {
     const float mean = static_cast<float>(all.mean[c]);
-    const double var = all.m2[c] / static_cast<double>(rows), invstd = 1.0 / std::sqrt(var + p.eps);
-    scale[c] = static_cast<float>(invstd * channel(gamma, c, 1.f));
-    shift[c] = static_cast<float>(channel(beta, c, 0.f) - mean * invstd * channel(gamma, c, 1.f));
+    const double var = all.m2[c] / static_cast<double>(rows);
+    const float invstd = static_cast<float>(1.0 / std::sqrt(var + p.eps));
+    affine_coefficients(mean, invstd, channel(gamma, c, 1.f), channel(beta, c, 0.f), scale[c], shift[c]);
     save_mean.data<float>()[c * save_mean.stride(0)] = mean;
-    save_invstd.data<float>()[c * save_invstd.stride(0)] = static_cast<float>(invstd);
+    save_invstd.data<float>()[c * save_invstd.stride(0)] = invstd;
     if (running_mean.defined()) {
       float& rm = running_mean.data<float>()[c * running_mean.stride(0)];
       float& rv = running_var.data<float>()[c * running_var.stride(0)];
@@ -222,11 +238,10 @@ bool batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x, con
   return true;
 }
 
-bool batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& y,
-                         const Tensor& gamma, const Tensor& mean_t, const Tensor& invstd_t, const Tensor& gx,
+bool batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                         const Tensor& beta, const Tensor& mean_t, const Tensor& invstd_t, const Tensor& gx,
                          const Tensor& ggamma, const Tensor& gbeta) {
-  if (!nhwc_dense(x) || gy.dtype() != DType::Float32 || gy.shape() != x.shape() ||
-      (gx.defined() && !nhwc_dense(gx)) || (p.relu && !nhwc_dense(y)))
+  if (!nhwc_dense(x) || gy.dtype() != DType::Float32 || gy.shape() != x.shape() || (gx.defined() && !nhwc_dense(gx)))
     return false;
   // A gradient that is a channel slice of a wider tensor (the backward of a concat hands those
   // out) is gathered densely first: one copy costs less than walking rows of a few channels.
@@ -237,21 +252,24 @@ bool batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tenso
   }
   const int64_t C = x.size(1), rows = x.numel() / std::max<int64_t>(C, 1);
   const Period pd(C);
-  // py: the ReLU's gate, g = gy where the output is positive
-  const float *px = x.data<float>(), *pg = dense_gy.data<float>(), *py = p.relu ? y.data<float>() : nullptr;
-  std::vector<float> mean(C), invstd(C);
-  for (int64_t c = 0; c < C; ++c) mean[c] = channel(mean_t, c, 0.f), invstd[c] = channel(invstd_t, c, 1.f);
-  const std::vector<float> mean_p = pd.expand(mean);
+  const float *px = x.data<float>(), *pg = dense_gy.data<float>();
+  std::vector<float> mean(C), invstd(C), scale(C), shift(C);
+  for (int64_t c = 0; c < C; ++c) {
+    mean[c] = channel(mean_t, c, 0.f), invstd[c] = channel(invstd_t, c, 1.f);
+    affine_coefficients(mean[c], invstd[c], channel(gamma, c, 1.f), channel(beta, c, 0.f), scale[c], shift[c]);
+  }
+  const std::vector<float> mean_p = pd.expand(mean), scale_p = pd.expand(scale), shift_p = pd.expand(shift);
 
   const int threads = num_threads();
   std::vector<std::vector<double>> sum_g(threads, std::vector<double>(C, 0.0)), sum_gd(sum_g);
   for_each_block(rows, pd, threads, [&](int t, int64_t begin, int64_t end) {
     std::vector<float> s(pd.A, 0.f), sd(pd.A, 0.f);
     pd.runs(begin, end, [&](int64_t i, int64_t j, int64_t n) {
-      if (py)
-        backward_sums_run<true>(pg + i, py + i, px + i, mean_p.data() + j, s.data() + j, sd.data() + j, n);
+      const Gate gate{scale_p.data() + j, shift_p.data() + j};
+      if (p.relu)
+        backward_sums_run<true>(pg + i, gate, px + i, mean_p.data() + j, s.data() + j, sd.data() + j, n);
       else
-        backward_sums_run<false>(pg + i, nullptr, px + i, mean_p.data() + j, s.data() + j, sd.data() + j, n);
+        backward_sums_run<false>(pg + i, gate, px + i, mean_p.data() + j, s.data() + j, sd.data() + j, n);
     });
     pd.fold(s, sum_g[t]);
     pd.fold(sd, sum_gd[t]);
@@ -276,10 +294,11 @@ bool batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tenso
   float* po = gx.data<float>();
   parallel_runs(rows, pd, [&](int64_t i, int64_t j, int64_t n) {
     const RunConstants r{mean_p.data() + j, k_p.data() + j, a_p.data() + j, b_p.data() + j};
-    if (py)
-      backward_gx_run<true>(pg + i, py + i, px + i, r, po + i, n);
+    const Gate gate{scale_p.data() + j, shift_p.data() + j};
+    if (p.relu)
+      backward_gx_run<true>(pg + i, gate, px + i, r, po + i, n);
     else
-      backward_gx_run<false>(pg + i, nullptr, px + i, r, po + i, n);
+      backward_gx_run<false>(pg + i, gate, px + i, r, po + i, n);
   });
   return true;
 }

@@ -41,8 +41,8 @@ bool batch_norm_forward_training(const BatchNormParams& p, const Tensor& x, cons
                                  const Tensor& save_mean, const Tensor& save_invstd);
 bool batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                   const Tensor& running_mean, const Tensor& running_var, const Tensor& y);
-bool batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& y,
-                         const Tensor& gamma, const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
+bool batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
+                         const Tensor& beta, const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
                          const Tensor& gbeta);
 // Average pooling on channels-last tensors (cpu/fast/pool2d.cpp).
 bool avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y);

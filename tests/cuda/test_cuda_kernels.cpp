@@ -232,14 +232,15 @@ TEST(CudaKernels, BatchNormTrainingEvalAndBackward) {
     const Shape s{d.pick(1, 4), d.pick(1, 45), d.pick(1, 13), d.pick(1, 11)};
     if (s[0] * s[2] * s[3] < 2) continue;
     const MemoryFormat f = d.layout();
-    const bool affine = i % 3 != 2;
-    SCOPED_TRACE(str_cat(s, " ", memory_format_name(f), affine ? "" : " (no affine)"));
+    const bool affine = i % 3 != 2, relu = i % 2 == 1;
+    SCOPED_TRACE(str_cat(s, " ", memory_format_name(f), affine ? "" : " (no affine)", relu ? " relu" : ""));
     const int64_t C = s[1];
     const Tensor x = rand_cpu(s, 1200 + i, f, -2, 3), gy = rand_cpu(s, 1300 + i, f);
     const Tensor gamma = affine ? rand_cpu({C}, 1400 + i, MemoryFormat::Contiguous, 0.5, 1.5) : Tensor();
     const Tensor beta = affine ? rand_cpu({C}, 1500 + i) : Tensor();
     const Tensor rm = rand_cpu({C}, 1600 + i), rv = rand_cpu({C}, 1700 + i, MemoryFormat::Contiguous, 0.5, 2);
     BatchNormParams p;
+    p.relu = relu;  // the backward recomputes the gate from x (Note [The fused ReLU's gate is recomputed])
     Tensor rm_g = on_gpu(rm), rv_g = on_gpu(rv), rm64 = as64(rm), rv64 = as64(rv);
     Tensor y = gpu_out(s, f), y64 = ref_out(s, f), m = gpu_out({C}), m64 = ref_out({C}), is = gpu_out({C}),
            is64 = ref_out({C});
@@ -254,11 +255,12 @@ TEST(CudaKernels, BatchNormTrainingEvalAndBackward) {
     for (bool training : {true, false}) {
       BatchNormParams q;
       q.training = training;
+      q.relu = relu;
       Tensor gx = gpu_out(s, f), gx64 = ref_out(s, f);
       Tensor gg = affine ? gpu_out({C}) : Tensor(), gg64 = affine ? ref_out({C}) : Tensor();
       Tensor gb = affine ? gpu_out({C}) : Tensor(), gb64 = affine ? ref_out({C}) : Tensor();
-      gpu_backend().batch_norm_backward(q, on_gpu(gy, f), on_gpu(x, f), Tensor(), on_gpu(gamma), m, is, gx, gg, gb);
-      ref_backend().batch_norm_backward(q, as64(gy), as64(x), Tensor(), as64(gamma), m64, is64, gx64, gg64, gb64);
+      gpu_backend().batch_norm_backward(q, on_gpu(gy, f), on_gpu(x, f), on_gpu(gamma), on_gpu(beta), m, is, gx, gg, gb);
+      ref_backend().batch_norm_backward(q, as64(gy), as64(x), as64(gamma), as64(beta), m64, is64, gx64, gg64, gb64);
       EXPECT_GPU_CLOSE(gx, gx64, kTol);
       if (affine) {
         EXPECT_GPU_CLOSE(gg, gg64, kTol);
