@@ -372,6 +372,32 @@ TEST(CpuFast, BatchNormFusedReluEqualsBatchNormThenRelu) {
       }
 }
 
+// At stride 1 the max_pool2d op keeps its input rather than an int64 argmax, and finds the argmax
+// again in the backward (Note [Max pool keeps its input or its argmax]): the forward allocates
+// the output alone, and the gradient is the one the kernels give from the forward's argmax.
+TEST(CpuFast, MaxPoolAtStrideOneKeepsNoArgmax) {
+  for (const MemoryFormat f : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+    SCOPED_TRACE(memory_format_name(f));
+    const Pool2dParams p{3, 3, 1, 1, 1, 1, true};
+    Tensor x0 = random32({3, 7, 9, 8}, 21, f);
+    Tensor relu_x = empty_like(x0);  // ties at 0, as after a ReLU: the first one must win in both
+    reference_backend().unary(UnaryOp::Relu, 0, x0, relu_x);
+    const Tensor gy = random32({3, 7, 9, 8}, 22, f);
+    const Tensor x = raw::clone(relu_x).set_requires_grad();
+    const size_t before = cpu::allocator_stats().bytes_in_use;
+    const Tensor y = max_pool2d(x, p);
+    EXPECT_EQ(cpu::allocator_stats().bytes_in_use - before, cpu::size_class(static_cast<size_t>(y.numel()) * 4))
+        << "the forward allocated more than its output";
+    backward(y, gy);
+    Tensor idx = empty(gy.shape(), {DType::Int64, Device::cpu(), f}), y_kernel = empty_like(gy),
+           gx = empty_like(relu_x);
+    cpu_backend().max_pool2d_forward(p, relu_x, y_kernel, idx);
+    cpu_backend().max_pool2d_backward(p, gy, idx, gx);
+    EXPECT_EQ(x.grad().to_vector<float>(), gx.to_vector<float>());
+    EXPECT_EQ(y.to_vector<float>(), y_kernel.to_vector<float>());
+  }
+}
+
 // The fused ReLU's backward recomputes its gate from x (Note [The fused ReLU's gate is
 // recomputed]), so an output whose consumers keep nothing of it (here a concat, as One-Shot's
 // operators feed their projection) is freed when the caller drops it: the allocator's bytes in

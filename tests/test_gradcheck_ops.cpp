@@ -131,6 +131,11 @@ TEST(Gradcheck, Pooling) {
   expect_gradcheck([](auto& in) { return avg_pool2d(in[0], {2, 2, 2, 2, 0, 0, true}); }, {rnd({1, 2, 5, 6}, 31)});
   expect_gradcheck([](auto& in) { return max_pool2d(in[0], {3, 3, 2, 2, 1, 1, true}); },
                    {rnd({1, 3, 5, 5}, 32, -1, 1, MemoryFormat::ChannelsLast)});
+  // Stride 1 keeps the input and finds the argmax again in the backward (Note [Max pool keeps
+  // its input or its argmax]).
+  expect_gradcheck([](auto& in) { return max_pool2d(in[0], {3, 3, 1, 1, 1, 1, true}); }, {x});
+  expect_gradcheck([](auto& in) { return max_pool2d(in[0], {2, 3, 1, 1, 0, 1, true}); },
+                   {rnd({2, 3, 5, 6}, 33, -1, 1, MemoryFormat::ChannelsLast)});
 }
 
 // --- batch norm -----------------------------------------------------------------------------
