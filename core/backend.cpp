@@ -48,6 +48,13 @@ void Backend::max_pool2d_backward(const Pool2dParams&, const Tensor&, const Tens
                                   const Tensor&) {
   missing("max_pool2d_backward");
 }
+void Backend::max_pool2d_backward_from_input(const Pool2dParams& p, const Tensor& gy, const Tensor& x,
+                                             const Tensor& gx) {
+  const TensorOptions at_x{x.dtype(), x.device(), x.memory_format()};
+  const Tensor argmax = empty(gy.shape(), {DType::Int64, x.device(), x.memory_format()});
+  max_pool2d_forward(p, x, empty(gy.shape(), at_x), argmax);
+  max_pool2d_backward(p, gy, argmax, gx);
+}
 void Backend::avg_pool2d_forward(const Pool2dParams&, const Tensor&, const Tensor&) {
   missing("avg_pool2d_forward");
 }

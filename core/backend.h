@@ -71,6 +71,11 @@ class Backend {
                                   const Tensor& indices);
   virtual void max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& indices,
                                    const Tensor& gx);
+  // The backward from the forward's input instead of its argmax (Note [Max pool keeps its input
+  // or its argmax], autograd/ops/pool.cpp): the argmax found again with the forward's ties. The
+  // default runs the forward for it into temporaries, then the backward; a backend may fuse the two.
+  virtual void max_pool2d_backward_from_input(const Pool2dParams& p, const Tensor& gy, const Tensor& x,
+                                              const Tensor& gx);
   virtual void avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y);
   virtual void avg_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& gx);
 

@@ -112,6 +112,14 @@ void CpuBackend::max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, co
   FIGS_VECTORISED_OR_REFERENCE("max_pool2d_backward", gx, fast::max_pool2d_backward(p, gy, indices, gx),
                                ReferenceBackend::max_pool2d_backward(p, gy, indices, gx));
 }
+void CpuBackend::max_pool2d_backward_from_input(const Pool2dParams& p, const Tensor& gy, const Tensor& x,
+                                                const Tensor& gx) {
+  if (vectorised(gx) && fast::max_pool2d_backward_from_input(p, gy, x, gx)) {
+    FIGS_COUNT_KERNEL("max_pool2d_backward_from_input", "avx2");
+    return;
+  }
+  Backend::max_pool2d_backward_from_input(p, gy, x, gx);  // the forward's argmax, then the backward
+}
 
 void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   FIGS_ONEDNN_OR_REFERENCE("matmul", out, onednn::matmul(a, b, out), ReferenceBackend::matmul(a, b, out));

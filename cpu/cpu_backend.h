@@ -41,6 +41,8 @@ class CpuBackend final : public ReferenceBackend {
 
   void max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& indices) override;
   void max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& indices, const Tensor& gx) override;
+  void max_pool2d_backward_from_input(const Pool2dParams& p, const Tensor& gy, const Tensor& x,
+                                      const Tensor& gx) override;
   void avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y) override;
   void avg_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& gx) override;
 

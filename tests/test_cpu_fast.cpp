@@ -262,6 +262,14 @@ TEST(CpuFast, Pooling) {
     run_fast("max_pool2d_backward", kAvx2, [&] { cpu_backend().max_pool2d_backward(p, gy, idx, gx); });
     reference_backend().max_pool2d_backward(p, as64(gy), idx64, gx64);
     EXPECT_CLOSE(gx, gx64, 1e-6);
+    // From the input instead of the argmax: the same argmax, found again, so the same bits; and
+    // the reference backend's composition (Backend's default) gives the reference's gradient.
+    Tensor gx_in = empty_like(x), gx_in64 = empty_as64(x);
+    run_fast("max_pool2d_backward_from_input", kAvx2,
+             [&] { cpu_backend().max_pool2d_backward_from_input(p, gy, x, gx_in); });
+    EXPECT_EQ(gx_in.to_vector<float>(), gx.to_vector<float>()) << "from the input";
+    reference_backend().max_pool2d_backward_from_input(p, as64(gy), as64(x), gx_in64);
+    EXPECT_CLOSE(gx_in64, gx64, 0) << "the reference from the input";
 
     const char* avg_impl = f == MemoryFormat::ChannelsLast ? kAvx2 : kOneDnn;
     if (!have_onednn() && f != MemoryFormat::ChannelsLast) continue;

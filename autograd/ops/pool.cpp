@@ -31,12 +31,13 @@ Shape pool_output_shape(const char* op, const Tensor& x, const Pool2dParams& p) 
 }  // namespace
 
 // Note [Max pool keeps its input or its argmax]: the backward routes gy to each window's argmax.
-// At stride 1 the op keeps x instead of the argmax and finds the argmax again in the backward,
-// with the forward's kernel (the same ties, so the same gradient bit for bit): x is no larger
-// than the int64 argmax there (4 or 8 bytes per value against 8), and is usually kept by another
-// consumer anyway (One-Shot's max3 reads the block's shared ReLU, which its convolutions keep:
-// 55 MiB of int64 argmax per step of the main job's search, for one extra forward pass of each
-// pool in the backward). At larger strides x is 4x or more the argmax's count: the argmax is kept.
+// At stride 1 the op keeps x instead of the argmax and finds the argmax again in the backward
+// (Backend::max_pool2d_backward_from_input, with the forward's walk and ties, so the same
+// gradient bit for bit): x is no larger than the int64 argmax there (4 or 8 bytes per value
+// against 8), and is usually kept by another consumer anyway (One-Shot's max3 reads the block's
+// shared ReLU, which its convolutions keep: 55 MiB of int64 argmax per step of the main job's
+// search, for a window scan per output in the backward). At larger strides x is 4x or more the
+// argmax's count: the argmax is kept.
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
   const OpScope op_scope(OpKind::MaxPool2d);  // the kernel statistics book its calls under it
   const Shape shape = pool_output_shape("max_pool2d", x, p);
@@ -53,16 +54,13 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& p) {
   }
   if (backward) {
     record(OpKind::MaxPool2d, {&x}, y,
-           [p, indices, input = keep_input ? x.detach() : Tensor(), shape = x.shape(), out_shape = shape,
-            dtype = x.dtype(), format = x.memory_format()](const Tensor& gy, InputGrads& g) {
-             Tensor argmax = indices;
-             if (!argmax.defined()) {  // found again (Note [Max pool keeps its input or its argmax])
-               argmax = empty(out_shape, {DType::Int64, input.device(), format});
-               backend_of(input).max_pool2d_forward(p, input, empty(out_shape, {dtype, input.device(), format}),
-                                                    argmax);
-             }
+           [p, indices, input = keep_input ? x.detach() : Tensor(), shape = x.shape(), dtype = x.dtype(),
+            format = x.memory_format()](const Tensor& gy, InputGrads& g) {
              Tensor gx = empty(shape, {dtype, gy.device(), format});
-             backend_of(gy).max_pool2d_backward(p, raw::contiguous(gy, format), argmax, gx);
+             if (indices.defined())
+               backend_of(gy).max_pool2d_backward(p, raw::contiguous(gy, format), indices, gx);
+             else  // the argmax found again (Note [Max pool keeps its input or its argmax])
+               backend_of(gy).max_pool2d_backward_from_input(p, raw::contiguous(gy, format), input, gx);
              g.set(0, gx);
            },
            p);

@@ -49,5 +49,8 @@ bool avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y)
 bool avg_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& gx);
 bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& indices);
 bool max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& indices, const Tensor& gx);
+// The backward from the forward's input: each window's argmax found with the forward's ties and
+// gy added there, one pass, no argmax tensor.
+bool max_pool2d_backward_from_input(const Pool2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gx);
 
 }  // namespace figs::cpu::fast
