@@ -21,19 +21,10 @@ bool pool_layout_ok(const Tensor& a, const Tensor& b) {
 }
 
 // One window position of a channels-last max pool: out[c] = in[c] where in[c] > out[c], and idx
-// follows. Separate, with restrict pointers and selects, so that the loop vectorises (the
-// compiler cannot otherwise rule out that out/idx alias the input or the loop bound).
-void max_update(const float* __restrict in, float* __restrict out, int64_t* __restrict idx, int64_t at, int64_t C) {
-  for (int64_t c = 0; c < C; ++c) {
-    const bool greater = in[c] > out[c];
-    out[c] = greater ? in[c] : out[c];
-    idx[c] = greater ? at : idx[c];
-  }
-}
-// max_update with the position in 32 bits, for the backward from the input, which keeps one
-// pixel's argmax only (no tensor): the positions blend in the floats' lanes. Written with
-// intrinsics: g++ turns the loop above into masked stores here, ~4x slower than the blends.
-void max_update32(const float* __restrict in, float* __restrict out, int32_t* __restrict idx, int32_t at, int64_t C) {
+// (the pixel's argmax as ih * W + iw, in 32 bits so that it blends in the floats' lanes) follows.
+// Written with intrinsics: g++ compiles the plain loop (the tail below) into masked stores, ~4x
+// slower than the blends.
+void max_update(const float* __restrict in, float* __restrict out, int32_t* __restrict idx, int32_t at, int64_t C) {
   const __m256 at8 = _mm256_castsi256_ps(_mm256_set1_epi32(at));
   int64_t c = 0;
   for (; c + 8 <= C; c += 8) {
@@ -99,6 +90,7 @@ bool max_pool2d_values(const Pool2dParams& p, const Tensor& x, const Tensor& y) 
 
 bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& indices) {
   if (!pool_layout_ok(x, y) || (indices.defined() && indices.strides() != y.strides())) return false;
+  if (x.size(2) * x.size(3) > std::numeric_limits<int32_t>::max()) return false;  // positions in 32 bits
   if (!indices.defined()) return max_pool2d_values(p, x, y);
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), OH = y.size(2), OW = y.size(3);
   const float* px = x.data<float>();
@@ -106,6 +98,7 @@ bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
   int64_t* pi = indices.data<int64_t>();
   if (x.memory_format() == MemoryFormat::ChannelsLast) {
     parallel_for(0, N * OH, 1, [&](int64_t b, int64_t e) {
+      std::vector<int32_t> idx32(C);  // the pixel's argmax, widened to int64 once it is found
       for (int64_t job = b; job < e; ++job) {
         const int64_t n = job / OH, oh = job % OH;
         for (int64_t ow = 0; ow < OW; ++ow) {
@@ -114,13 +107,16 @@ bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
           bool first = true;
           for_each_tap(p, oh, ow, H, W, [&](int64_t ih, int64_t iw) {
             const float* in = px + ((n * H + ih) * W + iw) * C;
-            const int64_t at = ih * W + iw;
-            if (first)
-              for (int64_t c = 0; c < C; ++c) out[c] = in[c], idx[c] = at;
-            else
-              max_update(in, out, idx, at, C);
+            const auto at = static_cast<int32_t>(ih * W + iw);
+            if (first) {
+              std::copy(in, in + C, out);
+              std::fill(idx32.begin(), idx32.end(), at);
+            } else {
+              max_update(in, out, idx32.data(), at, C);
+            }
             first = false;
           });
+          for (int64_t c = 0; c < C; ++c) idx[c] = idx32[c];
         }
       }
     });
@@ -200,7 +196,7 @@ bool max_pool2d_backward_from_input(const Pool2dParams& p, const Tensor& gy, con
               std::copy(in, in + C, best.begin());
               std::fill(idx.begin(), idx.end(), at);
             } else {
-              max_update32(in, best.data(), idx.data(), at, C);
+              max_update(in, best.data(), idx.data(), at, C);
             }
             first = false;
           });
