@@ -53,6 +53,22 @@ void for_each_tap(const Pool2dParams& p, int64_t oh, int64_t ow, int64_t H, int6
   }
 }
 
+// One NCHW window's maximum (into best) and its position ih * W + iw in the plane `in`: the first
+// tap wins ties and a later NaN never replaces the running maximum, as in max_update (selects,
+// which compile to cmov).
+int64_t window_argmax(const Pool2dParams& p, const float* in, int64_t oh, int64_t ow, int64_t H, int64_t W,
+                      float& best) {
+  best = -std::numeric_limits<float>::infinity();
+  int64_t best_at = -1;
+  for_each_tap(p, oh, ow, H, W, [&](int64_t ih, int64_t iw) {
+    const float v = in[ih * W + iw];
+    const bool take = best_at < 0 || v > best;
+    best = take ? v : best;
+    best_at = take ? ih * W + iw : best_at;
+  });
+  return best_at;
+}
+
 // The forward without indices (inference): out[c] = max(out[c], in[c]) over the window.
 void max_values_update(const float* __restrict in, float* __restrict out, int64_t C) {
   for (int64_t c = 0; c < C; ++c) out[c] = in[c] > out[c] ? in[c] : out[c];
@@ -126,16 +142,9 @@ bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
         const float* in = px + plane * H * W;
         for (int64_t oh = 0; oh < OH; ++oh)
           for (int64_t ow = 0; ow < OW; ++ow) {
-            float best = -std::numeric_limits<float>::infinity();
-            int64_t best_at = -1;
-            for_each_tap(p, oh, ow, H, W, [&](int64_t ih, int64_t iw) {
-              const float v = in[ih * W + iw];
-              const bool take = best_at < 0 || v > best;  // selects (cmov), as above
-              best = take ? v : best;
-              best_at = take ? ih * W + iw : best_at;
-            });
+            float best;
+            pi[plane * OH * OW + oh * OW + ow] = window_argmax(p, in, oh, ow, H, W, best);
             py[plane * OH * OW + oh * OW + ow] = best;
-            pi[plane * OH * OW + oh * OW + ow] = best_at;
           }
       }
     });
@@ -213,15 +222,8 @@ bool max_pool2d_backward_from_input(const Pool2dParams& p, const Tensor& gy, con
         std::fill(out, out + H * W, 0.f);
         for (int64_t oh = 0; oh < OH; ++oh)
           for (int64_t ow = 0; ow < OW; ++ow) {
-            float best = -std::numeric_limits<float>::infinity();
-            int64_t best_at = -1;
-            for_each_tap(p, oh, ow, H, W, [&](int64_t ih, int64_t iw) {
-              const float v = in[ih * W + iw];
-              const bool take = best_at < 0 || v > best;  // as the forward
-              best = take ? v : best;
-              best_at = take ? ih * W + iw : best_at;
-            });
-            out[best_at] += pg[plane * OH * OW + oh * OW + ow];
+            float best;
+            out[window_argmax(p, in, oh, ow, H, W, best)] += pg[plane * OH * OW + oh * OW + ow];
           }
       }
     });
