@@ -324,13 +324,17 @@ void pool_cases(Table& t) {
       {{3, 3, 2, 2, 1, 1, true}, {2, 13, 7, 9}, kCl, false},
       {{3, 3, 1, 1, 1, 1, true}, {1, 19, 7, 7}, kNchw, true},
       {{3, 3, 2, 2, 1, 1, true}, {1, 37, 13, 13}, kCl, true},
+      {{3, 3, 1, 1, 1, 1, true}, {2, 37, 9, 11}, kCl, true},  // One-Shot's max3: the vector blends, with ties
   };
   for (const PoolSpec& spec : max_specs) {
     const Image x = t.image(spec.x);
     const Pool2dParams p = spec.p;
     const InputSpec values{.zero_negatives = spec.ties};
+    // Stride 1 keeps the input and finds the argmax again (Note [Max pool keeps its input or its
+    // argmax]): its backward is max_pool2d_backward_from_input.
+    const char* backward = p.stride_h == 1 && p.stride_w == 1 ? "max_pool2d_backward_from_input" : "max_pool2d_backward";
     t.add("max_pool2d", pool_name(p, false) + image_name(x, spec.format) + (spec.ties ? "_ties" : ""), spec.format,
-          kMaxPool, {{"max_pool2d_forward", kAvx2}, {"max_pool2d_backward", kAvx2}}, [x, p, values](CaseInputs& in) {
+          kMaxPool, {{"max_pool2d_forward", kAvx2}, {backward, kAvx2}}, [x, p, values](CaseInputs& in) {
             return CaseOutputs{max_pool2d(in.input("x", x.shape(), values), p)};
           });
   }
