@@ -221,10 +221,20 @@ void CpuBackend::batch_norm_forward_inference(const BatchNormParams& p, const Te
 void CpuBackend::batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
                                      const Tensor& beta, const Tensor& mean, const Tensor& invstd, const Tensor& gx,
                                      const Tensor& ggamma, const Tensor& gbeta) {
-  if (own_batch_norm_first(p, x) && vectorised(x) &&
-      fast::batch_norm_backward(p, gy, x, gamma, beta, mean, invstd, gx, ggamma, gbeta)) {
-    FIGS_COUNT_KERNEL("batch_norm_backward", "avx2");
-    return;
+  if (own_batch_norm_first(p, x) && vectorised(x)) {
+    // gy is gathered densely first (a concat's backward hands out channel slices), with whichever
+    // copy kernel takes its layout: the fast kernel's own gather cannot take every layout (an NCHW
+    // gy for a channels-last x), and a forward of the fast kernel must get the fast backward and
+    // its gate (Note [The fused ReLU's gate is recomputed]).
+    Tensor dense_gy = gy;
+    if (x.is_contiguous(MemoryFormat::ChannelsLast) && !gy.is_contiguous(MemoryFormat::ChannelsLast)) {
+      dense_gy = empty_like(x);
+      copy(gy, dense_gy);
+    }
+    if (fast::batch_norm_backward(p, dense_gy, x, gamma, beta, mean, invstd, gx, ggamma, gbeta)) {
+      FIGS_COUNT_KERNEL("batch_norm_backward", "avx2");
+      return;
+    }
   }
   Tensor gated = gy;  // gy where BN(x) > 0, recomputed (Note [The fused ReLU's gate is recomputed])
   if (p.relu && onednn_path(x)) {

@@ -406,6 +406,43 @@ TEST(CpuFast, MaxPoolAtStrideOneKeepsNoArgmax) {
   }
 }
 
+// The gate where it is most fragile: beta set so that one value per channel normalises to
+// within rounding of 0. With gy = 1 the backward's gbeta counts the gate's open positions, which
+// must be exactly the forward's positive outputs: a gate computed in other arithmetic than the
+// forward's (double instead of the kernel's fma, say) flips some of them.
+TEST(CpuFast, BatchNormReluGateMatchesTheForwardAtZero) {
+  for (const cpu::KernelMode mode : {cpu::KernelMode::Fast, cpu::KernelMode::Reference}) {
+    SCOPED_TRACE(cpu::kernel_mode_name(mode));
+    cpu::set_kernel_mode(mode);
+    const int64_t N = 4, C = 64, H = 6, W = 5, M = N * H * W;
+    const Tensor x = random32({N, C, H, W}, 31, MemoryFormat::ChannelsLast, -2, 3);
+    const Tensor gamma = random32({C}, 32, {}, 0.5, 1.5), gy = full({N, C, H, W}, 1.0);
+    const Tensor gy_cl = raw::contiguous(gy, MemoryFormat::ChannelsLast);
+    const BatchNormParams p{true, 0.1, 1e-5, true};
+    Tensor y = empty_like(x), mean = empty({C}), invstd = empty({C}), beta = zeros({C});
+    cpu_backend().batch_norm_forward_training(p, x, gamma, beta, Tensor(), Tensor(), y, mean, invstd);
+    // Value i of channel c in NCHW order (i over N, H, W).
+    auto at = [&](int64_t c, int64_t i) { return (i / (H * W) * C + c) * H * W + i % (H * W); };
+    const std::vector<float> xv = raw::contiguous(x, MemoryFormat::Contiguous).to_vector<float>();
+    for (int64_t c = 0; c < C; ++c) {  // value c % M of channel c normalises to ~0
+      const double v = (xv[at(c, c % M)] - mean.to_vector<float>()[c]) * double(invstd.to_vector<float>()[c]) *
+                       gamma.to_vector<float>()[c];
+      beta.data<float>()[c] = static_cast<float>(-v);
+    }
+    cpu_backend().batch_norm_forward_training(p, x, gamma, beta, Tensor(), Tensor(), y, mean, invstd);
+    Tensor gx = empty_like(x), gg = empty({C}), gb = empty({C});
+    cpu_backend().batch_norm_backward(p, gy_cl, x, gamma, beta, mean, invstd, gx, gg, gb);
+    const std::vector<float> yv = raw::contiguous(y, MemoryFormat::Contiguous).to_vector<float>();
+    const std::vector<float> open = gb.to_vector<float>();
+    for (int64_t c = 0; c < C; ++c) {
+      int64_t positive = 0;
+      for (int64_t i = 0; i < M; ++i) positive += yv[at(c, i)] > 0;
+      EXPECT_EQ(open[c], static_cast<float>(positive)) << "channel " << c;
+    }
+    cpu::set_kernel_mode(cpu::KernelMode::Fast);
+  }
+}
+
 // The fused ReLU's backward recomputes its gate from x (Note [The fused ReLU's gate is
 // recomputed]), so an output whose consumers keep nothing of it (here a concat, as One-Shot's
 // operators feed their projection) is freed when the caller drops it: the allocator's bytes in
