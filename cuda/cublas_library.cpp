@@ -42,14 +42,19 @@ CublasLibrary load() {
   FIGS_CHECK(handle != nullptr, "cuBLAS ", CUBLAS_VER_MAJOR, " could not be loaded, and the CUDA matmul needs it (",
              tried, "): install the CUDA toolkit's cuBLAS or add its folder to LD_LIBRARY_PATH");
   CublasLibrary lib{};
-  resolve(handle, "cublasCreate_v2", lib.create);
-  resolve(handle, "cublasSetStream_v2", lib.set_stream);
-  resolve(handle, "cublasSetWorkspace_v2", lib.set_workspace);
-  resolve(handle, "cublasSetMathMode", lib.set_math_mode);
-  resolve(handle, "cublasSgemm_v2", lib.sgemm);
-  resolve(handle, "cublasDgemm_v2", lib.dgemm);
-  resolve(handle, "cublasGetStatusName", lib.status_name);
-  resolve(handle, "cublasGetStatusString", lib.status_string);
+  try {
+    resolve(handle, "cublasCreate_v2", lib.create);
+    resolve(handle, "cublasSetStream_v2", lib.set_stream);
+    resolve(handle, "cublasSetWorkspace_v2", lib.set_workspace);
+    resolve(handle, "cublasSetMathMode", lib.set_math_mode);
+    resolve(handle, "cublasSgemm_v2", lib.sgemm);
+    resolve(handle, "cublasDgemm_v2", lib.dgemm);
+    resolve(handle, "cublasGetStatusName", lib.status_name);
+    resolve(handle, "cublasGetStatusString", lib.status_string);
+  } catch (...) {
+    dlclose(handle);  // a retry opens it again
+    throw;
+  }
   return lib;
 }
 
