@@ -238,8 +238,16 @@ void CpuBackend::batch_norm_backward(const BatchNormParams& p, const Tensor& gy,
   }
   Tensor gated = gy;  // gy where BN(x) > 0, recomputed (Note [The fused ReLU's gate is recomputed])
   if (p.relu && onednn_path(x)) {
-    gated = empty_like(gy);
-    ReferenceBackend::batch_norm_relu_gate(p, gy, x, gamma, beta, mean, invstd, gated);
+    gated = empty_like(x);
+    Tensor dense_gy = gy;  // a concat's channel slice, say
+    if (!gy.is_contiguous(x.memory_format())) {
+      dense_gy = empty_like(x);
+      copy(gy, dense_gy);
+    }
+    if (vectorised(x) && fast::batch_norm_relu_gate(dense_gy, x, gamma, beta, mean, invstd, gated))
+      FIGS_COUNT_KERNEL("batch_norm_relu_gate", "avx2");
+    else
+      ReferenceBackend::batch_norm_relu_gate(p, dense_gy, x, gamma, beta, mean, invstd, gated);
   }
   FIGS_ONEDNN_OR_REFERENCE("batch_norm_backward", x,
                            onednn::batch_norm_backward(p, gated, x, gamma, mean, invstd, gx, ggamma, gbeta),

@@ -303,4 +303,26 @@ bool batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tenso
   return true;
 }
 
+bool batch_norm_relu_gate(const Tensor& gy, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                          const Tensor& mean_t, const Tensor& invstd_t, const Tensor& gated) {
+  auto nchw_dense = [](const Tensor& t) { return t.dtype() == DType::Float32 && t.dim() == 4 && t.is_contiguous(); };
+  if (!nchw_dense(gy) || !nchw_dense(x) || !nchw_dense(gated)) return false;
+  const int64_t N = x.size(0), C = x.size(1), plane = x.size(2) * x.size(3);
+  std::vector<float> scale(C), shift(C);
+  for (int64_t c = 0; c < C; ++c)
+    affine_coefficients(channel(mean_t, c, 0.f), channel(invstd_t, c, 1.f), channel(gamma, c, 1.f),
+                        channel(beta, c, 0.f), scale[c], shift[c]);
+  const float *px = x.data<float>(), *pg = gy.data<float>();
+  float* po = gated.data<float>();
+  parallel_for(0, N * C, 1, [&](int64_t b, int64_t e) {
+    for (int64_t nc = b; nc < e; ++nc) {
+      const float a = scale[nc % C], s = shift[nc % C];
+      const float *__restrict xi = px + nc * plane, *__restrict gi = pg + nc * plane;
+      float* __restrict oi = po + nc * plane;
+      for (int64_t k = 0; k < plane; ++k) oi[k] = std::fma(xi[k], a, s) > 0.f ? gi[k] : 0.f;
+    }
+  });
+  return true;
+}
+
 }  // namespace figs::cpu::fast

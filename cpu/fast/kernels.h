@@ -41,6 +41,10 @@ bool batch_norm_forward_training(const BatchNormParams& p, const Tensor& x, cons
                                  const Tensor& save_mean, const Tensor& save_invstd);
 bool batch_norm_forward_inference(const BatchNormParams& p, const Tensor& x, const Tensor& gamma, const Tensor& beta,
                                   const Tensor& running_mean, const Tensor& running_var, const Tensor& y);
+// The fused ReLU's gate alone on dense NCHW tensors, for the oneDNN backward (cpu_backend.cpp):
+// gated = gy where x scale + shift > 0, scale and shift as the own kernels' (batch_norm.cpp).
+bool batch_norm_relu_gate(const Tensor& gy, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                          const Tensor& mean, const Tensor& invstd, const Tensor& gated);
 bool batch_norm_backward(const BatchNormParams& p, const Tensor& gy, const Tensor& x, const Tensor& gamma,
                          const Tensor& beta, const Tensor& mean, const Tensor& invstd, const Tensor& gx, const Tensor& ggamma,
                          const Tensor& gbeta);
