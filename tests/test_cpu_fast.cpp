@@ -374,8 +374,9 @@ TEST(CpuFast, BatchNormFusedReluEqualsBatchNormThenRelu) {
         reset_kernel_counts();
         const auto fused = run(true);
         if (mode == cpu::KernelMode::Fast && f == MemoryFormat::Contiguous && have_onednn() && training &&
-            cpu::fast::cpu_supported())  // oneDNN's NCHW backward, gated by the own gate kernel
+            cpu::fast::cpu_supported()) {  // oneDNN's NCHW backward, gated by the own gate kernel
           EXPECT_EQ(kernel_counts().count({"batch_norm_relu_gate", "avx2"}), 1u) << kernel_counts_summary();
+        }
         const auto two_ops = run(false);
         const char* names[] = {"y", "dx", "dgamma", "dbeta", "running_mean", "running_var"};
         for (size_t i = 0; i < fused.size(); ++i) EXPECT_EQ(fused[i], two_ops[i]) << names[i];
