@@ -53,6 +53,25 @@ void for_each_tap(const Pool2dParams& p, int64_t oh, int64_t ow, int64_t H, int6
   }
 }
 
+// One channels-last output pixel's window, walked as the forward walks it: best[c] the maximum of
+// channel c, idx[c] its position ih * W + iw (first tap on ties, see max_update). `image` is the
+// pixel's (H, W, C) image.
+void pixel_argmax(const Pool2dParams& p, const float* image, int64_t oh, int64_t ow, int64_t H, int64_t W,
+                  int64_t C, float* best, int32_t* idx) {
+  bool first = true;
+  for_each_tap(p, oh, ow, H, W, [&](int64_t ih, int64_t iw) {
+    const float* in = image + (ih * W + iw) * C;
+    const auto at = static_cast<int32_t>(ih * W + iw);
+    if (first) {
+      std::copy(in, in + C, best);
+      std::fill(idx, idx + C, at);
+    } else {
+      max_update(in, best, idx, at, C);
+    }
+    first = false;
+  });
+}
+
 // One NCHW window's maximum (into best) and its position ih * W + iw in the plane `in`: the first
 // tap wins ties and a later NaN never replaces the running maximum, as in max_update (selects,
 // which compile to cmov).
@@ -106,8 +125,8 @@ bool max_pool2d_values(const Pool2dParams& p, const Tensor& x, const Tensor& y) 
 
 bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& indices) {
   if (!pool_layout_ok(x, y) || (indices.defined() && indices.strides() != y.strides())) return false;
-  if (x.size(2) * x.size(3) > std::numeric_limits<int32_t>::max()) return false;  // positions in 32 bits
   if (!indices.defined()) return max_pool2d_values(p, x, y);
+  if (x.size(2) * x.size(3) > std::numeric_limits<int32_t>::max()) return false;  // positions in 32 bits
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), OH = y.size(2), OW = y.size(3);
   const float* px = x.data<float>();
   float* py = y.data<float>();
@@ -120,18 +139,7 @@ bool max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
         for (int64_t ow = 0; ow < OW; ++ow) {
           float* out = py + ((n * OH + oh) * OW + ow) * C;
           int64_t* idx = pi + ((n * OH + oh) * OW + ow) * C;
-          bool first = true;
-          for_each_tap(p, oh, ow, H, W, [&](int64_t ih, int64_t iw) {
-            const float* in = px + ((n * H + ih) * W + iw) * C;
-            const auto at = static_cast<int32_t>(ih * W + iw);
-            if (first) {
-              std::copy(in, in + C, out);
-              std::fill(idx32.begin(), idx32.end(), at);
-            } else {
-              max_update(in, out, idx32.data(), at, C);
-            }
-            first = false;
-          });
+          pixel_argmax(p, px + n * H * W * C, oh, ow, H, W, C, out, idx32.data());
           for (int64_t c = 0; c < C; ++c) idx[c] = idx32[c];
         }
       }
@@ -197,18 +205,7 @@ bool max_pool2d_backward_from_input(const Pool2dParams& p, const Tensor& gy, con
         float* plane = pgx + n * H * W * C;
         std::fill(plane, plane + H * W * C, 0.f);
         for (int64_t o = 0; o < OH * OW; ++o) {
-          bool first = true;  // the forward's walk and ties (max_pool2d_forward above)
-          for_each_tap(p, o / OW, o % OW, H, W, [&](int64_t ih, int64_t iw) {
-            const float* in = px + ((n * H + ih) * W + iw) * C;
-            const auto at = static_cast<int32_t>(ih * W + iw);
-            if (first) {
-              std::copy(in, in + C, best.begin());
-              std::fill(idx.begin(), idx.end(), at);
-            } else {
-              max_update(in, best.data(), idx.data(), at, C);
-            }
-            first = false;
-          });
+          pixel_argmax(p, px + n * H * W * C, o / OW, o % OW, H, W, C, best.data(), idx.data());  // as the forward
           const float* g = pg + (n * OH * OW + o) * C;
           for (int64_t c = 0; c < C; ++c) plane[static_cast<int64_t>(idx[c]) * C + c] += g[c];
         }
