@@ -40,7 +40,29 @@ FIGS_HOST_DEVICE inline T unary_value(UnaryOp op, T alpha, T x) {
   return x;
 }
 
-// d op(x) / dx, from x and y = op(x). At the kinks of relu/relu6 the derivative is taken as 0.
+// Which of x and y = op(x) the derivative below reads: one of them at most, so the autograd op
+// keeps only that one for its backward (relu's input is often a tensor nothing else keeps: a
+// block's input, a pool's output).
+enum class UnaryDerivativeReads : uint8_t { Nothing, Input, Output };
+FIGS_HOST_DEVICE inline UnaryDerivativeReads unary_derivative_reads(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Log:
+    case UnaryOp::Pow: return UnaryDerivativeReads::Input;
+    case UnaryOp::Exp:
+    case UnaryOp::Sqrt:
+    case UnaryOp::Sigmoid:
+    case UnaryOp::Relu:
+    case UnaryOp::Relu6: return UnaryDerivativeReads::Output;
+    case UnaryOp::Neg:
+    case UnaryOp::AddScalar:
+    case UnaryOp::MulScalar: return UnaryDerivativeReads::Nothing;
+  }
+  return UnaryDerivativeReads::Input;
+}
+
+// d op(x) / dx, from x or y = op(x) (unary_derivative_reads says which; the other is not read).
+// relu and relu6 read y: y > 0 exactly where x > 0, and 0 < y < 6 exactly where 0 < x < 6, so
+// the derivative is that of x: 0 at the kinks, and 0 at NaN either way.
 template <class T>
 FIGS_HOST_DEVICE inline T unary_derivative(UnaryOp op, T alpha, T x, T y) {
   switch (op) {
@@ -50,8 +72,8 @@ FIGS_HOST_DEVICE inline T unary_derivative(UnaryOp op, T alpha, T x, T y) {
     case UnaryOp::Sqrt: return T(0.5) / y;
     case UnaryOp::Pow: return alpha * FIGS_SCALAR_MATH(pow)(x, alpha - T(1));
     case UnaryOp::Sigmoid: return y * (T(1) - y);
-    case UnaryOp::Relu: return x > 0 ? T(1) : T(0);
-    case UnaryOp::Relu6: return (x > 0 && x < 6) ? T(1) : T(0);
+    case UnaryOp::Relu: return y > 0 ? T(1) : T(0);
+    case UnaryOp::Relu6: return (y > 0 && y < 6) ? T(1) : T(0);
     case UnaryOp::AddScalar: return T(1);
     case UnaryOp::MulScalar: return alpha;
   }

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 
 #include "cpu/allocator.h"
 #include "cpu/cpu_backend.h"
@@ -483,6 +484,67 @@ TEST(CpuFast, BatchNormFusedReluKeepsNoCopyOfItsOutput) {
       EXPECT_EQ(grads(true), grads(false));
       cpu::set_kernel_mode(cpu::KernelMode::Fast);
     }
+}
+
+// A unary op keeps for its backward only the tensor its derivative reads
+// (elementwise_math::unary_derivative_reads): relu keeps its output, not its input (in a One-Shot
+// block the input is a sum that nothing else keeps), log its input, neg neither. Each handle is
+// dropped in turn: the allocator's bytes fall by the tensor's block exactly when the op did not
+// keep it. The gradients come out as the derivative by hand says.
+TEST(CpuFast, UnaryOpsKeepOnlyWhatTheirDerivativeReads) {
+  struct Case {
+    const char* name;
+    std::function<Tensor(const Tensor&)> op;
+    bool keeps_x, keeps_y;
+    std::function<double(double)> derivative;
+  };
+  const std::vector<Case> cases{
+      {"relu", [](const Tensor& x) { return relu(x); }, false, true, [](double v) { return v > 0 ? 1.0 : 0.0; }},
+      {"relu6", [](const Tensor& x) { return relu6(x); }, false, true,
+       [](double v) { return v > 0 && v < 6 ? 1.0 : 0.0; }},
+      {"exp", [](const Tensor& x) { return exp(x); }, false, true, [](double v) { return std::exp(v); }},
+      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }, false, true,
+       [](double v) { const double s = 1 / (1 + std::exp(-v)); return s * (1 - s); }},
+      {"log", [](const Tensor& x) { return log(x); }, true, false, [](double v) { return 1 / v; }},
+      {"pow", [](const Tensor& x) { return pow(x, 3); }, true, false, [](double v) { return 3 * v * v; }},
+      {"neg", [](const Tensor& x) { return neg(x); }, false, false, [](double) { return -1.0; }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Generator gen(5);
+    // Positive values for log, with a spread that crosses relu6's 6; a + b is a non-leaf x.
+    const Tensor a = uniform({3, 7, 5, 9}, 0.1, 4, gen).set_requires_grad(), b = uniform({3, 7, 5, 9}, 0.1, 4, gen);
+    Tensor x = add(a, b);
+    const std::vector<float> xv = x.to_vector<float>();
+    Tensor y = c.op(x);
+    const Tensor loss = sum(y);
+    const size_t block = cpu::size_class(static_cast<size_t>(x.numel()) * sizeof(float));
+    size_t before = cpu::allocator_stats().bytes_in_use;
+    x = Tensor();
+    EXPECT_EQ(before - cpu::allocator_stats().bytes_in_use, c.keeps_x ? 0 : block) << "x";
+    before = cpu::allocator_stats().bytes_in_use;
+    y = Tensor();
+    EXPECT_EQ(before - cpu::allocator_stats().bytes_in_use, c.keeps_y ? 0 : block) << "y";
+    backward(loss);
+    const std::vector<float> g = a.grad().to_vector<float>();
+    for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], c.derivative(xv[i]), 1e-4 * (1 + std::abs(g[i]))) << i;
+  }
+}
+
+// mul keeps an operand only for the other's gradient: a product with a constant keeps the
+// constant, not the tensor it scales.
+TEST(CpuFast, MulKeepsAnOperandOnlyForTheOthersGradient) {
+  Generator gen(6);
+  const Tensor p = uniform({5, 6, 7, 3}, -1, 1, gen).set_requires_grad(), q = uniform({5, 6, 7, 3}, -1, 1, gen);
+  const Tensor c = uniform({5, 6, 7, 3}, -1, 1, gen);
+  Tensor a = add(p, q);
+  const Tensor loss = sum(mul(a, c));
+  const size_t block = cpu::size_class(static_cast<size_t>(a.numel()) * sizeof(float));
+  const size_t before = cpu::allocator_stats().bytes_in_use;
+  a = Tensor();
+  EXPECT_EQ(before - cpu::allocator_stats().bytes_in_use, block) << "mul still keeps a";
+  backward(loss);
+  EXPECT_EQ(p.grad().to_vector<float>(), c.to_vector<float>());
 }
 
 // The backward of a concat hands out channel slices of its gradient. oneDNN's batch norm gives

@@ -5,6 +5,7 @@
 #include "autograd/ops/common.h"
 #include "autograd/trace.h"
 #include "core/backend.h"
+#include "core/elementwise_math.h"
 #include "core/kernel_stats.h"
 
 namespace figs {
@@ -29,12 +30,18 @@ Tensor unary_op(UnaryOp op, double alpha, const Tensor& x) {
     trace::record(std::move(traced));
   }
   if (any_requires_grad({&x})) {
-    // Saves x and y (detached: the graph must not own itself); the kernel picks what it reads.
+    // Keeps only the tensor the derivative reads (detached: the graph must not own itself). The
+    // backend takes x and y in fixed places and reads only that one, so gy, of the same shape,
+    // stands in for the other.
+    using elementwise_math::UnaryDerivativeReads;
+    const UnaryDerivativeReads reads = elementwise_math::unary_derivative_reads(op);
     record(
         kind, {&x}, y,
-        [op, alpha, x = x.detach(), yd = y.detach()](const Tensor& gy, InputGrads& g) {
-          Tensor gx = empty_like(x);
-          backend_of(x).unary_backward(op, alpha, x, yd, gy, gx);
+        [op, alpha, reads, xd = reads == UnaryDerivativeReads::Input ? x.detach() : Tensor(),
+         yd = reads == UnaryDerivativeReads::Output ? y.detach() : Tensor()](const Tensor& gy, InputGrads& g) {
+          const Tensor& kept = xd.defined() ? xd : yd.defined() ? yd : gy;
+          Tensor gx = empty_like(kept);  // x's layout where known (y was made like x)
+          backend_of(gy).unary_backward(op, alpha, xd.defined() ? xd : gy, yd.defined() ? yd : gy, gy, gx);
           g.set(0, gx);
         },
         ScalarArg{alpha});
@@ -53,10 +60,12 @@ Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) {
   backend_of(out).binary(op, a, b, out);
   if (trace::active()) trace::record(kind, {&a, &b}, out);
   if (any_requires_grad({&a, &b})) {
-    // Mul and Div read their inputs in backward; Add and Sub read nothing.
-    const bool saves = op == BinaryOp::Mul || op == BinaryOp::Div;
+    // Add and Sub read nothing in backward. Mul reads each operand for the other's gradient only;
+    // Div reads b for both gradients and a for b's.
+    const bool keeps_a = (op == BinaryOp::Mul || op == BinaryOp::Div) && b.requires_grad();
+    const bool keeps_b = (op == BinaryOp::Mul && a.requires_grad()) || op == BinaryOp::Div;
     record(kind, {&a, &b}, out,
-           [op, a = saves ? a.detach() : Tensor(), b = saves ? b.detach() : Tensor(),
+           [op, a = keeps_a ? a.detach() : Tensor(), b = keeps_b ? b.detach() : Tensor(),
             sa = a.shape(), sb = b.shape()](const Tensor& gy, InputGrads& g) {
              switch (op) {
                case BinaryOp::Add:

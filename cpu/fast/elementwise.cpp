@@ -191,8 +191,8 @@ bool unary_backward(UnaryOp op, double alpha, const Tensor& x, const Tensor& y, 
   };
   switch (op) {
     case UnaryOp::Neg: zip([](float, float, float g) { return -g; }); break;
-    case UnaryOp::Relu: zip([](float v, float, float g) { return v > 0.f ? g : 0.f; }); break;
-    case UnaryOp::Relu6: zip([](float v, float, float g) { return (v > 0.f && v < 6.f) ? g : 0.f; }); break;
+    case UnaryOp::Relu: zip([](float, float r, float g) { return r > 0.f ? g : 0.f; }); break;
+    case UnaryOp::Relu6: zip([](float, float r, float g) { return (r > 0.f && r < 6.f) ? g : 0.f; }); break;
     case UnaryOp::AddScalar: zip([](float, float, float g) { return g; }); break;
     case UnaryOp::MulScalar: zip([a](float, float, float g) { return g * a; }); break;
     case UnaryOp::Exp: zip([](float, float r, float g) { return g * r; }); break;
