@@ -210,6 +210,10 @@ class CudaBackend final : public Backend {
                            const Tensor& gx) override {
     kernels::max_pool2d_backward(p, gy, indices, gx);
   }
+  void max_pool2d_backward_from_input(const Pool2dParams& p, const Tensor& gy, const Tensor& x,
+                                      const Tensor& gx) override {
+    kernels::max_pool2d_backward_from_input(p, gy, x, gx);
+  }
   void avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y) override {
     kernels::avg_pool2d_forward(p, x, y);
   }

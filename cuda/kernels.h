@@ -38,6 +38,7 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& labels, double s
 // pool.cu
 void max_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& indices);
 void max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& indices, const Tensor& gx);
+void max_pool2d_backward_from_input(const Pool2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gx);
 void avg_pool2d_forward(const Pool2dParams& p, const Tensor& x, const Tensor& y);
 void avg_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& gx);
 

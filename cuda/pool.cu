@@ -33,29 +33,40 @@ __device__ inline int32_t avg_divisor(const Window& p, int32_t H, int32_t W, int
   return (min(h1, H) - max(h0, 0)) * (min(w1, W) - max(w0, 0));
 }
 
+// The maximum of output (oh, ow)'s window in plane (n, c) and its index ih * W + iw: the first
+// maximum wins ties, as the reference; a window entirely in the padding has index -1. The forward
+// and the backward from the input share it, so they agree on every tie.
+template <class T>
+struct WindowMax {
+  T value;
+  int32_t index;
+};
+template <class T>
+__device__ inline WindowMax<T> window_max(const Window& p, const T* x, const Geom4& gx, int32_t n, int32_t c,
+                                          int32_t oh, int32_t ow) {
+  WindowMax<T> best{T(0), -1};
+  for (int32_t kh = 0; kh < p.kh; ++kh) {
+    const int32_t ih = oh * p.sh - p.ph + kh;
+    if (ih < 0 || ih >= gx.H) continue;
+    for (int32_t kw = 0; kw < p.kw; ++kw) {
+      const int32_t iw = ow * p.sw - p.pw + kw;
+      if (iw < 0 || iw >= gx.W) continue;
+      const T v = x[gx.at(n, c, ih, iw)];
+      if (best.index < 0 || v > best.value) best = {v, ih * gx.W + iw};
+    }
+  }
+  return best;
+}
+
 template <class T>
 __global__ void max_pool_forward(Window p, const T* x, Geom4 gx, T* y, Geom4 gy, int64_t* idx, Geom4 gi, bool cl,
                                  int32_t n) {
   FIGS_GRID_STRIDE(i, n) {
     const Coord4 o = coord4(i, gy.C, gy.H, gy.W, cl);
-    T best = T(0);
-    int32_t best_index = -1;
-    for (int32_t kh = 0; kh < p.kh; ++kh) {
-      const int32_t ih = o.h * p.sh - p.ph + kh;
-      if (ih < 0 || ih >= gx.H) continue;
-      for (int32_t kw = 0; kw < p.kw; ++kw) {
-        const int32_t iw = o.w * p.sw - p.pw + kw;
-        if (iw < 0 || iw >= gx.W) continue;
-        const T v = x[gx.at(o.n, o.c, ih, iw)];
-        if (best_index < 0 || v > best) {  // first maximum wins ties, as the reference
-          best = v;
-          best_index = ih * gx.W + iw;
-        }
-      }
-    }
+    const WindowMax<T> best = window_max(p, x, gx, o.n, o.c, o.h, o.w);
     // A window entirely in the padding has no input: -inf and index -1, as the reference.
-    y[gy.at(o.n, o.c, o.h, o.w)] = best_index < 0 ? -INFINITY : best;
-    if (idx) idx[gi.at(o.n, o.c, o.h, o.w)] = best_index;  // null: inference, no backward
+    y[gy.at(o.n, o.c, o.h, o.w)] = best.index < 0 ? -INFINITY : best.value;
+    if (idx) idx[gi.at(o.n, o.c, o.h, o.w)] = best.index;  // null: inference, no backward
   }
 }
 
@@ -72,6 +83,26 @@ __global__ void max_pool_backward(Window p, const T* gy, Geom4 ggy, const int64_
     for (int32_t oh = oh0; oh < oh1; ++oh)
       for (int32_t ow = ow0; ow < ow1; ++ow)
         if (idx[gi.at(q.n, q.c, oh, ow)] == me) acc += gy[ggy.at(q.n, q.c, oh, ow)];
+    gx[ggx.at(q.n, q.c, q.h, q.w)] = acc;
+  }
+}
+
+// The backward from the forward's input (Backend::max_pool2d_backward_from_input): as
+// max_pool_backward, with each covering window's argmax found again from x instead of read from
+// an index tensor (k^2 windows of k^2 reads per input element, from cache; no temporaries).
+template <class T>
+__global__ void max_pool_backward_from_input(Window p, const T* gy, Geom4 ggy, const T* x, Geom4 gxx, T* gx, Geom4 ggx,
+                                             bool cl, int32_t n) {
+  FIGS_GRID_STRIDE(i, n) {
+    const Coord4 q = coord4(i, ggx.C, ggx.H, ggx.W, cl);
+    int32_t oh0, oh1, ow0, ow1;
+    covering(q.h, p.kh, p.sh, p.ph, ggy.H, oh0, oh1);
+    covering(q.w, p.kw, p.sw, p.pw, ggy.W, ow0, ow1);
+    const int32_t me = q.h * ggx.W + q.w;
+    T acc = 0;
+    for (int32_t oh = oh0; oh < oh1; ++oh)
+      for (int32_t ow = ow0; ow < ow1; ++ow)
+        if (window_max(p, x, gxx, q.n, q.c, oh, ow).index == me) acc += gy[ggy.at(q.n, q.c, oh, ow)];
     gx[ggx.at(q.n, q.c, q.h, q.w)] = acc;
   }
 }
@@ -136,6 +167,20 @@ void max_pool2d_backward(const Pool2dParams& p, const Tensor& gy, const Tensor& 
     max_pool_backward<T><<<grid(n), kThreads, 0, current_stream()>>>(
         window(p), gy.data<T>(), geom4(gy), indices.data<int64_t>(), geom4(indices), gx.data<T>(), geom4(gx),
         channels_fastest(gx), static_cast<int32_t>(n));
+    FIGS_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void max_pool2d_backward_from_input(const Pool2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gx) {
+  const int64_t n = gx.numel();
+  if (n == 0) return;
+  check_index_range("max_pool2d_backward_from_input", gx);
+  use_device_of(gx);
+  dispatch_floating(gx.dtype(), "max_pool2d_backward_from_input", [&](auto tag) {
+    using T = decltype(tag);
+    max_pool_backward_from_input<T><<<grid(n), kThreads, 0, current_stream()>>>(
+        window(p), gy.data<T>(), geom4(gy), x.data<T>(), geom4(x), gx.data<T>(), geom4(gx), channels_fastest(gx),
+        static_cast<int32_t>(n));
     FIGS_CUDA_CHECK_LAUNCH();
   });
 }

@@ -189,6 +189,10 @@ TEST(CudaKernels, MaxAndAvgPooling) {
     gpu_backend().max_pool2d_backward(p, on_gpu(gy, f), idx, gx);
     ref_backend().max_pool2d_backward(p, as64(gy), idx64, gx64);
     EXPECT_GPU_CLOSE(gx, gx64, kTol);
+    // The backward from the input finds the same argmax: gx equal to the reference's.
+    Tensor gxi = gpu_out(s, f);
+    gpu_backend().max_pool2d_backward_from_input(p, on_gpu(gy, f), on_gpu(x, f), gxi);
+    EXPECT_GPU_CLOSE(gxi, gx64, kTol);
 
     Tensor a = gpu_out(os, f), a64 = ref_out(os, f);
     gpu_backend().avg_pool2d_forward(p, on_gpu(x, f), a);
@@ -198,6 +202,27 @@ TEST(CudaKernels, MaxAndAvgPooling) {
     gpu_backend().avg_pool2d_backward(p, on_gpu(gy, f), ga);
     ref_backend().avg_pool2d_backward(p, as64(gy), ga64);
     EXPECT_GPU_CLOSE(ga, ga64, kTol);
+  }
+}
+
+// Inputs of three values, so most windows tie: the backward from the input must pick the
+// forward's argmax (the first maximum) or gradient lands on the wrong input.
+TEST(CudaKernels, MaxPoolBackwardFromInputBreaksTiesAsTheForward) {
+  FIGS_REQUIRE_GPU();
+  for (const MemoryFormat f : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast}) {
+    SCOPED_TRACE(memory_format_name(f));
+    Pool2dParams p;
+    p.kernel_h = p.kernel_w = 3, p.stride_h = p.stride_w = 1, p.pad_h = p.pad_w = 1;
+    const Shape s{2, 5, 9, 11};
+    std::vector<float> values(static_cast<size_t>(s.numel()));
+    for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>((i * 7919) % 3) - 1.f;
+    const Tensor x = raw::contiguous(from_vector(values, s), f), gy = rand_cpu(s, 1300, f);
+    Tensor idx64 = empty(s, {DType::Int64, Device::cpu(), f}), gx64 = ref_out(s, f);
+    ref_backend().max_pool2d_forward(p, as64(x), ref_out(s, f), idx64);
+    ref_backend().max_pool2d_backward(p, as64(gy), idx64, gx64);
+    Tensor gx = gpu_out(s, f);
+    gpu_backend().max_pool2d_backward_from_input(p, on_gpu(gy, f), on_gpu(x, f), gx);
+    EXPECT_GPU_CLOSE(gx, gx64, kTol);
   }
 }
 
