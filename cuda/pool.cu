@@ -70,40 +70,42 @@ __global__ void max_pool_forward(Window p, const T* x, Geom4 gx, T* y, Geom4 gy,
   }
 }
 
+// gx at input element i of a max pool: the sum of gy over the windows covering it whose argmax
+// it is. argmax_of(n, c, oh, ow) gives a window's argmax as ih * W + iw.
+template <class T, class Argmax>
+__device__ inline void gather_max_gradient(const Window& p, const T* gy, const Geom4& ggy, T* gx, const Geom4& ggx,
+                                           bool cl, int32_t i, Argmax argmax_of) {
+  const Coord4 q = coord4(i, ggx.C, ggx.H, ggx.W, cl);
+  int32_t oh0, oh1, ow0, ow1;
+  covering(q.h, p.kh, p.sh, p.ph, ggy.H, oh0, oh1);
+  covering(q.w, p.kw, p.sw, p.pw, ggy.W, ow0, ow1);
+  const int64_t me = static_cast<int64_t>(q.h) * ggx.W + q.w;
+  T acc = 0;
+  for (int32_t oh = oh0; oh < oh1; ++oh)
+    for (int32_t ow = ow0; ow < ow1; ++ow)
+      if (argmax_of(q.n, q.c, oh, ow) == me) acc += gy[ggy.at(q.n, q.c, oh, ow)];
+  gx[ggx.at(q.n, q.c, q.h, q.w)] = acc;
+}
+
 template <class T>
 __global__ void max_pool_backward(Window p, const T* gy, Geom4 ggy, const int64_t* idx, Geom4 gi, T* gx, Geom4 ggx,
                                   bool cl, int32_t n) {
   FIGS_GRID_STRIDE(i, n) {
-    const Coord4 q = coord4(i, ggx.C, ggx.H, ggx.W, cl);
-    int32_t oh0, oh1, ow0, ow1;
-    covering(q.h, p.kh, p.sh, p.ph, ggy.H, oh0, oh1);
-    covering(q.w, p.kw, p.sw, p.pw, ggy.W, ow0, ow1);
-    const int64_t me = static_cast<int64_t>(q.h) * ggx.W + q.w;
-    T acc = 0;
-    for (int32_t oh = oh0; oh < oh1; ++oh)
-      for (int32_t ow = ow0; ow < ow1; ++ow)
-        if (idx[gi.at(q.n, q.c, oh, ow)] == me) acc += gy[ggy.at(q.n, q.c, oh, ow)];
-    gx[ggx.at(q.n, q.c, q.h, q.w)] = acc;
+    gather_max_gradient(p, gy, ggy, gx, ggx, cl, i,
+                        [&](int32_t b, int32_t c, int32_t oh, int32_t ow) { return idx[gi.at(b, c, oh, ow)]; });
   }
 }
 
-// The backward from the forward's input (Backend::max_pool2d_backward_from_input): as
-// max_pool_backward, with each covering window's argmax found again from x instead of read from
-// an index tensor (k^2 windows of k^2 reads per input element, from cache; no temporaries).
+// The backward from the forward's input (Backend::max_pool2d_backward_from_input): each covering
+// window's argmax found again from x instead of read from an index tensor (k^2 windows of k^2
+// reads per input element, from cache; no temporaries).
 template <class T>
 __global__ void max_pool_backward_from_input(Window p, const T* gy, Geom4 ggy, const T* x, Geom4 gxx, T* gx, Geom4 ggx,
                                              bool cl, int32_t n) {
   FIGS_GRID_STRIDE(i, n) {
-    const Coord4 q = coord4(i, ggx.C, ggx.H, ggx.W, cl);
-    int32_t oh0, oh1, ow0, ow1;
-    covering(q.h, p.kh, p.sh, p.ph, ggy.H, oh0, oh1);
-    covering(q.w, p.kw, p.sw, p.pw, ggy.W, ow0, ow1);
-    const int32_t me = q.h * ggx.W + q.w;
-    T acc = 0;
-    for (int32_t oh = oh0; oh < oh1; ++oh)
-      for (int32_t ow = ow0; ow < ow1; ++ow)
-        if (window_max(p, x, gxx, q.n, q.c, oh, ow).index == me) acc += gy[ggy.at(q.n, q.c, oh, ow)];
-    gx[ggx.at(q.n, q.c, q.h, q.w)] = acc;
+    gather_max_gradient(p, gy, ggy, gx, ggx, cl, i, [&](int32_t b, int32_t c, int32_t oh, int32_t ow) {
+      return static_cast<int64_t>(window_max(p, x, gxx, b, c, oh, ow).index);
+    });
   }
 }
 
