@@ -45,9 +45,9 @@ class Backend {
 
   // --- elementwise and reductions ----------------------------------------------------------
   virtual void unary(UnaryOp op, double alpha, const Tensor& x, const Tensor& y);
-  // gx = gy * d op(x) / dx. The derivative reads x or y = op(x) or neither
+  // gx = gy * d op(x) / dx. The derivative depends on x or y = op(x) or neither
   // (elementwise_math::unary_derivative_reads); the autograd op keeps only that one and passes
-  // gy in the other's place, so a kernel must not read what its op does not need.
+  // gy in the other's place, so a kernel's result must not depend on what its op does not need.
   virtual void unary_backward(UnaryOp op, double alpha, const Tensor& x, const Tensor& y,
                               const Tensor& gy, const Tensor& gx);
   // out = a (op) b with a and b broadcast to out's shape.

@@ -92,7 +92,7 @@ __global__ void max_pool_backward(Window p, const T* gy, Geom4 ggy, const int64_
                                   bool cl, int32_t n) {
   FIGS_GRID_STRIDE(i, n) {
     gather_max_gradient(p, gy, ggy, gx, ggx, cl, i,
-                        [&](int32_t b, int32_t c, int32_t oh, int32_t ow) { return idx[gi.at(b, c, oh, ow)]; });
+                        [=](int32_t b, int32_t c, int32_t oh, int32_t ow) { return idx[gi.at(b, c, oh, ow)]; });
   }
 }
 
@@ -103,7 +103,7 @@ template <class T>
 __global__ void max_pool_backward_from_input(Window p, const T* gy, Geom4 ggy, const T* x, Geom4 gxx, T* gx, Geom4 ggx,
                                              bool cl, int32_t n) {
   FIGS_GRID_STRIDE(i, n) {
-    gather_max_gradient(p, gy, ggy, gx, ggx, cl, i, [&](int32_t b, int32_t c, int32_t oh, int32_t ow) {
+    gather_max_gradient(p, gy, ggy, gx, ggx, cl, i, [=](int32_t b, int32_t c, int32_t oh, int32_t ow) {
       return static_cast<int64_t>(window_max(p, x, gxx, b, c, oh, ow).index);
     });
   }

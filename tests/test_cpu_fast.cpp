@@ -470,7 +470,7 @@ TEST(CpuFast, BatchNormFusedReluKeepsNoCopyOfItsOutput) {
         const BatchNormParams p{true, 0.1, 1e-5, fused};
         Tensor y = fused ? batch_norm(x, gamma, beta, Tensor(), Tensor(), p)
                          : relu(batch_norm(x, gamma, beta, Tensor(), Tensor(), p));
-        const Tensor loss = sum(mul(concat({y, other}, 1), w));  // mul keeps the concat's copy
+        const Tensor loss = sum(mul(concat({y, other}, 1), w));  // neither concat nor mul keeps y
         if (fused) {
           const size_t before = cpu::allocator_stats().bytes_in_use;
           const size_t block = cpu::size_class(static_cast<size_t>(y.numel()) * sizeof(float));
@@ -490,61 +490,97 @@ TEST(CpuFast, BatchNormFusedReluKeepsNoCopyOfItsOutput) {
 // (elementwise_math::unary_derivative_reads): relu keeps its output, not its input (in a One-Shot
 // block the input is a sum that nothing else keeps), log its input, neg neither. Each handle is
 // dropped in turn: the allocator's bytes fall by the tensor's block exactly when the op did not
-// keep it. The gradients come out as the derivative by hand says.
+// keep it. The gradients, under a random gy and inputs on both sides of every kink, come out as
+// the derivative by hand says, so a kernel that read the wrong tensor (or the gy standing in for
+// the one not kept) would fail.
 TEST(CpuFast, UnaryOpsKeepOnlyWhatTheirDerivativeReads) {
   struct Case {
     const char* name;
     std::function<Tensor(const Tensor&)> op;
+    double lo, hi;  // x's range
     bool keeps_x, keeps_y;
     std::function<double(double)> derivative;
   };
   const std::vector<Case> cases{
-      {"relu", [](const Tensor& x) { return relu(x); }, false, true, [](double v) { return v > 0 ? 1.0 : 0.0; }},
-      {"relu6", [](const Tensor& x) { return relu6(x); }, false, true,
+      {"relu", [](const Tensor& x) { return relu(x); }, -4, 4, false, true, [](double v) { return v > 0 ? 1.0 : 0.0; }},
+      {"relu6", [](const Tensor& x) { return relu6(x); }, -4, 9, false, true,
        [](double v) { return v > 0 && v < 6 ? 1.0 : 0.0; }},
-      {"exp", [](const Tensor& x) { return exp(x); }, false, true, [](double v) { return std::exp(v); }},
-      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }, false, true,
+      {"exp", [](const Tensor& x) { return exp(x); }, -4, 4, false, true, [](double v) { return std::exp(v); }},
+      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }, -4, 4, false, true,
        [](double v) { const double s = 1 / (1 + std::exp(-v)); return s * (1 - s); }},
-      {"log", [](const Tensor& x) { return log(x); }, true, false, [](double v) { return 1 / v; }},
-      {"pow", [](const Tensor& x) { return pow(x, 3); }, true, false, [](double v) { return 3 * v * v; }},
-      {"neg", [](const Tensor& x) { return neg(x); }, false, false, [](double) { return -1.0; }},
+      {"sqrt", [](const Tensor& x) { return sqrt(x); }, 0.2, 4, false, true, [](double v) { return 0.5 / std::sqrt(v); }},
+      {"log", [](const Tensor& x) { return log(x); }, 0.2, 4, true, false, [](double v) { return 1 / v; }},
+      {"pow", [](const Tensor& x) { return pow(x, 3); }, -2, 2, true, false, [](double v) { return 3 * v * v; }},
+      {"neg", [](const Tensor& x) { return neg(x); }, -4, 4, false, false, [](double) { return -1.0; }},
+      {"add_scalar", [](const Tensor& x) { return add_scalar(x, 2.5); }, -4, 4, false, false, [](double) { return 1.0; }},
+      {"mul_scalar", [](const Tensor& x) { return mul_scalar(x, -1.5); }, -4, 4, false, false,
+       [](double) { return -1.5; }},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    Generator gen(5);
-    // Positive values for log, with a spread that crosses relu6's 6; a + b is a non-leaf x.
-    const Tensor a = uniform({3, 7, 5, 9}, 0.1, 4, gen).set_requires_grad(), b = uniform({3, 7, 5, 9}, 0.1, 4, gen);
-    Tensor x = add(a, b);
-    const std::vector<float> xv = x.to_vector<float>();
-    Tensor y = c.op(x);
-    const Tensor loss = sum(y);
-    const size_t block = cpu::size_class(static_cast<size_t>(x.numel()) * sizeof(float));
-    size_t before = cpu::allocator_stats().bytes_in_use;
-    x = Tensor();
-    EXPECT_EQ(before - cpu::allocator_stats().bytes_in_use, c.keeps_x ? 0 : block) << "x";
-    before = cpu::allocator_stats().bytes_in_use;
-    y = Tensor();
-    EXPECT_EQ(before - cpu::allocator_stats().bytes_in_use, c.keeps_y ? 0 : block) << "y";
-    backward(loss);
-    const std::vector<float> g = a.grad().to_vector<float>();
-    for (size_t i = 0; i < g.size(); ++i) ASSERT_NEAR(g[i], c.derivative(xv[i]), 1e-4 * (1 + std::abs(g[i]))) << i;
-  }
+  for (const MemoryFormat f : {MemoryFormat::Contiguous, MemoryFormat::ChannelsLast})
+    for (const Case& c : cases) {
+      SCOPED_TRACE(str_cat(c.name, " ", memory_format_name(f)));
+      Generator gen(5);
+      const TensorOptions o{DType::Float32, Device::cpu(), f};
+      // a + b is a non-leaf x in [lo, hi]; w (no gradient) makes gy random, and mul keeps only w.
+      const Tensor a = uniform({3, 7, 5, 9}, c.lo / 2, c.hi / 2, gen, o).set_requires_grad();
+      const Tensor b = uniform({3, 7, 5, 9}, c.lo / 2, c.hi / 2, gen, o), w = uniform({3, 7, 5, 9}, -1, 1, gen, o);
+      Tensor x = add(a, b);
+      const std::vector<float> xv = x.to_vector<float>(), wv = w.to_vector<float>();
+      Tensor y = c.op(x);
+      const Tensor loss = sum(mul(y, w));
+      const size_t block = cpu::size_class(static_cast<size_t>(x.numel()) * sizeof(float));
+      size_t before = cpu::allocator_stats().bytes_in_use;
+      x = Tensor();
+      EXPECT_EQ(before - cpu::allocator_stats().bytes_in_use, c.keeps_x ? 0 : block) << "x";
+      before = cpu::allocator_stats().bytes_in_use;
+      y = Tensor();
+      EXPECT_EQ(before - cpu::allocator_stats().bytes_in_use, c.keeps_y ? 0 : block) << "y";
+      backward(loss);
+      const std::vector<float> g = a.grad().to_vector<float>();  // logical order, as xv and wv
+      for (size_t i = 0; i < g.size(); ++i) {
+        const double want = wv[i] * c.derivative(xv[i]);
+        ASSERT_NEAR(g[i], want, 1e-4 * (1 + std::abs(want))) << "element " << i << ", x = " << xv[i];
+      }
+    }
 }
 
-// mul keeps an operand only for the other's gradient: a product with a constant keeps the
-// constant, not the tensor it scales.
-TEST(CpuFast, MulKeepsAnOperandOnlyForTheOthersGradient) {
-  Generator gen(6);
-  const Tensor p = uniform({5, 6, 7, 3}, -1, 1, gen).set_requires_grad(), q = uniform({5, 6, 7, 3}, -1, 1, gen);
-  const Tensor c = uniform({5, 6, 7, 3}, -1, 1, gen);
-  Tensor a = add(p, q);
-  const Tensor loss = sum(mul(a, c));
-  const size_t block = cpu::size_class(static_cast<size_t>(a.numel()) * sizeof(float));
-  const size_t before = cpu::allocator_stats().bytes_in_use;
-  a = Tensor();
-  EXPECT_EQ(before - cpu::allocator_stats().bytes_in_use, block) << "mul still keeps a";
-  backward(loss);
-  EXPECT_EQ(p.grad().to_vector<float>(), c.to_vector<float>());
+// mul keeps an operand only for the other's gradient, div keeps b always and a only for b's:
+// a product or quotient of a tensor with a constant keeps the constant, not the tensor, unless
+// the tensor is the divisor. Gradients against the formulas by hand.
+TEST(CpuFast, MulAndDivKeepAnOperandOnlyForAGradientThatReadsIt) {
+  struct Case {
+    const char* name;
+    std::function<Tensor(const Tensor&, const Tensor&)> op;  // (t, c): t needs a gradient, c not
+    bool keeps_t;
+    std::function<double(double, double)> derivative;  // d op / dt at (t, c)
+  };
+  const std::vector<Case> cases{
+      {"t * c", [](const Tensor& t, const Tensor& c) { return mul(t, c); }, false, [](double, double c) { return c; }},
+      {"c * t", [](const Tensor& t, const Tensor& c) { return mul(c, t); }, false, [](double, double c) { return c; }},
+      {"t / c", [](const Tensor& t, const Tensor& c) { return div(t, c); }, false,
+       [](double, double c) { return 1 / c; }},
+      {"c / t", [](const Tensor& t, const Tensor& c) { return div(c, t); }, true,
+       [](double t, double c) { return -c / (t * t); }},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.name);
+    Generator gen(6);
+    const Tensor p = uniform({5, 6, 7, 3}, 0.5, 1, gen).set_requires_grad(), q = uniform({5, 6, 7, 3}, 0.5, 1, gen);
+    const Tensor c = uniform({5, 6, 7, 3}, 0.5, 2, gen), w = uniform({5, 6, 7, 3}, -1, 1, gen);
+    Tensor t = add(p, q);  // a non-leaf in [1, 2]
+    const std::vector<float> tv = t.to_vector<float>(), cv = c.to_vector<float>(), wv = w.to_vector<float>();
+    const Tensor loss = sum(mul(k.op(t, c), w));
+    const size_t block = cpu::size_class(static_cast<size_t>(t.numel()) * sizeof(float));
+    const size_t before = cpu::allocator_stats().bytes_in_use;
+    t = Tensor();
+    EXPECT_EQ(before - cpu::allocator_stats().bytes_in_use, k.keeps_t ? 0 : block);
+    backward(loss);
+    const std::vector<float> g = p.grad().to_vector<float>();
+    for (size_t i = 0; i < g.size(); ++i) {
+      const double want = wv[i] * k.derivative(tv[i], cv[i]);
+      ASSERT_NEAR(g[i], want, 1e-5 * (1 + std::abs(want))) << "element " << i;
+    }
+  }
 }
 
 // The backward of a concat hands out channel slices of its gradient. oneDNN's batch norm gives

@@ -35,6 +35,12 @@ TEST(Gradcheck, BinaryOpsWithBroadcasting) {
     expect_gradcheck([](auto& in) { return sub(in[0], in[1]); }, {a, b});
     expect_gradcheck([](auto& in) { return mul(in[0], in[1]); }, {a, b});
     expect_gradcheck([](auto& in) { return div(in[0], in[1]); }, {a, b});
+    // One operand a constant: mul and div then keep only what the other's gradient reads.
+    for (const std::vector<bool>& which : {std::vector<bool>{true, false}, std::vector<bool>{false, true}}) {
+      SCOPED_TRACE(which[0] ? "b constant" : "a constant");
+      expect_gradcheck([](auto& in) { return mul(in[0], in[1]); }, {a, b}, {.check_input = which});
+      expect_gradcheck([](auto& in) { return div(in[0], in[1]); }, {a, b}, {.check_input = which});
+    }
   }
 }
 

@@ -30,17 +30,16 @@ Tensor unary_op(UnaryOp op, double alpha, const Tensor& x) {
     trace::record(std::move(traced));
   }
   if (any_requires_grad({&x})) {
-    // Keeps only the tensor the derivative reads (detached: the graph must not own itself). The
-    // backend takes x and y in fixed places and reads only that one, so gy, of the same shape,
-    // stands in for the other.
+    // Keeps only the tensor the derivative depends on (detached: the graph must not own itself).
+    // The backend takes x and y in fixed places; gy, of the same shape, stands in for one not kept,
+    // and the kernel's result does not depend on it.
     using elementwise_math::UnaryDerivativeReads;
     const UnaryDerivativeReads reads = elementwise_math::unary_derivative_reads(op);
     record(
         kind, {&x}, y,
-        [op, alpha, reads, xd = reads == UnaryDerivativeReads::Input ? x.detach() : Tensor(),
+        [op, alpha, format = x.memory_format(), xd = reads == UnaryDerivativeReads::Input ? x.detach() : Tensor(),
          yd = reads == UnaryDerivativeReads::Output ? y.detach() : Tensor()](const Tensor& gy, InputGrads& g) {
-          const Tensor& kept = xd.defined() ? xd : yd.defined() ? yd : gy;
-          Tensor gx = empty_like(kept);  // x's layout where known (y was made like x)
+          Tensor gx = empty(gy.shape(), {gy.dtype(), gy.device(), format});
           backend_of(gy).unary_backward(op, alpha, xd.defined() ? xd : gy, yd.defined() ? yd : gy, gy, gx);
           g.set(0, gx);
         },
