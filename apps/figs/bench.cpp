@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <map>
 
@@ -218,15 +219,19 @@ void run_bench(const BenchOptions& o, const json& config) {
   const Device device = run_device(config);
   const nas::Architecture full = nas::describe_architecture(*space, {});
   const double macs = static_cast<double>(full.macs);
-  std::fprintf(stderr, "bench: %s/%s, %lld params, %.4g MACs per image, batch %lld, %s, %d threads, denormals %s; "
-               "%lld warmup + %lld timed steps per stage\n", space->name().c_str(), space->preset().c_str(),
-               static_cast<long long>(full.params), macs, static_cast<long long>(o.batch), str_cat(device).c_str(),
-               num_threads(), flush_denormals_enabled() ? "flushed" : "kept", static_cast<long long>(o.warmup),
-               static_cast<long long>(o.steps));
+  // OpenMP's wait policy changes CPU timings: under "passive" (the test scripts' setting) each
+  // parallel region wakes sleeping threads, ~1.5x the step time of the default on 2 cores.
+  const char* wait_env = std::getenv("OMP_WAIT_POLICY");
+  const std::string wait_policy = wait_env && *wait_env ? wait_env : "default";
+  std::fprintf(stderr, "bench: %s/%s, %lld params, %.4g MACs per image, batch %lld, %s, %d threads, denormals %s, "
+               "OpenMP wait policy %s; %lld warmup + %lld timed steps per stage\n", space->name().c_str(),
+               space->preset().c_str(), static_cast<long long>(full.params), macs, static_cast<long long>(o.batch),
+               str_cat(device).c_str(), num_threads(), flush_denormals_enabled() ? "flushed" : "kept",
+               wait_policy.c_str(), static_cast<long long>(o.warmup), static_cast<long long>(o.steps));
   json out{{"space", space->name()}, {"preset", space->preset()}, {"params", full.params}, {"macs", full.macs},
            {"batch", o.batch}, {"device", str_cat(device)}, {"threads", num_threads()},
-           {"flush_denormals", flush_denormals_enabled()}, {"build", build_info().summary()},
-           {"warmup_steps", o.warmup}, {"timed_steps", o.steps}};
+           {"flush_denormals", flush_denormals_enabled()}, {"omp_wait_policy", wait_policy},
+           {"build", build_info().summary()}, {"warmup_steps", o.warmup}, {"timed_steps", o.steps}};
   // Inference, then retrain, then search: each needs more memory than the one before, so the
   // CPU's high-water mark read after each stage is that stage's own (docs/cli.md).
   std::printf("%-8s %10s %12s %10s %10s %12s %12s\n", "stage", "img/s", "step ms", "min ms", "GFLOP/s", "peak MiB",

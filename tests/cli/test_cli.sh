@@ -38,8 +38,9 @@ fi
 if "$FIGS" --threads 1 bench --set space.preset=tiny28 --batch 4 --warmup 1 --steps 2 --stage all \
      --json "$TMP/bench.json" > "$TMP/bench.log" 2>&1 &&
    python3 - "$TMP/bench.json" <<'PY'
-import json, sys
+import json, os, sys
 b = json.load(open(sys.argv[1]))
+assert b["omp_wait_policy"] == (os.environ.get("OMP_WAIT_POLICY") or "default"), b["omp_wait_policy"]
 for stage in ("search", "retrain", "infer"):
     assert b[stage]["img_per_s"] > 0 and b[stage]["gflops"] > 0, stage
     assert "conv2d" in b[stage]["ops"], stage
