@@ -220,7 +220,7 @@ void run_bench(const BenchOptions& o, const json& config) {
   const nas::Architecture full = nas::describe_architecture(*space, {});
   const double macs = static_cast<double>(full.macs);
   // OpenMP's wait policy changes CPU timings: under "passive" (the test scripts' setting) each
-  // parallel region wakes sleeping threads, ~1.5x the step time of the default on 2 cores.
+  // parallel region wakes sleeping threads: ~1.45x the default's step time on 2 cores (docs/cli.md).
   const char* wait_env = std::getenv("OMP_WAIT_POLICY");
   const std::string wait_policy = wait_env && *wait_env ? wait_env : "default";
   std::fprintf(stderr, "bench: %s/%s, %lld params, %.4g MACs per image, batch %lld, %s, %d threads, denormals %s, "
