@@ -28,6 +28,22 @@ std::atomic<KernelMode>& mode() {
   return m;
 }
 
+fast::VectorIsa widest_isa() { return fast::avx512_supported() ? fast::VectorIsa::Avx512 : fast::VectorIsa::Avx2; }
+
+fast::VectorIsa isa_from_environment() {
+  const char* v = std::getenv("FIGS_CPU_ISA");
+  if (v == nullptr || *v == '\0') return widest_isa();
+  if (std::strcmp(v, "avx2") == 0) return fast::VectorIsa::Avx2;
+  FIGS_CHECK(std::strcmp(v, "avx512") == 0, "FIGS_CPU_ISA=", v, ": expected 'avx2' or 'avx512'");
+  FIGS_CHECK(fast::avx512_supported(), "FIGS_CPU_ISA=avx512, but this CPU has no AVX-512F");
+  return fast::VectorIsa::Avx512;
+}
+
+std::atomic<fast::VectorIsa>& isa() {
+  static std::atomic<fast::VectorIsa> i{isa_from_environment()};
+  return i;
+}
+
 // The own vectorised kernels run when the mode allows, the CPU has AVX2+FMA and the dtype is f32.
 bool vectorised(const Tensor& t) {
   return mode() == KernelMode::Fast && t.dtype() == DType::Float32 && fast::cpu_supported();
@@ -39,6 +55,12 @@ bool onednn_path(const Tensor& t) { return FIGS_WITH_ONEDNN && mode() == KernelM
 KernelMode kernel_mode() { return mode(); }
 void set_kernel_mode(KernelMode m) { mode() = m; }
 const char* kernel_mode_name(KernelMode m) { return m == KernelMode::Fast ? "fast" : "reference"; }
+fast::VectorIsa vector_isa() { return isa(); }
+void set_vector_isa(fast::VectorIsa i) {
+  FIGS_CHECK(i != fast::VectorIsa::Avx512 || fast::avx512_supported(), "set_vector_isa: this CPU has no AVX-512F");
+  isa() = i;
+}
+const char* vector_isa_name(fast::VectorIsa i) { return i == fast::VectorIsa::Avx512 ? "avx512" : "avx2"; }
 
 // A kernel served by an own vectorised kernel when it covers the case, else by the reference.
 #define FIGS_VECTORISED_OR_REFERENCE(kernel, probe, fast_call, ref_call) \
@@ -151,8 +173,12 @@ void CpuBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, c
 }
 void CpuBackend::conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
                                         const Tensor& gbias) {
-  if (own_depthwise_first(gw) && vectorised(gw) && fast::depthwise_conv2d_backward_weight(p, gy, x, gw, gbias)) {
-    FIGS_COUNT_KERNEL("conv2d_backward_weight", "avx2-depthwise");
+  const fast::VectorIsa width = vector_isa();
+  if (own_depthwise_first(gw) && vectorised(gw) && fast::depthwise_conv2d_backward_weight(p, gy, x, gw, gbias, width)) {
+    if (width == fast::VectorIsa::Avx512)
+      FIGS_COUNT_KERNEL("conv2d_backward_weight", "avx512-depthwise");
+    else
+      FIGS_COUNT_KERNEL("conv2d_backward_weight", "avx2-depthwise");
     return;
   }
   FIGS_ONEDNN_OR_REFERENCE("conv2d_backward_weight", gw, onednn::conv2d_backward_weight(p, gy, x, gw, gbias),

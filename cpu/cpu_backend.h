@@ -9,6 +9,7 @@
 // counted as such — visible in every benchmark's output, never silent.
 #pragma once
 
+#include "cpu/fast/kernels.h"
 #include "cpu/reference_backend.h"
 
 namespace figs::cpu {
@@ -18,6 +19,14 @@ enum class KernelMode { Fast, Reference };
 KernelMode kernel_mode();
 void set_kernel_mode(KernelMode mode);
 const char* kernel_mode_name(KernelMode mode);
+
+// The widest vector instruction set the own kernels use where they have more than one build
+// (cpu/fast/kernels.h): AVX-512 where the CPU has AVX-512F, else AVX2. FIGS_CPU_ISA=avx2 in the
+// environment (or set_vector_isa) caps it, to compare the two builds or rule AVX-512 out;
+// FIGS_CPU_ISA=avx512 on a CPU without it is an error, as is asking set_vector_isa for it.
+fast::VectorIsa vector_isa();
+void set_vector_isa(fast::VectorIsa isa);
+const char* vector_isa_name(fast::VectorIsa isa);
 
 class CpuBackend final : public ReferenceBackend {
  public:

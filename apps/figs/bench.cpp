@@ -19,6 +19,7 @@
 #include "core/parallel.h"
 #include "core/view.h"
 #include "cpu/allocator.h"
+#include "cpu/cpu_backend.h"
 #include "cuda/allocator.h"
 #include "nas/architecture.h"
 #include "nas/channel_graph.h"
@@ -223,14 +224,18 @@ void run_bench(const BenchOptions& o, const json& config) {
   // parallel region wakes sleeping threads: ~1.45x the default's step time on 2 cores (docs/cli.md).
   const char* wait_env = std::getenv("OMP_WAIT_POLICY");
   const std::string wait_policy = wait_env && *wait_env ? wait_env : "default";
+  // The widest vector ISA of the own CPU kernels (AVX-512 where the CPU has it; FIGS_CPU_ISA=avx2
+  // caps it), so that timings from different machines or settings can be told apart.
+  const char* cpu_isa = cpu::vector_isa_name(cpu::vector_isa());
   std::fprintf(stderr, "bench: %s/%s, %lld params, %.4g MACs per image, batch %lld, %s, %d threads, denormals %s, "
-               "OpenMP wait policy %s; %lld warmup + %lld timed steps per stage\n", space->name().c_str(),
-               space->preset().c_str(), static_cast<long long>(full.params), macs, static_cast<long long>(o.batch),
-               str_cat(device).c_str(), num_threads(), flush_denormals_enabled() ? "flushed" : "kept",
-               wait_policy.c_str(), static_cast<long long>(o.warmup), static_cast<long long>(o.steps));
+               "OpenMP wait policy %s, own CPU kernels up to %s; %lld warmup + %lld timed steps per stage\n",
+               space->name().c_str(), space->preset().c_str(), static_cast<long long>(full.params), macs,
+               static_cast<long long>(o.batch), str_cat(device).c_str(), num_threads(),
+               flush_denormals_enabled() ? "flushed" : "kept", wait_policy.c_str(), cpu_isa,
+               static_cast<long long>(o.warmup), static_cast<long long>(o.steps));
   json out{{"space", space->name()}, {"preset", space->preset()}, {"params", full.params}, {"macs", full.macs},
            {"batch", o.batch}, {"device", str_cat(device)}, {"threads", num_threads()},
-           {"flush_denormals", flush_denormals_enabled()}, {"omp_wait_policy", wait_policy},
+           {"flush_denormals", flush_denormals_enabled()}, {"omp_wait_policy", wait_policy}, {"cpu_vector_isa", cpu_isa},
            {"build", build_info().summary()}, {"warmup_steps", o.warmup}, {"timed_steps", o.steps}};
   // Inference, then retrain, then search: each needs more memory than the one before, so the
   // CPU's high-water mark read after each stage is that stage's own (docs/cli.md).

@@ -30,6 +30,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "core/kernel_stats.h"
+#include "cpu/cpu_backend.h"
 #include "dist/mpi_group.h"
 #include "dist/nccl_group.h"
 #include "nas/architecture.h"
@@ -299,6 +300,10 @@ int main(int argc, char** argv) {
   // (a library's exception, out of memory) is reported the same way instead of aborting.
   try {
     if (stop_after_opt->count()) set_stop_after_step(stop_after_step);
+    // The CPU backend reads FIGS_CPU_KERNELS and FIGS_CPU_ISA at first use; read them now, so
+    // that a bad value stops the command before any data is read or anything is written.
+    cpu::kernel_mode();
+    cpu::vector_isa();
     if (*export_cmd) {
       run_export(export_o);
     } else if (*bench_cmd) {

@@ -14,7 +14,9 @@
 //                    D (K - 1) - P; other strides gather, per input pixel, the taps that land on it.
 //   backward-weights each thread accumulates a private K x K x C partial over its share of rows,
 //                    one (tap, channel block) register at a time across the row; partials are summed
-//                    at the end (fixed order, so results do not depend on scheduling).
+//                    at the end (fixed order, so results do not depend on scheduling). Written once
+//                    over the vector width (depthwise_conv2d_weight_grad.h): AVX2 here, AVX-512 in
+//                    depthwise_conv2d_avx512.cpp.
 // K and S are template parameters for (3, 5, 7) x (1, 2), dispatched at one switch; other sizes
 // run the same code with runtime values.
 #include <immintrin.h>
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "cpu/fast/depthwise_conv2d_weight_grad.h"
 #include "cpu/fast/kernels.h"
 
 namespace figs::cpu::fast {
@@ -45,20 +48,19 @@ inline void store(float* p, __m256 v, int n, __m256i mask) {
     _mm256_maskstore_ps(p, mask, v);
 }
 
-// Floor division for a possibly negative numerator (C++ '/' truncates towards zero).
-inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+using Geometry = DepthwiseGeometry;
 
-struct Geometry {
-  int64_t N, C, H, W, OH, OW;
-  int K, S, P, D;
-};
-
-// Runtime K/S unless fixed by the template (0 = runtime).
-template <int KT, int ST>
-struct Sizes {
-  const Geometry& g;
-  int k() const { return KT ? KT : g.K; }
-  int s() const { return ST ? ST : g.S; }
+// The AVX2 lanes of depthwise_conv2d_weight_grad.h's kernels.
+struct Avx2Lanes {
+  static constexpr int kLanes = 8;
+  using Vec = __m256;
+  using Mask = __m256i;
+  static Mask tail(int n) { return tail_mask(n); }
+  static Vec load(const float* p, int n, Mask m) { return fast::load(p, n, m); }
+  static void store(float* p, Vec v, int n, Mask m) { fast::store(p, v, n, m); }
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  static Vec fma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
 };
 
 // y (N, OH, OW, C) = depthwise(x (N, H, W, C), taps (K*K, C)) + bias. `taps` is tap-major.
@@ -153,86 +155,6 @@ void backward_data_gather(const Geometry& g, const float* gy, const float* taps,
   });
 }
 
-// Partial gw (K*K, C) (and gbias (C)) over rows [begin, end) of (n, oh).
-template <int KT, int ST>
-void weight_partial(const Geometry& g, const float* gy, const float* x, int64_t begin, int64_t end, float* part,
-                    float* bias_part) {
-  const Sizes<KT, ST> z{g};
-  const int K = z.k(), S = z.s(), P = g.P, D = g.D;
-  const int64_t C = g.C, W = g.W;
-  for (int64_t row = begin; row < end; ++row) {
-    const int64_t n = row / g.OH, oh = row % g.OH;
-    const float* gr = gy + row * g.OW * C;
-    for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
-      const int lanes = static_cast<int>(std::min<int64_t>(kLanes, C - c0));
-      const __m256i mask = tail_mask(lanes);
-      if (bias_part) {
-        __m256 acc = load(bias_part + c0, lanes, mask);
-        for (int64_t ow = 0; ow < g.OW; ++ow) acc = _mm256_add_ps(acc, load(gr + ow * C + c0, lanes, mask));
-        store(bias_part + c0, acc, lanes, mask);
-      }
-      for (int kh = 0; kh < K; ++kh) {
-        const int64_t ih = oh * S - P + kh * D;
-        if (ih < 0 || ih >= g.H) continue;
-        const float* xr = x + (n * g.H + ih) * W * C;
-        for (int kw = 0; kw < K; ++kw) {
-          // Outputs whose tap (kh, kw) lands inside the row: iw = ow S - P + kw D in [0, W).
-          const int64_t off = P - kw * D;
-          const int64_t lo = off > 0 ? (off + S - 1) / S : 0;
-          const int64_t hi = std::min<int64_t>(g.OW, floor_div(W - 1 + off, S) + 1);
-          float* pp = part + (kh * K + kw) * C + c0;
-          __m256 acc0 = load(pp, lanes, mask), acc1 = _mm256_setzero_ps();
-          int64_t ow = lo;
-          for (; ow + 2 <= hi; ow += 2) {  // two chains hide the FMA latency
-            acc0 = _mm256_fmadd_ps(load(gr + ow * C + c0, lanes, mask), load(xr + (ow * S - off) * C + c0, lanes, mask), acc0);
-            acc1 = _mm256_fmadd_ps(load(gr + (ow + 1) * C + c0, lanes, mask),
-                                   load(xr + ((ow + 1) * S - off) * C + c0, lanes, mask), acc1);
-          }
-          for (; ow < hi; ++ow)
-            acc0 = _mm256_fmadd_ps(load(gr + ow * C + c0, lanes, mask), load(xr + (ow * S - off) * C + c0, lanes, mask), acc0);
-          store(pp, _mm256_add_ps(acc0, acc1), lanes, mask);
-        }
-      }
-    }
-  }
-}
-
-template <int KT, int ST>
-void backward_weight_impl(const Geometry& g, const float* gy, const float* x, float* taps_out, float* gbias) {
-  const int64_t rows = g.N * g.OH, taps = static_cast<int64_t>(g.K) * g.K;
-  const int threads = static_cast<int>(std::min<int64_t>(num_threads(), std::max<int64_t>(rows, 1)));
-  std::vector<std::vector<float>> partial(threads, std::vector<float>(taps * g.C, 0.f));
-  std::vector<std::vector<float>> bias_partial(threads, std::vector<float>(gbias ? g.C : 0, 0.f));
-  parallel_for(0, threads, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t)
-      weight_partial<KT, ST>(g, gy, x, rows * t / threads, rows * (t + 1) / threads, partial[t].data(),
-                             gbias ? bias_partial[t].data() : nullptr);
-  });
-  for (int64_t i = 0; i < taps * g.C; ++i) {
-    float s = 0;
-    for (int t = 0; t < threads; ++t) s += partial[t][i];
-    taps_out[i] = s;
-  }
-  if (gbias)
-    for (int64_t c = 0; c < g.C; ++c) {
-      float s = 0;
-      for (int t = 0; t < threads; ++t) s += bias_partial[t][c];
-      gbias[c] = s;
-    }
-}
-
-// Calls fn.template operator()<K, S>() with K, S fixed for (3, 5, 7) x (1, 2), else <0, 0>.
-template <class Fn>
-void dispatch_ks(int K, int S, Fn&& fn) {
-  if (S == 1 && K == 3) return fn.template operator()<3, 1>();
-  if (S == 1 && K == 5) return fn.template operator()<5, 1>();
-  if (S == 1 && K == 7) return fn.template operator()<7, 1>();
-  if (S == 2 && K == 3) return fn.template operator()<3, 2>();
-  if (S == 2 && K == 5) return fn.template operator()<5, 2>();
-  if (S == 2 && K == 7) return fn.template operator()<7, 2>();
-  return fn.template operator()<0, 0>();
-}
-
 bool channels_last_f32(const Tensor& t) {
   return t.dtype() == DType::Float32 && t.dim() == 4 && t.is_contiguous(MemoryFormat::ChannelsLast);
 }
@@ -287,12 +209,18 @@ bool depthwise_conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, con
 }
 
 bool depthwise_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
-                                      const Tensor& gbias) {
+                                      const Tensor& gbias, VectorIsa isa) {
   if (!covered(p, x, gw, gy) || !gw.is_contiguous() || (gbias.defined() && gbias.stride(0) != 1)) return false;
+  if (isa == VectorIsa::Avx512 && !avx512_supported()) return false;
   const Geometry g = geometry(p, x.shape(), gw, gy.shape());
   std::vector<float> taps(static_cast<size_t>(g.K) * g.K * g.C);
   float* gb = gbias.defined() ? gbias.data<float>() : nullptr;
-  dispatch_ks(g.K, g.S, [&]<int K, int S>() { backward_weight_impl<K, S>(g, gy.data<float>(), x.data<float>(), taps.data(), gb); });
+  if (isa == VectorIsa::Avx512)
+    depthwise_backward_weight_taps_avx512(g, gy.data<float>(), x.data<float>(), taps.data(), gb);
+  else
+    dispatch_ks(g.K, g.S, [&]<int K, int S>() {
+      backward_weight_taps<Avx2Lanes, K, S>(g, gy.data<float>(), x.data<float>(), taps.data(), gb);
+    });
   float* out = gw.data<float>();  // tap-major back to (C, 1, K, K)
   const int64_t KK = static_cast<int64_t>(g.K) * g.K;
   for (int64_t c = 0; c < g.C; ++c)

@@ -44,6 +44,11 @@ bool cpu_supported() {
   return ok;
 }
 
+bool avx512_supported() {
+  static const bool ok = cpu_supported() && __builtin_cpu_supports("avx512f");
+  return ok;
+}
+
 bool fill(const Tensor& out, double value) {
   if (!is_f32(out) || !is_dense(out)) return false;
   float* p = out.data<float>();

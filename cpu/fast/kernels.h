@@ -15,6 +15,12 @@ namespace figs::cpu::fast {
 // Whether this machine can run the kernels here (AVX2 and FMA).
 bool cpu_supported();
 
+// The vector width of a kernel built for more than one: AVX2 (8 floats per register) or AVX-512
+// (16; needs the CPU's AVX-512F, which avx512_supported() checks). Only the depthwise
+// backward-weights has an AVX-512 build so far; the backend picks with cpu::vector_isa().
+enum class VectorIsa { Avx2, Avx512 };
+bool avx512_supported();
+
 bool fill(const Tensor& out, double value);
 bool copy(const Tensor& src, const Tensor& dst);
 // Channel concatenation of dense channels-last float32 tensors in one pass over y (concat.cpp).
@@ -32,8 +38,9 @@ bool channel_scale_backward(const Tensor& gy, const Tensor& x, const Tensor& sca
 bool depthwise_conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& bias,
                               const Tensor& y);
 bool depthwise_conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, const Tensor& w, const Tensor& gx);
+// Backward-weights at either width; false also when `isa` is AVX-512 and the CPU lacks it.
 bool depthwise_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
-                                      const Tensor& gbias);
+                                      const Tensor& gbias, VectorIsa isa);
 // Batch normalisation, with the fused ReLU of p.relu, on dense channels-last tensors
 // (cpu/fast/batch_norm.cpp).
 bool batch_norm_forward_training(const BatchNormParams& p, const Tensor& x, const Tensor& gamma, const Tensor& beta,
