@@ -225,6 +225,52 @@ void pool_shapes(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_max_pool)->Apply(pool_shapes);
 
+// The max3 operator as a search step trains it: at stride 1 the forward writes the values only,
+// and the backward finds each window's argmax again from the input (autograd/ops/pool.cpp).
+// One iteration = forward + backward.
+void BM_max_pool_training(benchmark::State& state) {
+  const int64_t N = state.range(0), C = state.range(1), H = state.range(2);
+  const MemoryFormat f = layout_arg(state.range(3));
+  const Tensor x = rand_tensor({N, C, H, H}, f), gy = rand_tensor({N, C, H, H}, f);
+  const Pool2dParams p{.kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1};
+  Backend& be = backend_for(Device::cpu());
+  reset_kernel_counts();
+  Timer timer;
+  for (auto _ : state) {
+    timer.start();
+    Tensor y = empty_like(x), gx = empty_like(x);
+    be.max_pool2d_forward(p, x, y, Tensor());
+    be.max_pool2d_backward_from_input(p, gy, x, gx);
+    benchmark::DoNotOptimize(gx.raw_data());
+    timer.stop();
+  }
+  // forward reads x, writes y; backward reads x and gy, writes gx
+  report(state, timer, 0, 4.0 * 5 * x.numel(), "max_pool2d_backward_from_input", f);
+}
+BENCHMARK(BM_max_pool_training)->Apply(pool_shapes);
+
+// The avg3 operator's pooling (3x3, stride 1, padding 1, padding excluded from the divisor),
+// forward + backward.
+void BM_avg_pool(benchmark::State& state) {
+  const int64_t N = state.range(0), C = state.range(1), H = state.range(2);
+  const MemoryFormat f = layout_arg(state.range(3));
+  const Tensor x = rand_tensor({N, C, H, H}, f), gy = rand_tensor({N, C, H, H}, f);
+  const Pool2dParams p{3, 3, 1, 1, 1, 1, false};
+  Backend& be = backend_for(Device::cpu());
+  reset_kernel_counts();
+  Timer timer;
+  for (auto _ : state) {
+    timer.start();
+    Tensor y = empty_like(x), gx = empty_like(x);
+    be.avg_pool2d_forward(p, x, y);
+    be.avg_pool2d_backward(p, gy, gx);
+    benchmark::DoNotOptimize(gx.raw_data());
+    timer.stop();
+  }
+  report(state, timer, 0, 4.0 * 4 * x.numel(), "avg_pool2d_backward", f);  // read x, gy; write y, gx
+}
+BENCHMARK(BM_avg_pool)->Apply(pool_shapes);
+
 // A whole block of the One-Shot supernet, forward + backward through autograd: a pair of
 // separable convs, each depthwise 3x3 -> BN -> ReLU -> pointwise 1x1 -> BN -> ReLU. This is the
 // measurement behind the layout choice (docs/architecture.md, "Layout"): args N, C, H, L.
