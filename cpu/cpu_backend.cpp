@@ -173,13 +173,15 @@ void CpuBackend::conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, c
 }
 void CpuBackend::conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
                                         const Tensor& gbias) {
-  const fast::VectorIsa width = vector_isa();
-  if (own_depthwise_first(gw) && vectorised(gw) && fast::depthwise_conv2d_backward_weight(p, gy, x, gw, gbias, width)) {
-    if (width == fast::VectorIsa::Avx512)
-      FIGS_COUNT_KERNEL("conv2d_backward_weight", "avx512-depthwise");
-    else
-      FIGS_COUNT_KERNEL("conv2d_backward_weight", "avx2-depthwise");
-    return;
+  if (own_depthwise_first(gw) && vectorised(gw)) {
+    const fast::VectorIsa width = vector_isa();
+    if (fast::depthwise_conv2d_backward_weight(p, gy, x, gw, gbias, width)) {
+      if (width == fast::VectorIsa::Avx512)
+        FIGS_COUNT_KERNEL("conv2d_backward_weight", "avx512-depthwise");
+      else
+        FIGS_COUNT_KERNEL("conv2d_backward_weight", "avx2-depthwise");
+      return;
+    }
   }
   FIGS_ONEDNN_OR_REFERENCE("conv2d_backward_weight", gw, onednn::conv2d_backward_weight(p, gy, x, gw, gbias),
                            ReferenceBackend::conv2d_backward_weight(p, gy, x, gw, gbias));

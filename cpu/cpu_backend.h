@@ -9,7 +9,7 @@
 // counted as such — visible in every benchmark's output, never silent.
 #pragma once
 
-#include "cpu/fast/kernels.h"
+#include "cpu/fast/vector_isa.h"
 #include "cpu/reference_backend.h"
 
 namespace figs::cpu {

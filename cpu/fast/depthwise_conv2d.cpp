@@ -21,6 +21,7 @@
 // run the same code with runtime values.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "core/parallel.h"
@@ -50,9 +51,37 @@ inline void store(float* p, __m256 v, int n, __m256i mask) {
 
 using Geometry = DepthwiseGeometry;
 
+// Each thread accumulates a private (K*K, C) partial over its share of rows with `partial` (the
+// AVX2 or the AVX-512 build of weight_partial); the partials are summed at the end in thread
+// order, so the result does not depend on scheduling.
+template <class Partial>
+void backward_weight_taps(const Geometry& g, const float* gy, const float* x, float* taps_out, float* gbias,
+                          const Partial& partial_fn) {
+  const int64_t rows = g.N * g.OH, taps = static_cast<int64_t>(g.K) * g.K;
+  const int threads = static_cast<int>(std::min<int64_t>(num_threads(), std::max<int64_t>(rows, 1)));
+  std::vector<std::vector<float>> partial(threads, std::vector<float>(taps * g.C, 0.f));
+  std::vector<std::vector<float>> bias_partial(threads, std::vector<float>(gbias ? g.C : 0, 0.f));
+  parallel_for(0, threads, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      partial_fn(rows * t / threads, rows * (t + 1) / threads, partial[t].data(),
+                 gbias ? bias_partial[t].data() : nullptr);
+  });
+  for (int64_t i = 0; i < taps * g.C; ++i) {
+    float s = 0;
+    for (int t = 0; t < threads; ++t) s += partial[t][i];
+    taps_out[i] = s;
+  }
+  if (gbias)
+    for (int64_t c = 0; c < g.C; ++c) {
+      float s = 0;
+      for (int t = 0; t < threads; ++t) s += bias_partial[t][c];
+      gbias[c] = s;
+    }
+}
+
 // The AVX2 lanes of depthwise_conv2d_weight_grad.h's kernels.
 struct Avx2Lanes {
-  static constexpr int kLanes = 8;
+  static constexpr int kLanes = fast::kLanes;
   using Vec = __m256;
   using Mask = __m256i;
   static Mask tail(int n) { return tail_mask(n); }
@@ -215,11 +244,16 @@ bool depthwise_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, c
   const Geometry g = geometry(p, x.shape(), gw, gy.shape());
   std::vector<float> taps(static_cast<size_t>(g.K) * g.K * g.C);
   float* gb = gbias.defined() ? gbias.data<float>() : nullptr;
+  const float *pg = gy.data<float>(), *px = x.data<float>();
   if (isa == VectorIsa::Avx512)
-    depthwise_backward_weight_taps_avx512(g, gy.data<float>(), x.data<float>(), taps.data(), gb);
+    backward_weight_taps(g, pg, px, taps.data(), gb, [&](int64_t begin, int64_t end, float* part, float* bias_part) {
+      depthwise_weight_partial_avx512(g, pg, px, begin, end, part, bias_part);
+    });
   else
     dispatch_ks(g.K, g.S, [&]<int K, int S>() {
-      backward_weight_taps<Avx2Lanes, K, S>(g, gy.data<float>(), x.data<float>(), taps.data(), gb);
+      backward_weight_taps(g, pg, px, taps.data(), gb, [&](int64_t begin, int64_t end, float* part, float* bias_part) {
+        weight_partial<Avx2Lanes, K, S>(g, pg, px, begin, end, part, bias_part);
+      });
     });
   float* out = gw.data<float>();  // tap-major back to (C, 1, K, K)
   const int64_t KK = static_cast<int64_t>(g.K) * g.K;

@@ -1,7 +1,7 @@
 // The AVX-512 build of the depthwise backward-weights (depthwise_conv2d_weight_grad.h): 16
 // channels per register, masked tails. This file alone is compiled with -mavx512f
 // (CMakeLists.txt); the backend calls it only where the CPU has AVX-512F (cpu::vector_isa()).
-// Measured: 1.3-2.6x the AVX2 build's speed at the small presets' shapes (docs/architecture.md).
+// What it may contain: Note [What an AVX-512 file may contain] in the header.
 #include <immintrin.h>
 
 #include "cpu/fast/depthwise_conv2d_weight_grad.h"
@@ -29,9 +29,9 @@ struct Avx512Lanes {
 
 }  // namespace
 
-void depthwise_backward_weight_taps_avx512(const DepthwiseGeometry& g, const float* gy, const float* x,
-                                           float* taps_out, float* gbias) {
-  dispatch_ks(g.K, g.S, [&]<int K, int S>() { backward_weight_taps<Avx512Lanes, K, S>(g, gy, x, taps_out, gbias); });
+void depthwise_weight_partial_avx512(const DepthwiseGeometry& g, const float* gy, const float* x, int64_t begin,
+                                     int64_t end, float* part, float* bias_part) {
+  dispatch_ks(g.K, g.S, [&]<int K, int S>() { weight_partial<Avx512Lanes, K, S>(g, gy, x, begin, end, part, bias_part); });
 }
 
 }  // namespace figs::cpu::fast

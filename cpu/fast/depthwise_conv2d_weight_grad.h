@@ -1,21 +1,26 @@
-// Depthwise backward-weights (channels-last float32), written once over a vector-width policy
-// and compiled twice: with AVX2 lanes in depthwise_conv2d.cpp and with AVX-512 lanes in
-// depthwise_conv2d_avx512.cpp (built with -mavx512f; it runs only where the CPU has AVX-512F,
-// see cpu::vector_isa()).
+// Depthwise backward-weights (channels-last float32), the inner loop written once over a
+// vector-width policy and compiled twice: with AVX2 lanes in depthwise_conv2d.cpp and with
+// AVX-512 lanes in depthwise_conv2d_avx512.cpp (built with -mavx512f; it runs only where the CPU
+// has AVX-512F, see cpu::vector_isa()).
 //
-// Everything here is in an anonymous namespace on purpose: each translation unit that includes
-// this header gets its own copies, compiled with its own instruction set. Shared inline
-// functions with external linkage would let the linker keep the AVX-512 copy for the AVX2 path.
+// Note [What an AVX-512 file may contain]
+//   A file compiled with -mavx512f must not emit any function the linker could share with the
+//   rest of the library: an inline function or template instantiation with external linkage
+//   (std::min, std::vector<float>'s constructor, ...) is a weak symbol, and the linker keeps one
+//   copy of it for every caller, so an AVX-512 copy could run on a CPU without AVX-512. Hence
+//   everything here is in an anonymous namespace (each file gets its own copy), uses no library
+//   templates, and allocates nothing; the threads and partial sums live in
+//   depthwise_conv2d.cpp. ctest's cpu_avx512_object_is_self_contained checks the object file:
+//   its only global symbols are the entry points declared below.
+//
+// It also holds the geometry helpers (DepthwiseGeometry, Sizes, dispatch_ks, floor_div) that
+// depthwise_conv2d.cpp's forward and backward-data share.
 //
 // A `Lanes` policy provides: kLanes, Vec, Mask, tail(n) (the first n lanes on), load(p, n, mask),
 // store(p, v, n, mask), zero(), add(a, b), fma(a, b, c) = a * b + c.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
-#include <vector>
-
-#include "core/parallel.h"
 
 namespace figs::cpu::fast {
 
@@ -26,15 +31,17 @@ struct DepthwiseGeometry {
   int K, S, P, D;
 };
 
-// gw as (K*K, C) tap-major, and gbias (C) when not null, from gy and x; `taps_out` and `gbias`
-// are fully written. Defined for AVX-512 in depthwise_conv2d_avx512.cpp.
-void depthwise_backward_weight_taps_avx512(const DepthwiseGeometry& g, const float* gy, const float* x,
-                                           float* taps_out, float* gbias);
+// Adds the partial gw (K*K, C) (tap-major) over rows [begin, end) of (n, oh) into `part`, and
+// the partial gbias (C) into `bias_part` unless it is null: the AVX-512 build, defined in
+// depthwise_conv2d_avx512.cpp.
+void depthwise_weight_partial_avx512(const DepthwiseGeometry& g, const float* gy, const float* x, int64_t begin,
+                                     int64_t end, float* part, float* bias_part);
 
 namespace {
 
 // Floor division for a possibly negative numerator (C++ '/' truncates towards zero).
 inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+inline int64_t smaller(int64_t a, int64_t b) { return a < b ? a : b; }  // not std::min: see the Note
 
 // Runtime K/S unless fixed by the template (0 = runtime).
 template <int KT, int ST>
@@ -72,7 +79,7 @@ void weight_partial(const DepthwiseGeometry& g, const float* gy, const float* x,
     const int64_t n = row / g.OH, oh = row % g.OH;
     const float* gr = gy + row * g.OW * C;
     for (int64_t c0 = 0; c0 < C; c0 += kLanes) {
-      const int lanes = static_cast<int>(std::min<int64_t>(kLanes, C - c0));
+      const int lanes = static_cast<int>(smaller(kLanes, C - c0));
       const auto mask = Lanes::tail(lanes);
       auto ld = [&](const float* p) { return Lanes::load(p, lanes, mask); };
       if (bias_part) {
@@ -88,7 +95,7 @@ void weight_partial(const DepthwiseGeometry& g, const float* gy, const float* x,
           // Outputs whose tap (kh, kw) lands inside the row: iw = ow S - P + kw D in [0, W).
           const int64_t off = P - kw * D;
           const int64_t lo = off > 0 ? (off + S - 1) / S : 0;
-          const int64_t hi = std::min<int64_t>(g.OW, floor_div(W - 1 + off, S) + 1);
+          const int64_t hi = smaller(g.OW, floor_div(W - 1 + off, S) + 1);
           float* pp = part + (kh * K + kw) * C + c0;
           V acc0 = ld(pp), acc1 = Lanes::zero();
           int64_t ow = lo;
@@ -102,33 +109,6 @@ void weight_partial(const DepthwiseGeometry& g, const float* gy, const float* x,
       }
     }
   }
-}
-
-// Each thread accumulates a private (K*K, C) partial over its share of rows; the partials are
-// summed at the end in thread order, so the result does not depend on scheduling.
-template <class Lanes, int KT, int ST>
-void backward_weight_taps(const DepthwiseGeometry& g, const float* gy, const float* x, float* taps_out,
-                          float* gbias) {
-  const int64_t rows = g.N * g.OH, taps = static_cast<int64_t>(g.K) * g.K;
-  const int threads = static_cast<int>(std::min<int64_t>(num_threads(), std::max<int64_t>(rows, 1)));
-  std::vector<std::vector<float>> partial(threads, std::vector<float>(taps * g.C, 0.f));
-  std::vector<std::vector<float>> bias_partial(threads, std::vector<float>(gbias ? g.C : 0, 0.f));
-  parallel_for(0, threads, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t)
-      weight_partial<Lanes, KT, ST>(g, gy, x, rows * t / threads, rows * (t + 1) / threads, partial[t].data(),
-                                    gbias ? bias_partial[t].data() : nullptr);
-  });
-  for (int64_t i = 0; i < taps * g.C; ++i) {
-    float s = 0;
-    for (int t = 0; t < threads; ++t) s += partial[t][i];
-    taps_out[i] = s;
-  }
-  if (gbias)
-    for (int64_t c = 0; c < g.C; ++c) {
-      float s = 0;
-      for (int t = 0; t < threads; ++t) s += bias_partial[t][c];
-      gbias[c] = s;
-    }
 }
 
 }  // namespace

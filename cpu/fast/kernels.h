@@ -9,17 +9,13 @@
 
 #include "core/params.h"
 #include "core/tensor.h"
+#include "cpu/fast/vector_isa.h"
 
 namespace figs::cpu::fast {
 
 // Whether this machine can run the kernels here (AVX2 and FMA).
 bool cpu_supported();
 
-// The vector width of a kernel built for more than one: AVX2 (8 floats per register) or AVX-512
-// (16; needs the CPU's AVX-512F, which avx512_supported() checks). Only the depthwise
-// backward-weights has an AVX-512 build so far; the backend picks with cpu::vector_isa().
-enum class VectorIsa { Avx2, Avx512 };
-bool avx512_supported();
 
 bool fill(const Tensor& out, double value);
 bool copy(const Tensor& src, const Tensor& dst);

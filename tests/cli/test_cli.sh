@@ -41,7 +41,8 @@ if "$FIGS" --threads 1 bench --set space.preset=tiny28 --batch 4 --warmup 1 --st
 import json, os, sys
 b = json.load(open(sys.argv[1]))
 assert b["omp_wait_policy"] == (os.environ.get("OMP_WAIT_POLICY") or "default"), b["omp_wait_policy"]
-# The own kernels' widest build: AVX-512 exactly where the CPU reports avx512f, unless capped.
+# The own kernels' widest build: AVX-512 exactly where the CPU reports avx512f, unless capped
+# (the kernel reads the same CPUID bit through __builtin_cpu_supports; the kernel flags list it).
 has_avx512 = any(l.startswith("flags") and " avx512f " in l + " " for l in open("/proc/cpuinfo"))
 assert b["cpu_vector_isa"] == (os.environ.get("FIGS_CPU_ISA") or ("avx512" if has_avx512 else "avx2")), b["cpu_vector_isa"]
 for stage in ("search", "retrain", "infer"):
