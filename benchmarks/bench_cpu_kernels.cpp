@@ -225,49 +225,48 @@ void pool_shapes(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK(BM_max_pool)->Apply(pool_shapes);
 
-// The max3 operator as a search step trains it: at stride 1 the forward writes the values only,
-// and the backward finds each window's argmax again from the input (autograd/ops/pool.cpp).
-// One iteration = forward + backward.
-void BM_max_pool_training(benchmark::State& state) {
+// Times pass(backend, x, gy, y, gx), a pooling forward and backward on (N, C, H, H) tensors,
+// reporting `bytes_per_element` of memory traffic per element of x.
+template <class Pass>
+void pool_pass_bench(benchmark::State& state, double bytes_per_element, const char* kernel, const Pass& pass) {
   const int64_t N = state.range(0), C = state.range(1), H = state.range(2);
   const MemoryFormat f = layout_arg(state.range(3));
   const Tensor x = rand_tensor({N, C, H, H}, f), gy = rand_tensor({N, C, H, H}, f);
-  const Pool2dParams p{.kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1};
   Backend& be = backend_for(Device::cpu());
   reset_kernel_counts();
   Timer timer;
   for (auto _ : state) {
     timer.start();
     Tensor y = empty_like(x), gx = empty_like(x);
-    be.max_pool2d_forward(p, x, y, Tensor());
-    be.max_pool2d_backward_from_input(p, gy, x, gx);
+    pass(be, x, gy, y, gx);
     benchmark::DoNotOptimize(gx.raw_data());
     timer.stop();
   }
-  // forward reads x, writes y; backward reads x and gy, writes gx
-  report(state, timer, 0, 4.0 * 5 * x.numel(), "max_pool2d_backward_from_input", f);
+  report(state, timer, 0, bytes_per_element * x.numel(), kernel, f);
+}
+
+// The max3 operator as a search step trains it: at stride 1 the forward writes the values only,
+// and the backward finds each window's argmax again from the input (autograd/ops/pool.cpp).
+// Traffic: the forward reads x, writes y; the backward reads x and gy, writes gx.
+void BM_max_pool_training(benchmark::State& state) {
+  const Pool2dParams p{.kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1};
+  pool_pass_bench(state, 4.0 * 5, "max_pool2d_backward_from_input",
+                  [&](Backend& be, const Tensor& x, const Tensor& gy, const Tensor& y, const Tensor& gx) {
+                    be.max_pool2d_forward(p, x, y, Tensor());
+                    be.max_pool2d_backward_from_input(p, gy, x, gx);
+                  });
 }
 BENCHMARK(BM_max_pool_training)->Apply(pool_shapes);
 
 // The avg3 operator's pooling (3x3, stride 1, padding 1, padding excluded from the divisor),
-// forward + backward.
+// forward + backward. Traffic: read x and gy, write y and gx.
 void BM_avg_pool(benchmark::State& state) {
-  const int64_t N = state.range(0), C = state.range(1), H = state.range(2);
-  const MemoryFormat f = layout_arg(state.range(3));
-  const Tensor x = rand_tensor({N, C, H, H}, f), gy = rand_tensor({N, C, H, H}, f);
   const Pool2dParams p{3, 3, 1, 1, 1, 1, false};
-  Backend& be = backend_for(Device::cpu());
-  reset_kernel_counts();
-  Timer timer;
-  for (auto _ : state) {
-    timer.start();
-    Tensor y = empty_like(x), gx = empty_like(x);
-    be.avg_pool2d_forward(p, x, y);
-    be.avg_pool2d_backward(p, gy, gx);
-    benchmark::DoNotOptimize(gx.raw_data());
-    timer.stop();
-  }
-  report(state, timer, 0, 4.0 * 4 * x.numel(), "avg_pool2d_backward", f);  // read x, gy; write y, gx
+  pool_pass_bench(state, 4.0 * 4, "avg_pool2d_backward",
+                  [&](Backend& be, const Tensor& x, const Tensor& gy, const Tensor& y, const Tensor& gx) {
+                    be.avg_pool2d_forward(p, x, y);
+                    be.avg_pool2d_backward(p, gy, gx);
+                  });
 }
 BENCHMARK(BM_avg_pool)->Apply(pool_shapes);
 
