@@ -16,7 +16,6 @@ namespace figs::cpu::fast {
 // Whether this machine can run the kernels here (AVX2 and FMA).
 bool cpu_supported();
 
-
 bool fill(const Tensor& out, double value);
 bool copy(const Tensor& src, const Tensor& dst);
 // Channel concatenation of dense channels-last float32 tensors in one pass over y (concat.cpp).
