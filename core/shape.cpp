@@ -6,6 +6,8 @@
 
 namespace figs {
 
+void Dims::fail_too_many_dims() { fail("Dims: more than ", kMaxRank, " dimensions"); }
+
 std::string Dims::str() const {
   std::ostringstream os;
   os << '[';

@@ -33,7 +33,7 @@ class Dims {
   int64_t* end() { return v_.data() + rank_; }
 
   void push_back(int64_t x) {
-    FIGS_CHECK(rank_ < kMaxRank, "Dims: more than ", kMaxRank, " dimensions");
+    if (rank_ >= kMaxRank) fail_too_many_dims();
     v_[rank_++] = x;
   }
   // Product of the entries (1 for rank 0): the element count when the Dims is a shape.
@@ -54,6 +54,9 @@ class Dims {
   friend bool operator!=(const Dims& a, const Dims& b) { return !(a == b); }
 
  private:
+  // Out of line, so that this header's inline functions instantiate no error-message template:
+  // one instantiated in an AVX2 file could be the copy the linker keeps (tests/check_avx2_objects.sh).
+  [[noreturn]] static void fail_too_many_dims();
   template <class It>
   void assign(It first, It last) {
     for (; first != last; ++first) push_back(*first);

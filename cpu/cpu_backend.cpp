@@ -28,15 +28,27 @@ std::atomic<KernelMode>& mode() {
   return m;
 }
 
-fast::VectorIsa widest_isa() { return fast::avx512_supported() ? fast::VectorIsa::Avx512 : fast::VectorIsa::Avx2; }
+fast::VectorIsa widest_isa() {
+  if (fast::avx512_supported()) return fast::VectorIsa::Avx512;
+  return fast::cpu_supported() ? fast::VectorIsa::Avx2 : fast::VectorIsa::None;
+}
+
+// What the CPU lacks for `isa`, or nullptr when it can run it.
+const char* missing_for(fast::VectorIsa isa) {
+  if (isa == fast::VectorIsa::Avx512 && !fast::avx512_supported()) return "AVX-512F";
+  if (isa == fast::VectorIsa::Avx2 && !fast::cpu_supported()) return "AVX2 and FMA";
+  return nullptr;
+}
 
 fast::VectorIsa isa_from_environment() {
   const char* v = std::getenv("FIGS_CPU_ISA");
   if (v == nullptr || *v == '\0') return widest_isa();
-  if (std::strcmp(v, "avx2") == 0) return fast::VectorIsa::Avx2;
-  FIGS_CHECK(std::strcmp(v, "avx512") == 0, "FIGS_CPU_ISA=", v, ": expected 'avx2' or 'avx512'");
-  FIGS_CHECK(fast::avx512_supported(), "FIGS_CPU_ISA=avx512, but this CPU has no AVX-512F");
-  return fast::VectorIsa::Avx512;
+  const bool avx2 = std::strcmp(v, "avx2") == 0;
+  FIGS_CHECK(avx2 || std::strcmp(v, "avx512") == 0, "FIGS_CPU_ISA=", v, ": expected 'avx2' or 'avx512'");
+  const fast::VectorIsa isa = avx2 ? fast::VectorIsa::Avx2 : fast::VectorIsa::Avx512;
+  const char* missing = missing_for(isa);
+  FIGS_CHECK(missing == nullptr, "FIGS_CPU_ISA=", v, ", but this CPU has no ", missing);
+  return isa;
 }
 
 std::atomic<fast::VectorIsa>& isa() {
@@ -44,9 +56,10 @@ std::atomic<fast::VectorIsa>& isa() {
   return i;
 }
 
-// The own vectorised kernels run when the mode allows, the CPU has AVX2+FMA and the dtype is f32.
+// The own vectorised kernels run when the mode allows, the CPU has AVX2+FMA (the width is not
+// None) and the dtype is f32.
 bool vectorised(const Tensor& t) {
-  return mode() == KernelMode::Fast && t.dtype() == DType::Float32 && fast::cpu_supported();
+  return mode() == KernelMode::Fast && t.dtype() == DType::Float32 && isa() != fast::VectorIsa::None;
 }
 bool onednn_path(const Tensor& t) { return FIGS_WITH_ONEDNN && mode() == KernelMode::Fast && t.dtype() == DType::Float32; }
 
@@ -57,10 +70,18 @@ void set_kernel_mode(KernelMode m) { mode() = m; }
 const char* kernel_mode_name(KernelMode m) { return m == KernelMode::Fast ? "fast" : "reference"; }
 fast::VectorIsa vector_isa() { return isa(); }
 void set_vector_isa(fast::VectorIsa i) {
-  FIGS_CHECK(i != fast::VectorIsa::Avx512 || fast::avx512_supported(), "set_vector_isa: this CPU has no AVX-512F");
+  const char* missing = missing_for(i);
+  FIGS_CHECK(missing == nullptr, "set_vector_isa(", vector_isa_name(i), "): this CPU has no ", missing);
   isa() = i;
 }
-const char* vector_isa_name(fast::VectorIsa i) { return i == fast::VectorIsa::Avx512 ? "avx512" : "avx2"; }
+const char* vector_isa_name(fast::VectorIsa i) {
+  switch (i) {
+    case fast::VectorIsa::None: return "none";
+    case fast::VectorIsa::Avx2: return "avx2";
+    case fast::VectorIsa::Avx512: return "avx512";
+  }
+  return "?";
+}
 
 // A kernel served by an own vectorised kernel when it covers the case, else by the reference.
 #define FIGS_VECTORISED_OR_REFERENCE(kernel, probe, fast_call, ref_call) \

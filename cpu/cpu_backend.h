@@ -20,10 +20,12 @@ KernelMode kernel_mode();
 void set_kernel_mode(KernelMode mode);
 const char* kernel_mode_name(KernelMode mode);
 
-// The widest vector instruction set the own kernels use where they have more than one build
-// (cpu/fast/kernels.h): AVX-512 where the CPU has AVX-512F, else AVX2. FIGS_CPU_ISA=avx2 in the
-// environment (or set_vector_isa) caps it, to compare the two builds or rule AVX-512 out;
-// FIGS_CPU_ISA=avx512 on a CPU without it is an error, as is asking set_vector_isa for it.
+// The widest vector instruction set the own kernels use (cpu/fast/kernels.h): AVX-512 where the
+// CPU has AVX-512F (the kernels with an AVX-512 build use it), else AVX2, and None on a CPU
+// without AVX2 and FMA, where no own kernel runs (the reference kernels and oneDNN do).
+// FIGS_CPU_ISA=avx2 in the environment (or set_vector_isa) caps it, to compare the two builds or
+// rule AVX-512 out; set_vector_isa(None) turns the own kernels off. Naming a width the CPU lacks
+// is an error, in FIGS_CPU_ISA as in set_vector_isa.
 fast::VectorIsa vector_isa();
 void set_vector_isa(fast::VectorIsa isa);
 const char* vector_isa_name(fast::VectorIsa isa);

@@ -12,7 +12,8 @@ PACKAGES=(cmake ninja-build g++ libgtest-dev libbenchmark-dev
           libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libpng-dev libturbojpeg0-dev
           clang gnuplot-nox dataset-fashion-mnist
           libonnx-dev libprotobuf-dev python3-venv python3-opencv  # ONNX export + its runtime checks
-          openmpi-bin libopenmpi-dev)  # data-parallel runs under mpirun (tests/dist, cli_distributed)
+          openmpi-bin libopenmpi-dev  # data-parallel runs under mpirun (tests/dist, cli_distributed)
+          qemu-user)  # an emulated CPU without AVX2 (tests/cli/test_without_avx2.sh)
 
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -806,6 +806,36 @@ TEST(CpuFast, ReferenceModeForcesTheReferenceKernels) {
   cpu::set_kernel_mode(cpu::KernelMode::Fast);
 }
 
+// The width None is what a CPU without AVX2 gets (tests/cli/test_without_avx2.sh runs one under
+// QEMU): no own kernel runs, oneDNN still does. The widest width is the CPU's, never more.
+TEST(CpuFast, VectorIsaNoneRunsNoOwnKernel) {
+  const char* env = std::getenv("FIGS_CPU_ISA");
+  const bool capped = env && std::string(env) == "avx2";
+  const cpu::fast::VectorIsa widest = cpu::fast::avx512_supported() ? cpu::fast::VectorIsa::Avx512
+                                      : cpu::fast::cpu_supported()  ? cpu::fast::VectorIsa::Avx2
+                                                                    : cpu::fast::VectorIsa::None;
+  EXPECT_EQ(cpu::vector_isa(), capped ? cpu::fast::VectorIsa::Avx2 : widest);
+  EXPECT_STREQ(cpu::vector_isa_name(cpu::fast::VectorIsa::None), "none");
+  struct Restore {
+    cpu::fast::VectorIsa isa = cpu::vector_isa();
+    ~Restore() { cpu::set_vector_isa(isa); }
+  } restore;
+  cpu::set_vector_isa(cpu::fast::VectorIsa::None);
+  const Tensor x = random32({2, 3, 5, 7}, 1, MemoryFormat::ChannelsLast);
+  Tensor y = empty_like(x), y64 = empty_as64(x);
+  run_fast("unary", "reference", [&] { cpu_backend().unary(UnaryOp::Relu, 0, x, y); });
+  reference_backend().unary(UnaryOp::Relu, 0, as64(x), y64);
+  EXPECT_CLOSE(y, y64, 0);
+  if (have_onednn()) {
+    const Tensor a = random32({5, 7}, 2), b = random32({7, 3}, 3);
+    Tensor out = empty({5, 3});
+    run_fast("matmul", kOneDnn, [&] { cpu_backend().matmul(a, b, out); });
+  }
+  if (!cpu::fast::cpu_supported()) {
+    EXPECT_THROW(cpu::set_vector_isa(cpu::fast::VectorIsa::Avx2), Error);
+  }
+}
+
 TEST(CpuFast, CachingAllocatorReusesFreedBlocks) {
   { Tensor warm = empty({1000, 1000}); }
   const auto before = cpu::allocator_stats();

@@ -225,13 +225,17 @@ void run_bench(const BenchOptions& o, const json& config) {
   const char* wait_env = std::getenv("OMP_WAIT_POLICY");
   const std::string wait_policy = wait_env && *wait_env ? wait_env : "default";
   // The widest vector ISA of the own CPU kernels (AVX-512 where the CPU has it; FIGS_CPU_ISA=avx2
-  // caps it), so that timings from different machines or settings can be told apart.
+  // caps it; none without AVX2 and FMA), so that timings from different machines or settings can
+  // be told apart.
   const char* cpu_isa = cpu::vector_isa_name(cpu::vector_isa());
+  const std::string own_kernels = cpu::vector_isa() == cpu::fast::VectorIsa::None
+                                      ? "no own CPU kernels (no AVX2 and FMA: reference kernels and oneDNN)"
+                                      : str_cat("own CPU kernels up to ", cpu_isa);
   std::fprintf(stderr, "bench: %s/%s, %lld params, %.4g MACs per image, batch %lld, %s, %d threads, denormals %s, "
-               "OpenMP wait policy %s, own CPU kernels up to %s; %lld warmup + %lld timed steps per stage\n",
+               "OpenMP wait policy %s, %s; %lld warmup + %lld timed steps per stage\n",
                space->name().c_str(), space->preset().c_str(), static_cast<long long>(full.params), macs,
                static_cast<long long>(o.batch), str_cat(device).c_str(), num_threads(),
-               flush_denormals_enabled() ? "flushed" : "kept", wait_policy.c_str(), cpu_isa,
+               flush_denormals_enabled() ? "flushed" : "kept", wait_policy.c_str(), own_kernels.c_str(),
                static_cast<long long>(o.warmup), static_cast<long long>(o.steps));
   json out{{"space", space->name()}, {"preset", space->preset()}, {"params", full.params}, {"macs", full.macs},
            {"batch", o.batch}, {"device", str_cat(device)}, {"threads", num_threads()},

@@ -39,16 +39,6 @@ void map(const float* x, float* y, int64_t n, F f) {
 
 }  // namespace
 
-bool cpu_supported() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-}
-
-bool avx512_supported() {
-  static const bool ok = cpu_supported() && __builtin_cpu_supports("avx512f");
-  return ok;
-}
-
 bool fill(const Tensor& out, double value) {
   if (!is_f32(out) || !is_dense(out)) return false;
   float* p = out.data<float>();

@@ -13,7 +13,8 @@
 
 namespace figs::cpu::fast {
 
-// Whether this machine can run the kernels here (AVX2 and FMA).
+// Whether this machine can run the kernels here (AVX2 and FMA). Defined in cpu/cpu_features.cpp,
+// which is built for baseline x86-64: it runs before anything knows the answer.
 bool cpu_supported();
 
 bool fill(const Tensor& out, double value);
