@@ -43,9 +43,13 @@ const char* missing_for(fast::VectorIsa isa) {
 fast::VectorIsa isa_from_environment() {
   const char* v = std::getenv("FIGS_CPU_ISA");
   if (v == nullptr || *v == '\0') return widest_isa();
-  const bool avx2 = std::strcmp(v, "avx2") == 0;
-  FIGS_CHECK(avx2 || std::strcmp(v, "avx512") == 0, "FIGS_CPU_ISA=", v, ": expected 'avx2' or 'avx512'");
-  const fast::VectorIsa isa = avx2 ? fast::VectorIsa::Avx2 : fast::VectorIsa::Avx512;
+  fast::VectorIsa isa = fast::VectorIsa::None;
+  if (std::strcmp(v, "avx2") == 0)
+    isa = fast::VectorIsa::Avx2;
+  else if (std::strcmp(v, "avx512") == 0)
+    isa = fast::VectorIsa::Avx512;
+  else
+    FIGS_CHECK(std::strcmp(v, "none") == 0, "FIGS_CPU_ISA=", v, ": expected 'none', 'avx2' or 'avx512'");
   const char* missing = missing_for(isa);
   FIGS_CHECK(missing == nullptr, "FIGS_CPU_ISA=", v, ", but this CPU has no ", missing);
   return isa;

@@ -24,8 +24,10 @@ const char* kernel_mode_name(KernelMode mode);
 // CPU has AVX-512F (the kernels with an AVX-512 build use it), else AVX2, and None on a CPU
 // without AVX2 and FMA, where no own kernel runs (the reference kernels and oneDNN do).
 // FIGS_CPU_ISA=avx2 in the environment (or set_vector_isa) caps it, to compare the two builds or
-// rule AVX-512 out; set_vector_isa(None) turns the own kernels off. Naming a width the CPU lacks
-// is an error, in FIGS_CPU_ISA as in set_vector_isa.
+// rule AVX-512 out; FIGS_CPU_ISA=none (set_vector_isa(None)) turns the own kernels off and keeps
+// oneDNN. Naming a width the CPU lacks is an error, in FIGS_CPU_ISA as in set_vector_isa. The
+// variable is read at the first CPU op, so a bad value fails there (the figs command checks it
+// before it starts).
 fast::VectorIsa vector_isa();
 void set_vector_isa(fast::VectorIsa isa);
 const char* vector_isa_name(fast::VectorIsa isa);

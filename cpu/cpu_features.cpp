@@ -1,8 +1,7 @@
 // What this CPU can run. This file is compiled for baseline x86-64, like everything outside
 // cpu/fast/: these functions run before anything knows that the CPU has AVX2, so they must not
 // live in a file built with -mavx2 (docs/architecture.md, "Vector builds and the linker").
-#include "cpu/fast/kernels.h"
-#include "cpu/fast/vector_isa.h"
+#include "cpu/cpu_features.h"
 
 namespace figs::cpu::fast {
 

@@ -20,6 +20,7 @@
 #include "core/view.h"
 #include "cpu/allocator.h"
 #include "cpu/cpu_backend.h"
+#include "cpu/cpu_features.h"
 #include "cuda/allocator.h"
 #include "nas/architecture.h"
 #include "nas/channel_graph.h"
@@ -228,9 +229,11 @@ void run_bench(const BenchOptions& o, const json& config) {
   // caps it; none without AVX2 and FMA), so that timings from different machines or settings can
   // be told apart.
   const char* cpu_isa = cpu::vector_isa_name(cpu::vector_isa());
-  const std::string own_kernels = cpu::vector_isa() == cpu::fast::VectorIsa::None
-                                      ? "no own CPU kernels (no AVX2 and FMA: reference kernels and oneDNN)"
-                                      : str_cat("own CPU kernels up to ", cpu_isa);
+  const std::string own_kernels =
+      cpu::vector_isa() != cpu::fast::VectorIsa::None
+          ? str_cat("own CPU kernels up to ", cpu_isa)
+          : str_cat("no own CPU kernels (", cpu::fast::cpu_supported() ? "FIGS_CPU_ISA=none" : "no AVX2 and FMA",
+                    build_info().with_onednn ? ": reference kernels and oneDNN)" : ": reference kernels)");
   std::fprintf(stderr, "bench: %s/%s, %lld params, %.4g MACs per image, batch %lld, %s, %d threads, denormals %s, "
                "OpenMP wait policy %s, %s; %lld warmup + %lld timed steps per stage\n",
                space->name().c_str(), space->preset().c_str(), static_cast<long long>(full.params), macs,

@@ -240,7 +240,7 @@ bool depthwise_conv2d_backward_data(const Conv2dParams& p, const Tensor& gy, con
 bool depthwise_conv2d_backward_weight(const Conv2dParams& p, const Tensor& gy, const Tensor& x, const Tensor& gw,
                                       const Tensor& gbias, VectorIsa isa) {
   if (!covered(p, x, gw, gy) || !gw.is_contiguous() || (gbias.defined() && gbias.stride(0) != 1)) return false;
-  if (isa == VectorIsa::Avx512 && !avx512_supported()) return false;
+  if (isa == VectorIsa::None || (isa == VectorIsa::Avx512 && !avx512_supported())) return false;
   const Geometry g = geometry(p, x.shape(), gw, gy.shape());
   std::vector<float> taps(static_cast<size_t>(g.K) * g.K * g.C);
   float* gb = gbias.defined() ? gbias.data<float>() : nullptr;

@@ -9,13 +9,10 @@
 
 #include "core/params.h"
 #include "core/tensor.h"
+#include "cpu/cpu_features.h"  // cpu_supported(): whether these kernels can run here
 #include "cpu/fast/vector_isa.h"
 
 namespace figs::cpu::fast {
-
-// Whether this machine can run the kernels here (AVX2 and FMA). Defined in cpu/cpu_features.cpp,
-// which is built for baseline x86-64: it runs before anything knows the answer.
-bool cpu_supported();
 
 bool fill(const Tensor& out, double value);
 bool copy(const Tensor& src, const Tensor& dst);

@@ -8,8 +8,4 @@ namespace figs::cpu::fast {
 
 enum class VectorIsa { None, Avx2, Avx512 };
 
-// Whether this CPU can run the AVX-512 builds (AVX-512F, besides the AVX2 and FMA every own
-// kernel needs). Defined in cpu/cpu_features.cpp, built for baseline x86-64.
-bool avx512_supported();
-
 }  // namespace figs::cpu::fast

@@ -19,7 +19,7 @@
 #include <set>
 
 #include "core/kernel_stats.h"
-#include "cpu/fast/kernels.h"
+#include "cpu/cpu_backend.h"
 #include "op_cases.h"
 
 namespace figs::backend_ops {
@@ -153,7 +153,7 @@ INSTANTIATE_TEST_SUITE_P(Reference, ReferenceOracle, ::testing::ValuesIn(params_
 class BackendOps : public ::testing::TestWithParam<Param> {};
 
 bool engine_present(FastKernel::Engine e) {
-  return e == FastKernel::OneDnn ? build_info().with_onednn : cpu::fast::cpu_supported();
+  return e == FastKernel::OneDnn ? build_info().with_onednn : cpu::vector_isa() != cpu::fast::VectorIsa::None;
 }
 
 // Every call of each of the case's fast kernels ran on a fast implementation (never "reference").
