@@ -833,7 +833,7 @@ TEST(CpuFast, VectorIsaNoneRunsNoOwnKernel) {
   c.p.groups = 19;
   c.p.pad_h = c.p.pad_w = 2;
   check_conv(c, 78, instead, instead);
-  // Elementwise: the own kernel, or the reference (oneDNN has none here).
+  // Elementwise: with no own kernel it runs on the reference (oneDNN has none for it).
   const Tensor x = random32({2, 3, 5, 7}, 1, MemoryFormat::ChannelsLast);
   Tensor y = empty_like(x), y64 = empty_as64(x);
   run_fast("unary", "reference", [&] { cpu_backend().unary(UnaryOp::Relu, 0, x, y); });
